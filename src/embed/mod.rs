@@ -1,0 +1,277 @@
+//! Sentence embeddings with all-MiniLM-L6-v2: model files, tokenizer, length-bucketed batches.
+//!
+//! [`Embedder`] is the backend: it owns the device and dtype, the tokenizer and the encoder
+//! ([`bert::Bert`], which only maps tensors to tensors). Texts are tokenized in parallel,
+//! truncated to `max_seq_len` tokens (truncations are counted), sorted by length and cut into
+//! batches under a padded-token budget ([`plan_batches`]), so that a batch holds sequences of
+//! nearly equal length and padding costs little. Results come back in the caller's order.
+
+pub mod bert;
+mod files;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::{Error, Result};
+pub use bert::{Bert, BertConfig};
+pub use files::{default_model_dir, ModelFiles, MODEL_NAME, MODEL_SHA256};
+
+/// Knobs for embedding; the defaults suit the CPU.
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    /// Longest sequence in tokens, [CLS] and [SEP] included; longer prompts are truncated.
+    pub max_seq_len: usize,
+    /// Padded tokens per batch (batch size times its longest sequence).
+    pub batch_tokens: usize,
+    /// Most sequences in one batch.
+    pub max_batch: usize,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions {
+            max_seq_len: 256,
+            batch_tokens: 4096,
+            max_batch: 64,
+        }
+    }
+}
+
+/// A tokenized text, ready for the encoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tokenized {
+    pub ids: Vec<u32>,
+    pub truncated: bool,
+}
+
+/// Identity of the loaded model, for manifests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub dir: PathBuf,
+    pub sha256: String,
+    pub dim: usize,
+    pub max_seq_len: usize,
+}
+
+pub struct Embedder {
+    model: Bert,
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+    opts: EmbedOptions,
+    device: Device,
+}
+
+impl Embedder {
+    /// Load and check the model in `dir` onto `device`.
+    pub fn load(dir: &Path, device: &Device, opts: EmbedOptions) -> Result<Self> {
+        let files = ModelFiles::locate(dir)?;
+        let config = files.config()?;
+        if opts.max_seq_len < 2 || opts.max_seq_len > config.max_position_embeddings {
+            return Err(Error::Usage(format!(
+                "--max-seq-len {} must be between 2 and the model's {} positions",
+                opts.max_seq_len, config.max_position_embeddings
+            )));
+        }
+        if opts.batch_tokens < opts.max_seq_len || opts.max_batch == 0 {
+            return Err(Error::Usage(format!(
+                "batch token budget {} must be at least --max-seq-len {} and the batch size positive",
+                opts.batch_tokens, opts.max_seq_len
+            )));
+        }
+        let mut tokenizer = files.tokenizer()?;
+        let vocab = tokenizer.get_vocab_size(true);
+        if vocab != config.vocab_size {
+            return Err(Error::model(
+                &files.tokenizer,
+                format!(
+                    "tokenizer has {vocab} tokens but {} says vocab_size {}: tokenizer and model do not match",
+                    files.config.display(),
+                    config.vocab_size
+                ),
+            ));
+        }
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: opts.max_seq_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| Error::model(&files.tokenizer, format!("cannot set truncation: {e}")))?;
+        tokenizer.with_padding(None);
+
+        let sha256 = files.weights_sha256()?;
+        let dtype = DType::F32;
+        // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], dtype, device) }
+            .map_err(|e| Error::model(&files.weights, format!("cannot read weights: {e}")))?;
+        let model = Bert::load(vb, &config).map_err(|e| {
+            Error::model(
+                &files.weights,
+                format!("weights do not fit {}: {e}", files.config.display()),
+            )
+        })?;
+        Ok(Embedder {
+            info: ModelInfo {
+                name: MODEL_NAME.to_string(),
+                dir: files.dir.clone(),
+                sha256,
+                dim: model.hidden_size(),
+                max_seq_len: opts.max_seq_len,
+            },
+            model,
+            tokenizer,
+            opts,
+            device: device.clone(),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn dim(&self) -> usize {
+        self.info.dim
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Tokenize texts in parallel, truncating to `max_seq_len`.
+    pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Tokenized>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::model(&self.info.dir, format!("tokenizer failed: {e}")))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| Tokenized {
+                truncated: !e.get_overflowing().is_empty(),
+                ids: e.get_ids().to_vec(),
+            })
+            .collect())
+    }
+
+    /// Embeddings of tokenized texts, row-major `[texts.len() * dim]`, in the given order.
+    pub fn embed_tokenized(&self, texts: &[Tokenized]) -> Result<Vec<f32>> {
+        let dim = self.dim();
+        let mut out = vec![0f32; texts.len() * dim];
+        let lengths: Vec<usize> = texts.iter().map(|t| t.ids.len()).collect();
+        for batch in plan_batches(&lengths, self.opts.max_batch, self.opts.batch_tokens) {
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| texts[i].ids.as_slice()).collect();
+            let (ids, mask) = pad_batch(&seqs, self.model.dtype(), &self.device)?;
+            let emb = self.model.embed(&ids, &mask)?.to_vec2::<f32>()?;
+            for (&i, row) in batch.iter().zip(emb) {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tokenize and embed; row-major `[texts.len() * dim]`.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
+        self.embed_tokenized(&self.tokenize(texts)?)
+    }
+}
+
+/// Group sequence indices into batches of similar length.
+///
+/// Indices are sorted by length, longest first, and a batch is closed when adding the next
+/// sequence would exceed `max_batch` sequences or `batch_tokens` padded tokens (sequences times
+/// the batch's longest length). Every index appears exactly once. A sequence longer than the
+/// budget gets a batch of its own.
+pub fn plan_batches(lengths: &[usize], max_batch: usize, batch_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]).then(a.cmp(&b)));
+    let mut batches = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut longest = 0;
+    for i in order {
+        if current.is_empty() {
+            longest = lengths[i].max(1);
+        } else if current.len() >= max_batch || (current.len() + 1) * longest > batch_tokens {
+            batches.push(std::mem::take(&mut current));
+            longest = lengths[i].max(1);
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Right-pad sequences with id 0 into `[B, L]` ids (u32) and a `[B, L]` mask in `dtype`.
+pub fn pad_batch(seqs: &[&[u32]], dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
+    let b = seqs.len();
+    let l = seqs.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    let mut ids = vec![0u32; b * l];
+    let mut mask = vec![0f32; b * l];
+    for (r, s) in seqs.iter().enumerate() {
+        ids[r * l..r * l + s.len()].copy_from_slice(s);
+        mask[r * l..r * l + s.len()].iter_mut().for_each(|m| *m = 1.0);
+    }
+    let ids = Tensor::from_vec(ids, (b, l), device)?;
+    let mask = Tensor::from_vec(mask, (b, l), device)?.to_dtype(dtype)?;
+    Ok((ids, mask))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_every_index_once_and_respect_budgets() {
+        let lengths: Vec<usize> = (0..500).map(|i| (i * 37 % 250) + 2).collect();
+        let batches = plan_batches(&lengths, 16, 1024);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..500).collect::<Vec<_>>());
+        for b in &batches {
+            let longest = b.iter().map(|&i| lengths[i]).max().unwrap();
+            assert!(b.len() <= 16);
+            assert!(b.len() == 1 || b.len() * longest <= 1024, "{b:?}");
+        }
+    }
+
+    #[test]
+    fn sorted_batches_pad_little() {
+        // Lengths spread 2..=256: length sorting keeps padding under 5% of real tokens.
+        let lengths: Vec<usize> = (0..2000).map(|i| 2 + (i * 7919) % 255).collect();
+        let batches = plan_batches(&lengths, 64, 4096);
+        let real: usize = lengths.iter().sum();
+        let padded: usize = batches
+            .iter()
+            .map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap())
+            .sum();
+        assert!((padded - real) as f64 / (real as f64) < 0.05, "{padded} vs {real}");
+    }
+
+    #[test]
+    fn oversized_sequence_gets_its_own_batch() {
+        let batches = plan_batches(&[10, 300, 10], 8, 256);
+        assert_eq!(batches[0], vec![1]);
+        assert_eq!(batches[1], vec![0, 2]);
+    }
+
+    #[test]
+    fn empty_input_gives_no_batches() {
+        assert!(plan_batches(&[], 8, 256).is_empty());
+    }
+
+    #[test]
+    fn padding_and_mask() {
+        let (ids, mask) = pad_batch(&[&[101, 7, 102], &[101, 102]], DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(ids.to_vec2::<u32>().unwrap(), vec![vec![101, 7, 102], vec![101, 102, 0]]);
+        assert_eq!(
+            mask.to_vec2::<f32>().unwrap(),
+            vec![vec![1.0, 1.0, 1.0], vec![1.0, 1.0, 0.0]]
+        );
+    }
+}

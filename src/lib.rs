@@ -1,0 +1,29 @@
+//! distillguard finds adversarial distillation in LLM API request logs: many accounts sweeping a
+//! model with systematic prompts to copy its capabilities.
+//!
+//! Data flows one way through the stages; each module imports only earlier ones, and only
+//! [`pipeline`] knows them all:
+//!
+//! ```text
+//! ingest  -> embed  -> run dir  -> (features -> index + campaigns -> classify -> report)
+//! JSONL      MiniLM    manifest,     later stages, see ARCHITECTURE.md
+//! reader     (candle)  embeddings,
+//!                      table
+//! ```
+//!
+//! - [`ingest`]: streaming, validated reader for the request-log contract (file:line:field errors).
+//! - [`embed`]: all-MiniLM-L6-v2 in candle; [`embed::bert`] maps tensors to tensors, the
+//!   [`embed::Embedder`] owns device, tokenizer and length-bucketed batching.
+//! - [`device`]: `--device auto|cpu|cuda[:N]`, the only place that opens a device.
+//! - [`run`]: the run-directory files other tools read.
+//! - [`pipeline`]: the jobs; [`cli`]: flags and dispatch; [`error`]: the error type and exit codes.
+
+pub mod cli;
+pub mod device;
+pub mod embed;
+pub mod error;
+pub mod ingest;
+pub mod pipeline;
+pub mod run;
+
+pub use error::{Error, Result};

@@ -1,0 +1,179 @@
+//! The jobs the binary runs, composed from the stages. Only this module knows all stages.
+//!
+//! `embed`: stream the log once; for each request hash the prompt, give a new text the next
+//! embedding row, append the request to the table. New texts wait in a chunk; a full chunk is
+//! tokenized, length-sorted, embedded and dropped, so memory holds the embeddings and one chunk
+//! of text, never the log.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::device;
+use crate::embed::Embedder;
+use crate::error::{IoContext, Result};
+use crate::ingest::{hex, RequestReader};
+use crate::run::{self, EmbeddingsInfo, InputInfo, Manifest, RequestRecord, StoreDType, TableWriter, Timing};
+
+/// Distinct prompts embedded together; large enough for good length bucketing.
+const CHUNK: usize = 8192;
+
+pub struct EmbedJob<'a> {
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub skip_invalid: bool,
+    pub store_dtype: StoreDType,
+    pub quiet: bool,
+    pub embedder: &'a Embedder,
+}
+
+fn prompt_key(text: &str) -> [u8; 16] {
+    let d = Sha256::digest(text.as_bytes());
+    d[..16].try_into().expect("16 bytes")
+}
+
+/// Hex of the first 16 bytes of a SHA-256, for identities that do not need the text.
+pub fn short_hash(text: &str) -> String {
+    hex(&prompt_key(text))
+}
+
+struct Pending<'a> {
+    embedder: &'a Embedder,
+    texts: Vec<String>,
+    embeddings: Vec<f32>,
+    tokens: Vec<u32>,
+    truncated: u64,
+    timing: Timing,
+}
+
+impl Pending<'_> {
+    fn flush(&mut self) -> Result<()> {
+        if self.texts.is_empty() {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let refs: Vec<&str> = self.texts.iter().map(String::as_str).collect();
+        let tok = self.embedder.tokenize(&refs)?;
+        let t1 = Instant::now();
+        let emb = self.embedder.embed_tokenized(&tok)?;
+        self.timing.tokenize_seconds += (t1 - t0).as_secs_f64();
+        self.timing.model_seconds += t1.elapsed().as_secs_f64();
+        self.truncated += tok.iter().filter(|t| t.truncated).count() as u64;
+        self.tokens.extend(tok.iter().map(|t| t.ids.len() as u32));
+        self.embeddings.extend_from_slice(&emb);
+        self.texts.clear();
+        Ok(())
+    }
+}
+
+fn progress(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} embed [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({eta}) {msg}")
+            .expect("valid template"),
+    );
+    pb
+}
+
+/// Run `embed` end to end and return the manifest it wrote.
+pub fn embed(job: &EmbedJob) -> Result<Manifest> {
+    let started = Instant::now();
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::create_dir_all(&job.out).at(&job.out)?;
+    let total = std::fs::metadata(&job.input).at(&job.input)?.len();
+    let pb = progress(total, job.quiet);
+
+    let mut reader = RequestReader::open(&job.input, job.skip_invalid)?;
+    let mut table = TableWriter::create(&job.out)?;
+    let mut rows: HashMap<[u8; 16], u32> = HashMap::new();
+    let mut pending = Pending {
+        embedder: job.embedder,
+        texts: Vec::new(),
+        embeddings: Vec::new(),
+        tokens: Vec::new(),
+        truncated: 0,
+        timing: Timing::default(),
+    };
+    let mut duplicates = 0u64;
+    while let Some(req) = reader.next() {
+        let req = req?;
+        let next = rows.len() as u32;
+        let row = *rows.entry(prompt_key(&req.prompt)).or_insert(next);
+        if row == next {
+            pending.texts.push(req.prompt);
+        } else {
+            duplicates += 1;
+        }
+        table.write(&RequestRecord {
+            line: req.line,
+            account_id: req.account_id,
+            timestamp_ms: req.timestamp_ms,
+            row,
+            conversation_id: req.conversation_id,
+            system_prompt_sha: req.system_prompt.as_deref().map(short_hash),
+            response_tokens: req.response_tokens,
+            model: req.model,
+            ip: req.ip,
+            user_agent: req.user_agent,
+        })?;
+        if pending.texts.len() >= CHUNK {
+            pending.flush()?;
+        }
+        pb.set_position(reader.bytes_read());
+    }
+    pending.flush()?;
+    pb.finish_and_clear();
+    let (stats, sha256) = reader.finish()?;
+    if stats.skipped.count > 0 {
+        eprintln!("distillguard: {}: {}", job.input.display(), stats.skipped.summary());
+    }
+    table.commit()?;
+
+    let dim = job.embedder.dim();
+    let rows_n = pending.tokens.len() as u64;
+    let tokens_total: u64 = pending.tokens.iter().map(|&t| t as u64).sum();
+    run::write_embeddings(&job.out, pending.embeddings, dim, pending.tokens, job.store_dtype)?;
+    let mut timing = pending.timing;
+    timing.wall_seconds = started.elapsed().as_secs_f64();
+    let manifest = Manifest {
+        tool: "distillguard".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        format_version: run::FORMAT_VERSION,
+        created_at,
+        input: InputInfo {
+            path: absolute(&job.input),
+            sha256,
+            bytes: stats.bytes,
+            lines: stats.lines,
+            requests: stats.requests,
+            blank_lines: stats.blank_lines,
+            skipped: stats.skipped,
+        },
+        model: job.embedder.info().clone(),
+        embeddings: EmbeddingsInfo {
+            file: run::EMBEDDINGS.into(),
+            table: run::REQUESTS.into(),
+            rows: rows_n,
+            dim,
+            dtype: job.store_dtype.name().into(),
+            duplicate_requests: duplicates,
+            truncated_prompts: pending.truncated,
+            tokens: tokens_total,
+        },
+        device: device::name(job.embedder.device()),
+        threads: candle_core::utils::get_num_threads(),
+        timing,
+    };
+    run::write_manifest(&job.out, &manifest)?;
+    Ok(manifest)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

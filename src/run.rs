@@ -1,0 +1,228 @@
+//! The run directory: what `embed` writes and later stages read back.
+//!
+//! ```text
+//! RUN_DIR/manifest.json           what was read, with which model, on which device, how long
+//! RUN_DIR/embeddings.safetensors  "embeddings" [rows, 384] f32|f16, L2-normalised, one row per
+//!                                 distinct prompt (first-seen order); "tokens" [rows] u32,
+//!                                 the row's token count after truncation
+//! RUN_DIR/requests.jsonl          one line per request, in input order: its input line, account,
+//!                                 timestamp (epoch ms), embedding row and optional metadata
+//! ```
+//! Files are written to a temporary name and renamed, so a crashed run never leaves a file that
+//! looks complete. `FORMAT_VERSION` changes whenever a reader would misread an older run.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::embed::ModelInfo;
+use crate::error::{Error, IoContext, Result};
+use crate::ingest::SkipReport;
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST: &str = "manifest.json";
+pub const EMBEDDINGS: &str = "embeddings.safetensors";
+pub const REQUESTS: &str = "requests.jsonl";
+
+/// One line of `requests.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub line: u64,
+    pub account_id: String,
+    pub timestamp_ms: i64,
+    pub row: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// First 16 bytes of the SHA-256 of the system prompt, hex: identical system prompts compare
+    /// equal without storing their text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt_sha: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub tool: String,
+    pub version: String,
+    pub format_version: u32,
+    pub created_at: String,
+    pub input: InputInfo,
+    pub model: ModelInfo,
+    pub embeddings: EmbeddingsInfo,
+    pub device: String,
+    pub threads: usize,
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub requests: u64,
+    pub blank_lines: u64,
+    pub skipped: SkipReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingsInfo {
+    pub file: String,
+    pub table: String,
+    pub rows: u64,
+    pub dim: usize,
+    pub dtype: String,
+    /// Requests whose prompt text had been seen before (embedded once, row shared).
+    pub duplicate_requests: u64,
+    /// Distinct prompts cut at `max_seq_len` tokens.
+    pub truncated_prompts: u64,
+    /// Tokens fed to the model, [CLS]/[SEP] included, after truncation.
+    pub tokens: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub wall_seconds: f64,
+    pub tokenize_seconds: f64,
+    pub model_seconds: f64,
+}
+
+/// Output precision of the stored embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreDType {
+    F32,
+    F16,
+}
+
+impl StoreDType {
+    pub fn candle(self) -> DType {
+        match self {
+            StoreDType::F32 => DType::F32,
+            StoreDType::F16 => DType::F16,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreDType::F32 => "f32",
+            StoreDType::F16 => "f16",
+        }
+    }
+}
+
+/// Streams `requests.jsonl` to a temporary file; [`TableWriter::commit`] renames it into place.
+pub struct TableWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl TableWriter {
+    pub fn create(dir: &Path) -> Result<Self> {
+        let path = dir.join(REQUESTS);
+        let tmp = dir.join(format!("{REQUESTS}.partial"));
+        let out = BufWriter::new(File::create(&tmp).at(&tmp)?);
+        Ok(TableWriter { tmp, path, out })
+    }
+
+    pub fn write(&mut self, rec: &RequestRecord) -> Result<()> {
+        serde_json::to_writer(&mut self.out, rec).map_err(|e| Error::io(&self.tmp, e.into()))?;
+        self.out.write_all(b"\n").at(&self.tmp)
+    }
+
+    pub fn commit(self) -> Result<()> {
+        let file = self.out.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        file.sync_all().at(&self.tmp)?;
+        std::fs::rename(&self.tmp, &self.path).at(&self.path)
+    }
+}
+
+/// Write the embedding matrix (`rows * dim` f32, row-major) and per-row token counts.
+pub fn write_embeddings(dir: &Path, data: Vec<f32>, dim: usize, tokens: Vec<u32>, dtype: StoreDType) -> Result<()> {
+    let rows = tokens.len();
+    let emb = Tensor::from_vec(data, (rows, dim), &Device::Cpu)?.to_dtype(dtype.candle())?;
+    let tok = Tensor::from_vec(tokens, rows, &Device::Cpu)?;
+    let tensors = HashMap::from([("embeddings".to_string(), emb), ("tokens".to_string(), tok)]);
+    let path = dir.join(EMBEDDINGS);
+    let tmp = dir.join(format!("{EMBEDDINGS}.partial"));
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, &path).at(&path)
+}
+
+pub fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let path = dir.join(MANIFEST);
+    let text = serde_json::to_string_pretty(m).expect("manifest serialises");
+    std::fs::write(&path, text + "\n").at(&path)
+}
+
+/// A run directory read back: manifest, embeddings as f32 `[rows, dim]`, token counts.
+pub struct Run {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub embeddings: Tensor,
+    pub tokens: Vec<u32>,
+}
+
+impl Run {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let mpath = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&mpath).at(&mpath)?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&mpath, format!("not a distillguard manifest: {e}")))?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(Error::file(
+                &mpath,
+                format!(
+                    "run format version {} but this build reads version {FORMAT_VERSION}: re-run embed",
+                    manifest.format_version
+                ),
+            ));
+        }
+        let epath = dir.join(EMBEDDINGS);
+        let mut tensors = candle_core::safetensors::load(&epath, &Device::Cpu)
+            .map_err(|e| Error::file(&epath, format!("cannot read embeddings: {e}")))?;
+        let missing = |name: &str| Error::file(&epath, format!("no tensor named {name:?}"));
+        let embeddings = tensors
+            .remove("embeddings")
+            .ok_or_else(|| missing("embeddings"))?
+            .to_dtype(DType::F32)?;
+        let tokens = tensors.remove("tokens").ok_or_else(|| missing("tokens"))?.to_vec1::<u32>()?;
+        let (rows, dim) = embeddings.dims2()?;
+        if rows as u64 != manifest.embeddings.rows || dim != manifest.embeddings.dim || tokens.len() != rows {
+            return Err(Error::file(
+                &epath,
+                format!(
+                    "holds [{rows}, {dim}] but the manifest says [{}, {}]",
+                    manifest.embeddings.rows, manifest.embeddings.dim
+                ),
+            ));
+        }
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            manifest,
+            embeddings,
+            tokens,
+        })
+    }
+
+    /// Iterate the request table, in input order.
+    pub fn requests(&self) -> Result<impl Iterator<Item = Result<RequestRecord>>> {
+        let path = self.dir.join(REQUESTS);
+        let reader = BufReader::new(File::open(&path).at(&path)?);
+        Ok(reader.lines().enumerate().map(move |(i, line)| {
+            let line = line.at(&path)?;
+            serde_json::from_str(&line)
+                .map_err(|e| Error::input(&path, i as u64 + 1, "(line)", format!("bad table row: {e}")))
+        }))
+    }
+}
