@@ -27,7 +27,7 @@ pub fn default_model_dir() -> PathBuf {
     }
     let local = PathBuf::from("models/all-MiniLM-L6-v2");
     if local.exists() {
-        return local;
+        return std::path::absolute(&local).unwrap_or(local);
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
 }

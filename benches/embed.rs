@@ -1,0 +1,74 @@
+//! CPU (or CUDA) embedding throughput on a fixed prompt set.
+//!
+//! usage: cargo bench --bench embed -- PROMPTS.txt [--max-seq-len N] [--max-batch N]
+//!        [--batch-tokens N] [--repeat N] [--device cpu|cuda:N]
+//! PROMPTS.txt is JSONL with one {"text": ...} per line (benches/compare_embed.sh makes it).
+//! Prints one JSON object on stdout: prompts/s and tokens/s of tokenize+embed, best of --repeat
+//! runs after one warm-up, plus the share of time spent tokenizing.
+
+use std::time::Instant;
+
+use distillguard::device::{self, DeviceSpec};
+use distillguard::embed::{default_model_dir, EmbedOptions, Embedder};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut path = None;
+    let mut opts = EmbedOptions::default();
+    let mut repeat = 3;
+    let mut spec = DeviceSpec::Cpu;
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        match a.as_str() {
+            "--max-seq-len" => opts.max_seq_len = val()?.parse()?,
+            "--max-batch" => opts.max_batch = val()?.parse()?,
+            "--batch-tokens" => opts.batch_tokens = val()?.parse()?,
+            "--repeat" => repeat = val()?.parse()?,
+            "--device" => spec = val()?.parse().map_err(anyhow::Error::msg)?,
+            _ => path = Some(a),
+        }
+    }
+    let path = path.ok_or_else(|| anyhow::anyhow!("usage: embed PROMPTS.jsonl [flags]"))?;
+    let texts: Vec<String> = std::fs::read_to_string(&path)?
+        .lines()
+        .map(|l| Ok(serde_json::from_str::<serde_json::Value>(l)?["text"].as_str().unwrap_or_default().to_string()))
+        .collect::<anyhow::Result<_>>()?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let dev = device::resolve(spec)?;
+    let emb = Embedder::load(&default_model_dir(), &dev, opts.clone())?;
+
+    let _ = emb.embed(&refs[..refs.len().min(256)])?; // warm-up
+    let mut best = f64::MAX;
+    let mut tok_share = 0.0;
+    let mut tokens = 0usize;
+    for _ in 0..repeat {
+        let t0 = Instant::now();
+        let tok = emb.tokenize(&refs)?;
+        let t1 = Instant::now();
+        let _ = emb.embed_tokenized(&tok)?;
+        let total = t0.elapsed().as_secs_f64();
+        if total < best {
+            best = total;
+            tok_share = (t1 - t0).as_secs_f64() / total;
+        }
+        tokens = tok.iter().map(|t| t.ids.len()).sum();
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": "distillguard",
+            "device": device::name(&dev),
+            "threads": candle_core::utils::get_num_threads(),
+            "prompts": texts.len(),
+            "tokens": tokens,
+            "max_seq_len": opts.max_seq_len,
+            "max_batch": opts.max_batch,
+            "batch_tokens": opts.batch_tokens,
+            "seconds": best,
+            "prompts_per_s": texts.len() as f64 / best,
+            "tokens_per_s": tokens as f64 / best,
+            "tokenize_share": tok_share,
+        })
+    );
+    Ok(())
+}
