@@ -18,7 +18,10 @@ fn main() -> anyhow::Result<()> {
     let mut repeat = 3;
     let mut spec = DeviceSpec::Cpu;
     while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut val = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--max-seq-len" => opts.max_seq_len = val()?.parse()?,
             "--max-batch" => opts.max_batch = val()?.parse()?,
@@ -31,7 +34,12 @@ fn main() -> anyhow::Result<()> {
     let path = path.ok_or_else(|| anyhow::anyhow!("usage: embed PROMPTS.jsonl [flags]"))?;
     let texts: Vec<String> = std::fs::read_to_string(&path)?
         .lines()
-        .map(|l| Ok(serde_json::from_str::<serde_json::Value>(l)?["text"].as_str().unwrap_or_default().to_string()))
+        .map(|l| {
+            Ok(serde_json::from_str::<serde_json::Value>(l)?["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string())
+        })
         .collect::<anyhow::Result<_>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let dev = device::resolve(spec)?;

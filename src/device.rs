@@ -32,7 +32,9 @@ impl FromStr for DeviceSpec {
                 Some(n) => n.parse().map(DeviceSpec::Cuda).map_err(|_| {
                     format!("bad CUDA ordinal in {s:?}: expected cuda:N with N a number")
                 }),
-                None => Err(format!("unknown device {s:?}: expected auto, cpu, cuda or cuda:N")),
+                None => Err(format!(
+                    "unknown device {s:?}: expected auto, cpu, cuda or cuda:N"
+                )),
             },
         }
     }
@@ -100,8 +102,14 @@ mod tests {
         assert_eq!("cpu".parse::<DeviceSpec>(), Ok(DeviceSpec::Cpu));
         assert_eq!("cuda".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(0)));
         assert_eq!("cuda:3".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(3)));
-        assert!("cuda:x".parse::<DeviceSpec>().unwrap_err().contains("cuda:N"));
-        assert!("gpu".parse::<DeviceSpec>().unwrap_err().contains("unknown device"));
+        assert!("cuda:x"
+            .parse::<DeviceSpec>()
+            .unwrap_err()
+            .contains("cuda:N"));
+        assert!("gpu"
+            .parse::<DeviceSpec>()
+            .unwrap_err()
+            .contains("unknown device"));
     }
 
     #[test]

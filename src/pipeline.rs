@@ -16,7 +16,9 @@ use crate::device;
 use crate::embed::Embedder;
 use crate::error::{IoContext, Result};
 use crate::ingest::{hex, RequestReader};
-use crate::run::{self, EmbeddingsInfo, InputInfo, Manifest, RequestRecord, StoreDType, TableWriter, Timing};
+use crate::run::{
+    self, EmbeddingsInfo, InputInfo, Manifest, RequestRecord, StoreDType, TableWriter, Timing,
+};
 
 /// Distinct prompts embedded together; large enough for good length bucketing.
 const CHUNK: usize = 8192;
@@ -75,8 +77,10 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
     }
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{spinner} embed [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({eta}) {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} embed [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({eta}) {msg}",
+        )
+        .expect("valid template"),
     );
     pb
 }
@@ -131,14 +135,24 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
     pb.finish_and_clear();
     let (stats, sha256) = reader.finish()?;
     if stats.skipped.count > 0 {
-        eprintln!("distillguard: {}: {}", job.input.display(), stats.skipped.summary());
+        eprintln!(
+            "distillguard: {}: {}",
+            job.input.display(),
+            stats.skipped.summary()
+        );
     }
     table.commit()?;
 
     let dim = job.embedder.dim();
     let rows_n = pending.tokens.len() as u64;
     let tokens_total: u64 = pending.tokens.iter().map(|&t| t as u64).sum();
-    run::write_embeddings(&job.out, pending.embeddings, dim, pending.tokens, job.store_dtype)?;
+    run::write_embeddings(
+        &job.out,
+        pending.embeddings,
+        dim,
+        pending.tokens,
+        job.store_dtype,
+    )?;
     let mut timing = pending.timing;
     timing.wall_seconds = started.elapsed().as_secs_f64();
     let manifest = Manifest {

@@ -141,16 +141,28 @@ impl TableWriter {
     }
 
     pub fn commit(self) -> Result<()> {
-        let file = self.out.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
         file.sync_all().at(&self.tmp)?;
         std::fs::rename(&self.tmp, &self.path).at(&self.path)
     }
 }
 
 /// Write the embedding matrix (`rows * dim` f32, row-major) and per-row token counts.
-pub fn write_embeddings(dir: &Path, data: Vec<f32>, dim: usize, tokens: Vec<u32>, dtype: StoreDType) -> Result<()> {
+pub fn write_embeddings(
+    dir: &Path,
+    data: Vec<f32>,
+    dim: usize,
+    tokens: Vec<u32>,
+    dtype: StoreDType,
+) -> Result<()> {
     let rows = tokens.len();
-    let emb = Tensor::from_vec(data, (rows, dim), &Device::Cpu)?.to_dtype(dtype.candle())?;
+    let mut emb = Tensor::from_vec(data, (rows, dim), &Device::Cpu)?;
+    if dtype.candle() != DType::F32 {
+        emb = emb.to_dtype(dtype.candle())?;
+    }
     let tok = Tensor::from_vec(tokens, rows, &Device::Cpu)?;
     let tensors = HashMap::from([("embeddings".to_string(), emb), ("tokens".to_string(), tok)]);
     let path = dir.join(EMBEDDINGS);
@@ -196,9 +208,15 @@ impl Run {
             .remove("embeddings")
             .ok_or_else(|| missing("embeddings"))?
             .to_dtype(DType::F32)?;
-        let tokens = tensors.remove("tokens").ok_or_else(|| missing("tokens"))?.to_vec1::<u32>()?;
+        let tokens = tensors
+            .remove("tokens")
+            .ok_or_else(|| missing("tokens"))?
+            .to_vec1::<u32>()?;
         let (rows, dim) = embeddings.dims2()?;
-        if rows as u64 != manifest.embeddings.rows || dim != manifest.embeddings.dim || tokens.len() != rows {
+        if rows as u64 != manifest.embeddings.rows
+            || dim != manifest.embeddings.dim
+            || tokens.len() != rows
+        {
             return Err(Error::file(
                 &epath,
                 format!(
@@ -221,8 +239,9 @@ impl Run {
         let reader = BufReader::new(File::open(&path).at(&path)?);
         Ok(reader.lines().enumerate().map(move |(i, line)| {
             let line = line.at(&path)?;
-            serde_json::from_str(&line)
-                .map_err(|e| Error::input(&path, i as u64 + 1, "(line)", format!("bad table row: {e}")))
+            serde_json::from_str(&line).map_err(|e| {
+                Error::input(&path, i as u64 + 1, "(line)", format!("bad table row: {e}"))
+            })
         }))
     }
 }

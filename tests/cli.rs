@@ -56,18 +56,31 @@ fn embed_run_dir_round_trip() {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["account_id"].as_str().unwrap().to_string(), v["prompt"].as_str().unwrap().to_string())
+            (
+                v["account_id"].as_str().unwrap().to_string(),
+                v["prompt"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
-    let distinct: std::collections::HashSet<&str> = prompts.iter().map(|(_, p)| p.as_str()).collect();
+    let distinct: std::collections::HashSet<&str> =
+        prompts.iter().map(|(_, p)| p.as_str()).collect();
     assert_eq!(m.input.requests, prompts.len() as u64);
     assert_eq!(m.embeddings.rows, distinct.len() as u64);
-    assert_eq!(m.embeddings.duplicate_requests, (prompts.len() - distinct.len()) as u64);
+    assert_eq!(
+        m.embeddings.duplicate_requests,
+        (prompts.len() - distinct.len()) as u64
+    );
     assert_eq!(m.embeddings.dim, 384);
     assert_eq!(m.model.sha256, distillguard::embed::MODEL_SHA256);
     assert_eq!(m.input.sha256.len(), 64);
-    assert!(m.embeddings.truncated_prompts >= 1, "the example has prompts over 256 tokens");
-    assert_eq!(m.embeddings.tokens, run.tokens.iter().map(|&t| t as u64).sum::<u64>());
+    assert!(
+        m.embeddings.truncated_prompts >= 1,
+        "the example has prompts over 256 tokens"
+    );
+    assert_eq!(
+        m.embeddings.tokens,
+        run.tokens.iter().map(|&t| t as u64).sum::<u64>()
+    );
 
     // Every request maps to the row holding its prompt's embedding, in input order.
     let table: Vec<_> = run.requests().unwrap().map(|r| r.unwrap()).collect();
@@ -91,13 +104,20 @@ fn embed_run_dir_round_trip() {
 #[test]
 fn f16_output_matches_f32() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = write(tmp.path(), "in.jsonl", &format!("{OK}\n{}\n", OK.replace("hello there", "¿qué tal? 你好")));
+    let input = write(
+        tmp.path(),
+        "in.jsonl",
+        &format!("{OK}\n{}\n", OK.replace("hello there", "¿qué tal? 你好")),
+    );
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     assert!(embed(&input, &a, &[]).status.success());
     assert!(embed(&input, &b, &["--out-dtype", "f16"]).status.success());
     let (ra, rb) = (Run::open(&a).unwrap(), Run::open(&b).unwrap());
     assert_eq!(rb.manifest.embeddings.dtype, "f16");
-    let (va, vb) = (ra.embeddings.to_vec2::<f32>().unwrap(), rb.embeddings.to_vec2::<f32>().unwrap());
+    let (va, vb) = (
+        ra.embeddings.to_vec2::<f32>().unwrap(),
+        rb.embeddings.to_vec2::<f32>().unwrap(),
+    );
     for (x, y) in va.iter().zip(&vb) {
         assert!(common::cosine(x, y) > 0.9999);
     }
@@ -106,18 +126,32 @@ fn f16_output_matches_f32() {
 #[test]
 fn bad_line_fails_with_file_line_field_and_exit_3() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = write(tmp.path(), "in.jsonl", &format!("{OK}\n{OK}\n{{\"account_id\":\"a\",\"timestamp\":\"noon\",\"prompt\":\"x\"}}\n"));
+    let input = write(
+        tmp.path(),
+        "in.jsonl",
+        &format!("{OK}\n{OK}\n{{\"account_id\":\"a\",\"timestamp\":\"noon\",\"prompt\":\"x\"}}\n"),
+    );
     let o = embed(&input, &tmp.path().join("run"), &[]);
     assert_eq!(o.status.code(), Some(3));
     let e = stderr(&o);
-    assert!(e.contains("in.jsonl:3: timestamp: not an RFC 3339 timestamp"), "{e}");
-    assert!(!tmp.path().join("run/manifest.json").exists(), "no manifest for a failed run");
+    assert!(
+        e.contains("in.jsonl:3: timestamp: not an RFC 3339 timestamp"),
+        "{e}"
+    );
+    assert!(
+        !tmp.path().join("run/manifest.json").exists(),
+        "no manifest for a failed run"
+    );
 }
 
 #[test]
 fn skip_invalid_reports_skipped_lines() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = write(tmp.path(), "in.jsonl", &format!("{OK}\n{{oops\n{OK}\n{{\"account_id\":\"a\"}}\n"));
+    let input = write(
+        tmp.path(),
+        "in.jsonl",
+        &format!("{OK}\n{{oops\n{OK}\n{{\"account_id\":\"a\"}}\n"),
+    );
     let out = tmp.path().join("run");
     let o = bin()
         .args(["embed", "--device", "cpu", "--skip-invalid", "--input"])
@@ -127,12 +161,18 @@ fn skip_invalid_reports_skipped_lines() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("skipped 2 invalid lines (lines 2, 4)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("skipped 2 invalid lines (lines 2, 4)"),
+        "{}",
+        stderr(&o)
+    );
     let m = Run::open(&out).unwrap().manifest;
     assert_eq!(m.input.requests, 2);
     assert_eq!(m.input.skipped.count, 2);
     assert_eq!(m.input.skipped.first[0].line, 2);
-    assert!(m.input.skipped.first[1].error.contains("prompt: missing required field"));
+    assert!(m.input.skipped.first[1]
+        .error
+        .contains("prompt: missing required field"));
 }
 
 #[test]
@@ -141,10 +181,18 @@ fn empty_and_missing_inputs_fail() {
     let empty = write(tmp.path(), "empty.jsonl", "");
     let o = embed(&empty, &tmp.path().join("r1"), &[]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("empty.jsonl: empty file: no requests"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("empty.jsonl: empty file: no requests"),
+        "{}",
+        stderr(&o)
+    );
     let o = embed(&tmp.path().join("nope.jsonl"), &tmp.path().join("r2"), &[]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("nope.jsonl: no such file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nope.jsonl: no such file"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -158,29 +206,61 @@ fn model_problems_fail_with_exit_4() {
     std::fs::create_dir(&broken).unwrap();
     std::fs::copy(real.join("config.json"), broken.join("config.json")).unwrap();
     std::fs::copy(real.join("tokenizer.json"), broken.join("tokenizer.json")).unwrap();
-    let o = embed(&input, &tmp.path().join("r"), &["--model-dir", broken.to_str().unwrap()]);
+    let o = embed(
+        &input,
+        &tmp.path().join("r"),
+        &["--model-dir", broken.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(4));
-    assert!(stderr(&o).contains("no-weights/model.safetensors: missing"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no-weights/model.safetensors: missing"),
+        "{}",
+        stderr(&o)
+    );
 
     // A config whose vocabulary disagrees with the tokenizer.
     let mismatch = tmp.path().join("mismatch");
     std::fs::create_dir(&mismatch).unwrap();
-    let cfg = std::fs::read_to_string(real.join("config.json")).unwrap().replace("30522", "250002");
+    let cfg = std::fs::read_to_string(real.join("config.json"))
+        .unwrap()
+        .replace("30522", "250002");
     std::fs::write(mismatch.join("config.json"), cfg).unwrap();
     std::fs::copy(real.join("tokenizer.json"), mismatch.join("tokenizer.json")).unwrap();
-    std::os::unix::fs::symlink(real.join("model.safetensors"), mismatch.join("model.safetensors")).unwrap();
-    let o = embed(&input, &tmp.path().join("r"), &["--model-dir", mismatch.to_str().unwrap()]);
+    std::os::unix::fs::symlink(
+        real.join("model.safetensors"),
+        mismatch.join("model.safetensors"),
+    )
+    .unwrap();
+    let o = embed(
+        &input,
+        &tmp.path().join("r"),
+        &["--model-dir", mismatch.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(4));
-    assert!(stderr(&o).contains("tokenizer and model do not match"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("tokenizer and model do not match"),
+        "{}",
+        stderr(&o)
+    );
 
     // A config whose shapes disagree with the weights.
     let shapes = tmp.path().join("shapes");
     std::fs::create_dir(&shapes).unwrap();
-    let cfg = std::fs::read_to_string(real.join("config.json")).unwrap().replace("\"intermediate_size\": 1536", "\"intermediate_size\": 2048");
+    let cfg = std::fs::read_to_string(real.join("config.json"))
+        .unwrap()
+        .replace("\"intermediate_size\": 1536", "\"intermediate_size\": 2048");
     std::fs::write(shapes.join("config.json"), cfg).unwrap();
     std::fs::copy(real.join("tokenizer.json"), shapes.join("tokenizer.json")).unwrap();
-    std::os::unix::fs::symlink(real.join("model.safetensors"), shapes.join("model.safetensors")).unwrap();
-    let o = embed(&input, &tmp.path().join("r"), &["--model-dir", shapes.to_str().unwrap()]);
+    std::os::unix::fs::symlink(
+        real.join("model.safetensors"),
+        shapes.join("model.safetensors"),
+    )
+    .unwrap();
+    let o = embed(
+        &input,
+        &tmp.path().join("r"),
+        &["--model-dir", shapes.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("weights do not fit"), "{}", stderr(&o));
 }
@@ -191,10 +271,21 @@ fn usage_errors() {
     let input = write(tmp.path(), "in.jsonl", &format!("{OK}\n"));
     let o = embed(&input, &tmp.path().join("r"), &["--max-seq-len", "600"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--max-seq-len 600 must be between 2 and the model's 512 positions"), "{}", stderr(&o));
-    let o = bin().args(["embed", "--device", "tpu", "--input", "x", "--out", "y"]).output().unwrap();
+    assert!(
+        stderr(&o).contains("--max-seq-len 600 must be between 2 and the model's 512 positions"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin()
+        .args(["embed", "--device", "tpu", "--input", "x", "--out", "y"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown device \"tpu\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown device \"tpu\""),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -202,7 +293,17 @@ fn usage_errors() {
 fn cuda_without_the_feature_fails_with_exit_5() {
     let tmp = tempfile::tempdir().unwrap();
     let input = write(tmp.path(), "in.jsonl", &format!("{OK}\n"));
-    let o = bin().args(["embed", "--device", "cuda", "--input"]).arg(&input).arg("--out").arg(tmp.path().join("r")).output().unwrap();
+    let o = bin()
+        .args(["embed", "--device", "cuda", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(5));
-    assert!(stderr(&o).contains("built without the `cuda` feature"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("built without the `cuda` feature"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -17,9 +17,19 @@ struct Reference {
 
 fn references(max_seq_len: usize) -> Vec<Reference> {
     let text = std::fs::read_to_string(common::fixture("minilm_reference.jsonl")).unwrap();
-    let all: Vec<Reference> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let some: Vec<Reference> = all.into_iter().filter(|r| r.max_seq_len == max_seq_len).collect();
-    assert!(some.len() >= 50, "fixture has {} prompts at {max_seq_len}", some.len());
+    let all: Vec<Reference> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let some: Vec<Reference> = all
+        .into_iter()
+        .filter(|r| r.max_seq_len == max_seq_len)
+        .collect();
+    assert!(
+        some.len() >= 50,
+        "fixture has {} prompts at {max_seq_len}",
+        some.len()
+    );
     some
 }
 
@@ -36,18 +46,39 @@ fn check_parity(max_seq_len: usize) {
     for (i, r) in refs.iter().enumerate() {
         assert_eq!(tok[i].ids.len(), r.tokens, "token count of prompt {}", r.id);
         let truncated = full[i].ids.len() > max_seq_len;
-        assert_eq!(tok[i].truncated, truncated, "truncation flag of prompt {}", r.id);
+        assert_eq!(
+            tok[i].truncated, truncated,
+            "truncation flag of prompt {}",
+            r.id
+        );
         let row = &out[i * dim..(i + 1) * dim];
         let norm: f64 = row.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-        assert!((norm - 1.0).abs() < 1e-4, "prompt {} not normalised: {norm}", r.id);
+        assert!(
+            (norm - 1.0).abs() < 1e-4,
+            "prompt {} not normalised: {norm}",
+            r.id
+        );
         let c = common::cosine(row, &r.embedding);
         if c < worst.0 {
             worst = (c, r.id);
         }
     }
-    eprintln!("max_seq_len {max_seq_len}: worst cosine {:.7} (prompt {})", worst.0, worst.1);
-    assert!(refs.iter().zip(&full).any(|(_, f)| f.ids.len() > max_seq_len), "fixture has truncated prompts");
-    assert!(worst.0 >= 0.9999, "prompt {} cosine {} < 0.9999", worst.1, worst.0);
+    eprintln!(
+        "max_seq_len {max_seq_len}: worst cosine {:.7} (prompt {})",
+        worst.0, worst.1
+    );
+    assert!(
+        refs.iter()
+            .zip(&full)
+            .any(|(_, f)| f.ids.len() > max_seq_len),
+        "fixture has truncated prompts"
+    );
+    assert!(
+        worst.0 >= 0.9999,
+        "prompt {} cosine {} < 0.9999",
+        worst.1,
+        worst.0
+    );
 }
 
 #[test]

@@ -7,15 +7,19 @@
 //!   into the Q rows at load time, so attention costs one GEMM and no extra scaling pass.
 //! - Every projection runs on the flattened `[tokens, H]` matrix (one large GEMM, not a batch of
 //!   small ones); only the attention itself is batched per sequence and head.
-//! - The only copy to a contiguous layout is the one that regroups heads for attention.
+//! - The only copies to a contiguous layout are the ones that regroup heads for attention.
+//! - Element-wise steps are fused and multi-threaded on the CPU ([`super::fused`]): bias+GELU,
+//!   masked softmax (padding excluded by length, no additive mask), bias+residual+LayerNorm.
 //! The pooled output is the mean over real tokens (mask excludes padding), L2-normalised, exactly
 //! as sentence-transformers' `mean` pooling + `Normalize` modules.
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 use candle_core::Result;
+
+use super::fused::{self, AddNorm};
 
 /// The fields of a Hugging Face `config.json` that the encoder needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -44,13 +48,35 @@ fn default_act() -> String {
     "gelu".into()
 }
 
+/// A dense layer without bias, its weight stored transposed (`[in, out]`, contiguous) so that
+/// the GEMM reads both operands in their natural layout. Each bias is applied by the step that
+/// follows the GEMM, in the same pass as other work.
+struct Dense(Tensor);
+
+impl Dense {
+    fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize) -> Result<(Self, Tensor)> {
+        let w = vb.get((out_dim, in_dim), "weight")?;
+        Ok((Dense(w.t()?.contiguous()?), vb.get(out_dim, "bias")?))
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.0)
+    }
+}
+
 struct Layer {
-    qkv: Linear,
-    out: Linear,
-    ln_attn: LayerNorm,
-    ffn_in: Linear,
-    ffn_out: Linear,
-    ln_ffn: LayerNorm,
+    /// Fused Q/K/V projection `[H, 3H]`; its bias, shaped `[3, 1, heads, 1, d]`, is added while
+    /// regrouping heads.
+    qkv: Dense,
+    qkv_bias: Tensor,
+    /// Attention output projection; [`AddNorm`] adds its bias with the residual.
+    out: Dense,
+    attn_norm: AddNorm,
+    /// FFN up-projection; its bias goes into [`fused::bias_gelu`].
+    ffn_in: Dense,
+    ffn_in_bias: Tensor,
+    ffn_out: Dense,
+    ffn_norm: AddNorm,
 }
 
 pub struct Bert {
@@ -66,16 +92,15 @@ pub struct Bert {
     dtype: DType,
 }
 
-fn linear(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Linear> {
-    let w = vb.get((out_dim, in_dim), "weight")?;
-    let b = vb.get(out_dim, "bias")?;
-    Ok(Linear::new(w, Some(b)))
-}
-
 fn layer_norm(vb: VarBuilder, dim: usize, eps: f64) -> Result<LayerNorm> {
     let w = vb.get(dim, "weight")?;
     let b = vb.get(dim, "bias")?;
     Ok(LayerNorm::new(w, b, eps))
+}
+
+/// `layer_norm(dense(x) + residual)` with the dense bias folded into the fused step.
+fn add_norm(bias: Tensor, vb: VarBuilder, dim: usize, eps: f64) -> Result<AddNorm> {
+    AddNorm::new(bias, vb.get(dim, "weight")?, vb.get(dim, "bias")?, eps)
 }
 
 impl Bert {
@@ -99,7 +124,10 @@ impl Bert {
         let e = vb.pp("embeddings");
         let word = Embedding::new(e.get((cfg.vocab_size, h), "word_embeddings.weight")?, h);
         let position = Embedding::new(
-            e.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?,
+            e.get(
+                (cfg.max_position_embeddings, h),
+                "position_embeddings.weight",
+            )?,
             h,
         );
         let token_type0 = e
@@ -112,21 +140,31 @@ impl Bert {
         for i in 0..cfg.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention");
-            let q = linear(a.pp("self.query"), h, h)?;
-            let k = linear(a.pp("self.key"), h, h)?;
-            let v = linear(a.pp("self.value"), h, h)?;
-            let qkv_w = Tensor::cat(&[(q.weight() * scale)?, k.weight().clone(), v.weight().clone()], 0)?;
-            let qkv_b = Tensor::cat(
-                &[(q.bias().unwrap() * scale)?, k.bias().unwrap().clone(), v.bias().unwrap().clone()],
-                0,
-            )?;
+            let (q, qb) = Dense::load(&a.pp("self.query"), h, h)?;
+            let (k, kb) = Dense::load(&a.pp("self.key"), h, h)?;
+            let (v, vb_) = Dense::load(&a.pp("self.value"), h, h)?;
+            let qkv = Dense(Tensor::cat(&[(q.0 * scale)?, k.0, v.0], 1)?);
+            let qkv_bias =
+                Tensor::cat(&[(qb * scale)?, kb, vb_], 0)?.reshape((3, 1, heads, 1, head_dim))?;
+            let (out, out_bias) = Dense::load(&a.pp("output.dense"), h, h)?;
+            let (ffn_in, ffn_in_bias) =
+                Dense::load(&l.pp("intermediate.dense"), h, cfg.intermediate_size)?;
+            let (ffn_out, ffn_out_bias) =
+                Dense::load(&l.pp("output.dense"), cfg.intermediate_size, h)?;
             layers.push(Layer {
-                qkv: Linear::new(qkv_w, Some(qkv_b)),
-                out: linear(a.pp("output.dense"), h, h)?,
-                ln_attn: layer_norm(a.pp("output.LayerNorm"), h, cfg.layer_norm_eps)?,
-                ffn_in: linear(l.pp("intermediate.dense"), h, cfg.intermediate_size)?,
-                ffn_out: linear(l.pp("output.dense"), cfg.intermediate_size, h)?,
-                ln_ffn: layer_norm(l.pp("output.LayerNorm"), h, cfg.layer_norm_eps)?,
+                qkv,
+                qkv_bias,
+                out,
+                attn_norm: add_norm(out_bias, a.pp("output.LayerNorm"), h, cfg.layer_norm_eps)?,
+                ffn_in,
+                ffn_in_bias,
+                ffn_out,
+                ffn_norm: add_norm(
+                    ffn_out_bias,
+                    l.pp("output.LayerNorm"),
+                    h,
+                    cfg.layer_norm_eps,
+                )?,
             });
         }
         Ok(Bert {
@@ -150,60 +188,72 @@ impl Bert {
         self.word.embeddings().device()
     }
 
-    /// Sentence embeddings for a padded batch.
+    /// Sentence embeddings for a right-padded batch.
     ///
-    /// `ids`: `[B, L]` u32 token ids; `mask`: `[B, L]` in the model dtype, 1 for real tokens and 0
-    /// for padding. Returns `[B, H]` f32, mean-pooled over real tokens and L2-normalised.
-    pub fn embed(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let hidden = self.encode(ids, mask)?;
-        pool_mean_normalize(&hidden, mask)
+    /// `ids`: `[B, L]` u32 token ids; `lengths[b]`: the number of real tokens of row `b` (the rest
+    /// is padding). Returns `[B, H]` f32, mean-pooled over real tokens and L2-normalised.
+    pub fn embed(&self, ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+        let hidden = self.encode(ids, lengths)?;
+        let l = ids.dim(1)?;
+        let mask: Vec<f32> = lengths
+            .iter()
+            .flat_map(|&n| (0..l).map(move |i| if i < n { 1.0 } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (lengths.len(), l), ids.device())?;
+        pool_mean_normalize(&hidden, &mask)
     }
 
-    /// Last hidden states `[B, L, H]` for a padded batch (see [`Bert::embed`]).
-    pub fn encode(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// Last hidden states `[B, L, H]` for a right-padded batch (see [`Bert::embed`]).
+    pub fn encode(&self, ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
         let (b, l) = ids.dims2()?;
         let n = b * l;
         let positions = Tensor::arange(0u32, l as u32, ids.device())?;
         // Embeddings on the flattened [B*L, H] matrix.
-        let word = self.word.forward(&ids.flatten_all()?)?.reshape((b, l, self.hidden))?;
+        let word = self
+            .word
+            .forward(&ids.flatten_all()?)?
+            .reshape((b, l, self.hidden))?;
         let pos = self.position.forward(&positions)?;
         let x = word.broadcast_add(&pos)?.broadcast_add(&self.token_type0)?;
         let mut x = self.ln_emb.forward(&x.reshape((n, self.hidden))?)?;
 
-        // Additive mask, [B, 1, 1, L]: 0 for real tokens, a large negative for padding.
-        let neg = ((mask.ones_like()? - mask)? * -1e4f64)?;
-        let neg = neg.reshape((b, 1, 1, l))?;
-
+        if lengths.len() != b || lengths.iter().any(|&n| n == 0 || n > l) {
+            candle_core::bail!("{} lengths for a [{b}, {l}] batch", lengths.len());
+        }
         for layer in &self.layers {
-            x = self.layer(layer, &x, &neg, b, l)?;
+            x = self.layer(layer, &x, lengths, b, l)?;
         }
         x.reshape((b, l, self.hidden))
     }
 
-    fn layer(&self, layer: &Layer, x: &Tensor, neg_mask: &Tensor, b: usize, l: usize) -> Result<Tensor> {
+    fn layer(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        lengths: &[usize],
+        b: usize,
+        l: usize,
+    ) -> Result<Tensor> {
         let (nh, d) = (self.heads, self.head_dim);
-        // [B*L, 3H] -> [3, B, heads, L, d], one copy.
+        // [B*L, 3H] -> [3, B, heads, L, d]: the bias add writes the regrouped copy.
         let qkv = layer
             .qkv
             .forward(x)?
             .reshape((b, l, 3, nh, d))?
             .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
+            .broadcast_add(&layer.qkv_bias)?;
         let q = qkv.get(0)?;
         let k = qkv.get(1)?;
         let v = qkv.get(2)?;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(neg_mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = fused::masked_softmax(&q.matmul(&k.t()?)?, lengths)?;
         let ctx = probs
             .matmul(&v)?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b * l, self.hidden))?;
-        let attn = layer.out.forward(&ctx)?;
-        let x = layer.ln_attn.forward(&(attn + x)?)?;
-        let ffn = layer.ffn_in.forward(&x)?.gelu_erf()?;
-        let ffn = layer.ffn_out.forward(&ffn)?;
-        layer.ln_ffn.forward(&(ffn + x)?)
+        let x = layer.attn_norm.forward(&layer.out.forward(&ctx)?, x)?;
+        let ffn = fused::bias_gelu(&layer.ffn_in.forward(&x)?, &layer.ffn_in_bias)?;
+        layer.ffn_norm.forward(&layer.ffn_out.forward(&ffn)?, &x)
     }
 
     pub fn dtype(&self) -> DType {

@@ -8,6 +8,7 @@
 
 pub mod bert;
 mod files;
+pub mod fused;
 
 use std::path::{Path, PathBuf};
 
@@ -165,8 +166,9 @@ impl Embedder {
         let lengths: Vec<usize> = texts.iter().map(|t| t.ids.len()).collect();
         for batch in plan_batches(&lengths, self.opts.max_batch, self.opts.batch_tokens) {
             let seqs: Vec<&[u32]> = batch.iter().map(|&i| texts[i].ids.as_slice()).collect();
-            let (ids, mask) = pad_batch(&seqs, self.model.dtype(), &self.device)?;
-            let emb = self.model.embed(&ids, &mask)?.to_vec2::<f32>()?;
+            let ids = pad_batch(&seqs, &self.device)?;
+            let lengths: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+            let emb = self.model.embed(&ids, &lengths)?.to_vec2::<f32>()?;
             for (&i, row) in batch.iter().zip(emb) {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&row);
             }
@@ -207,19 +209,15 @@ pub fn plan_batches(lengths: &[usize], max_batch: usize, batch_tokens: usize) ->
     batches
 }
 
-/// Right-pad sequences with id 0 into `[B, L]` ids (u32) and a `[B, L]` mask in `dtype`.
-pub fn pad_batch(seqs: &[&[u32]], dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
+/// Right-pad sequences with id 0 into `[B, L]` u32 ids.
+pub fn pad_batch(seqs: &[&[u32]], device: &Device) -> Result<Tensor> {
     let b = seqs.len();
     let l = seqs.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
     let mut ids = vec![0u32; b * l];
-    let mut mask = vec![0f32; b * l];
     for (r, s) in seqs.iter().enumerate() {
         ids[r * l..r * l + s.len()].copy_from_slice(s);
-        mask[r * l..r * l + s.len()].iter_mut().for_each(|m| *m = 1.0);
     }
-    let ids = Tensor::from_vec(ids, (b, l), device)?;
-    let mask = Tensor::from_vec(mask, (b, l), device)?.to_dtype(dtype)?;
-    Ok((ids, mask))
+    Ok(Tensor::from_vec(ids, (b, l), device)?)
 }
 
 #[cfg(test)]
@@ -250,7 +248,10 @@ mod tests {
             .iter()
             .map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap())
             .sum();
-        assert!((padded - real) as f64 / (real as f64) < 0.05, "{padded} vs {real}");
+        assert!(
+            (padded - real) as f64 / (real as f64) < 0.05,
+            "{padded} vs {real}"
+        );
     }
 
     #[test]
@@ -266,12 +267,11 @@ mod tests {
     }
 
     #[test]
-    fn padding_and_mask() {
-        let (ids, mask) = pad_batch(&[&[101, 7, 102], &[101, 102]], DType::F32, &Device::Cpu).unwrap();
-        assert_eq!(ids.to_vec2::<u32>().unwrap(), vec![vec![101, 7, 102], vec![101, 102, 0]]);
+    fn padding() {
+        let ids = pad_batch(&[&[101, 7, 102], &[101, 102]], &Device::Cpu).unwrap();
         assert_eq!(
-            mask.to_vec2::<f32>().unwrap(),
-            vec![vec![1.0, 1.0, 1.0], vec![1.0, 1.0, 0.0]]
+            ids.to_vec2::<u32>().unwrap(),
+            vec![vec![101, 7, 102], vec![101, 102, 0]]
         );
     }
 }

@@ -69,7 +69,11 @@ impl SkipReport {
     /// One line for stderr, e.g. `skipped 3 invalid lines (lines 4, 9, 12)`.
     pub fn summary(&self) -> String {
         let lines: Vec<String> = self.first.iter().map(|s| s.line.to_string()).collect();
-        let more = if self.count as usize > self.first.len() { ", ..." } else { "" };
+        let more = if self.count as usize > self.first.len() {
+            ", ..."
+        } else {
+            ""
+        };
         format!(
             "skipped {} invalid line{} (line{} {}{more})",
             self.count,
@@ -152,7 +156,10 @@ impl<R: Read> RequestReader<R> {
 
     fn next_line(&mut self) -> Result<bool> {
         self.buf.clear();
-        let n = self.reader.read_until(b'\n', &mut self.buf).at(&self.path)?;
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .at(&self.path)?;
         if n == 0 {
             return Ok(false);
         }
@@ -217,7 +224,10 @@ pub fn parse_line(path: &Path, line: u64, bytes: &[u8]) -> Result<Option<Request
             path,
             line,
             "(line)",
-            format!("not valid UTF-8 (bad byte at column {})", e.valid_up_to() + 1),
+            format!(
+                "not valid UTF-8 (bad byte at column {})",
+                e.valid_up_to() + 1
+            ),
         )
     })?;
     let text = text.trim_end_matches(['\n', '\r']);
@@ -234,7 +244,8 @@ pub fn parse_line(path: &Path, line: u64, bytes: &[u8]) -> Result<Option<Request
     })?;
     let err = |field: &str, msg: String| Error::input(path, line, field, msg);
 
-    let account_id = required_string(raw.account_id, "account_id").map_err(|m| err("account_id", m))?;
+    let account_id =
+        required_string(raw.account_id, "account_id").map_err(|m| err("account_id", m))?;
     if account_id.is_empty() {
         return Err(err("account_id", "must not be empty".into()));
     }
@@ -258,7 +269,8 @@ pub fn parse_line(path: &Path, line: u64, bytes: &[u8]) -> Result<Option<Request
         account_id,
         timestamp_ms,
         prompt,
-        conversation_id: optional_string(raw.conversation_id).map_err(|m| err("conversation_id", m))?,
+        conversation_id: optional_string(raw.conversation_id)
+            .map_err(|m| err("conversation_id", m))?,
         system_prompt: optional_string(raw.system_prompt).map_err(|m| err("system_prompt", m))?,
         response_tokens,
         model: optional_string(raw.model).map_err(|m| err("model", m))?,

@@ -26,7 +26,9 @@ pub fn embedder(max_seq_len: usize) -> Embedder {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {

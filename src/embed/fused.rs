@@ -1,0 +1,451 @@
+//! Fused CPU kernels for the encoder's element-wise steps, each with the plain candle ops as its
+//! twin (used on other devices, and as the test oracle).
+//!
+//! Profiling the CPU encoder (benches/README.md) showed candle's element-wise ops taking a third
+//! of the time next to the GEMMs: `gelu_erf` evaluates erf in f64 on one thread, softmax and the
+//! bias/residual adds are separate single-threaded passes. Here each step is one pass over the
+//! data, parallel over rows with rayon, written so that the compiler vectorises it; on x86_64
+//! with AVX2+FMA (checked at run time) the same loops are compiled for those units.
+//! - [`bias_gelu`]: `gelu_erf(x + bias)`, erf by a rational approximation (max error ~1e-7).
+//! - [`masked_softmax`]: softmax over the real keys of each sequence; padded keys get 0.
+//! - [`bias_residual_layer_norm`]: `layer_norm(y + bias + residual)`.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
+use rayon::prelude::*;
+
+/// Rows per rayon task: enough work per task to amortise scheduling.
+const ROWS_PER_TASK: usize = 64;
+
+fn cpu_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(d) => d,
+        _ => candle_core::bail!("{what}: expected f32"),
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+fn use_fused(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous()
+}
+
+/// Run `f` with AVX2+FMA code generation when the CPU has it.
+#[inline(always)]
+fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features enabled for this call.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar building blocks, branch-free so that loops over them vectorise.
+
+/// e^x for f32, Cephes-style: range reduction by ln 2, degree-6 polynomial, exponent by bits.
+/// Relative error ~2e-7 for x in [-87, 88]; inputs outside are clamped.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// erf(x) for f32 as x·P(x²)/Q(x²) on [-4, 4] (erf is ±1 in f32 outside); max error ~1e-7.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let p = -2.726_142_3e-10_f32;
+    let p = p * x2 + 2.770_681_4e-8;
+    let p = p * x2 + -2.101_024e-6;
+    let p = p * x2 + -5.692_506_4e-5;
+    let p = p * x2 + -7.349_906e-4;
+    let p = p * x2 + -2.954_6e-3;
+    let p = p * x2 + -1.609_603_3e-2;
+    let q = -1.456_607_2e-5_f32;
+    let q = q * x2 + -2.133_740_6e-4;
+    let q = q * x2 + -1.682_827e-3;
+    let q = q * x2 + -7.373_329e-3;
+    let q = q * x2 + -1.426_474e-2;
+    x * p / q
+}
+
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+// ---------------------------------------------------------------------------------------------
+// bias + GELU
+
+/// `gelu_erf(x + bias)` for `x: [n, k]`, `bias: [k]`.
+pub fn bias_gelu(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if use_fused(x) {
+        let op = BiasGelu {
+            bias: bias.to_dtype(DType::F32)?.to_vec1()?,
+        };
+        x.apply_op1_no_bwd(&op)
+    } else {
+        bias_gelu_slow(x, bias)
+    }
+}
+
+pub fn bias_gelu_slow(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.broadcast_add(bias)?.gelu_erf()
+}
+
+struct BiasGelu {
+    bias: Vec<f32>,
+}
+
+impl CustomOp1 for BiasGelu {
+    fn name(&self) -> &'static str {
+        "bias-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = cpu_f32(s, l, self.name())?;
+        let k = self.bias.len();
+        if l.dims().last() != Some(&k) {
+            candle_core::bail!("bias-gelu: last dim {:?} but bias has {k}", l.dims());
+        }
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(k * ROWS_PER_TASK)
+            .zip(x.par_chunks(k * ROWS_PER_TASK))
+            .for_each(|(o, x)| {
+                dispatch(|| {
+                    for (o, x) in o.chunks_exact_mut(k).zip(x.chunks_exact(k)) {
+                        for ((o, &x), &b) in o.iter_mut().zip(x).zip(&self.bias) {
+                            *o = gelu(x + b);
+                        }
+                    }
+                })
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// masked softmax
+
+/// Softmax over the last dim of attention scores `[B, H, L, L]`, where only the first
+/// `lengths[b]` keys of sequence `b` are real: padded keys get probability 0.
+pub fn masked_softmax(scores: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+    if use_fused(scores) {
+        scores.apply_op1_no_bwd(&MaskedSoftmax {
+            lengths: lengths.to_vec(),
+        })
+    } else {
+        masked_softmax_slow(scores, lengths)
+    }
+}
+
+pub fn masked_softmax_slow(scores: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+    let (b, _, _, l) = scores.dims4()?;
+    let mut add = vec![0f32; b * l];
+    for (i, &n) in lengths.iter().enumerate() {
+        add[i * l + n.min(l)..(i + 1) * l]
+            .iter_mut()
+            .for_each(|v| *v = f32::NEG_INFINITY);
+    }
+    let add = Tensor::from_vec(add, (b, 1, 1, l), scores.device())?.to_dtype(scores.dtype())?;
+    candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&add)?)
+}
+
+struct MaskedSoftmax {
+    lengths: Vec<usize>,
+}
+
+impl CustomOp1 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "masked-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = cpu_f32(s, l, self.name())?;
+        let &[b, h, q, k] = l.dims() else {
+            candle_core::bail!("masked-softmax: expected [B, H, L, L], got {:?}", l.dims())
+        };
+        if self.lengths.len() != b || self.lengths.iter().any(|&n| n == 0 || n > k) {
+            candle_core::bail!(
+                "masked-softmax: {} lengths in 1..={k} for batch {b}",
+                self.lengths.len()
+            );
+        }
+        let per_seq = h * q * k;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(k * ROWS_PER_TASK)
+            .zip(x.par_chunks(k * ROWS_PER_TASK))
+            .enumerate()
+            .for_each(|(task, (o, x))| {
+                dispatch(|| {
+                    for (r, (o, x)) in o.chunks_exact_mut(k).zip(x.chunks_exact(k)).enumerate() {
+                        let row = task * ROWS_PER_TASK + r;
+                        let n = self.lengths[row * k / per_seq];
+                        let (o, x) = (&mut o[..n], &x[..n]);
+                        let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                        let mut sum = 0f32;
+                        for (o, &x) in o.iter_mut().zip(x) {
+                            *o = exp(x - max);
+                            sum += *o;
+                        }
+                        let inv = 1.0 / sum;
+                        o.iter_mut().for_each(|o| *o *= inv);
+                    }
+                })
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bias + residual + LayerNorm
+
+/// Parameters of `layer_norm(y + bias + residual)`.
+pub struct AddNorm {
+    bias: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    eps: f64,
+    op: AddNormOp,
+}
+
+struct AddNormOp {
+    bias: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    eps: f32,
+}
+
+impl AddNorm {
+    pub fn new(bias: Tensor, gamma: Tensor, beta: Tensor, eps: f64) -> Result<Self> {
+        let v = |t: &Tensor| t.to_dtype(DType::F32)?.to_vec1::<f32>();
+        let op = AddNormOp {
+            bias: v(&bias)?,
+            gamma: v(&gamma)?,
+            beta: v(&beta)?,
+            eps: eps as f32,
+        };
+        Ok(AddNorm {
+            bias,
+            gamma,
+            beta,
+            eps,
+            op,
+        })
+    }
+
+    /// `layer_norm(y + bias + residual)` for `y, residual: [n, h]`.
+    pub fn forward(&self, y: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        if use_fused(y) && residual.is_contiguous() {
+            y.apply_op2_no_bwd(residual, &self.op)
+        } else {
+            self.forward_slow(y, residual)
+        }
+    }
+
+    pub fn forward_slow(&self, y: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let x = (y.broadcast_add(&self.bias)? + residual)?;
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let x = x.broadcast_sub(&mean)?;
+        let var = x.sqr()?.mean_keepdim(D::Minus1)?;
+        x.broadcast_div(&(var + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.gamma)?
+            .broadcast_add(&self.beta)
+    }
+}
+
+impl CustomOp2 for AddNormOp {
+    fn name(&self) -> &'static str {
+        "bias-residual-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = cpu_f32(s1, l1, self.name())?;
+        let r = cpu_f32(s2, l2, self.name())?;
+        let h = self.bias.len();
+        if l1.dims() != l2.dims() || l1.dims().last() != Some(&h) {
+            candle_core::bail!(
+                "{}: shapes {:?} and {:?} with {h} features",
+                self.name(),
+                l1.dims(),
+                l2.dims()
+            );
+        }
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(h * ROWS_PER_TASK)
+            .zip(
+                y.par_chunks(h * ROWS_PER_TASK)
+                    .zip(r.par_chunks(h * ROWS_PER_TASK)),
+            )
+            .for_each(|(o, (y, r))| {
+                dispatch(|| {
+                    for ((o, y), r) in o
+                        .chunks_exact_mut(h)
+                        .zip(y.chunks_exact(h))
+                        .zip(r.chunks_exact(h))
+                    {
+                        let mut sum = 0f32;
+                        for (((o, &y), &r), &b) in o.iter_mut().zip(y).zip(r).zip(&self.bias) {
+                            *o = y + r + b;
+                            sum += *o;
+                        }
+                        let mean = sum / h as f32;
+                        let mut var = 0f32;
+                        for o in o.iter_mut() {
+                            *o -= mean;
+                            var += *o * *o;
+                        }
+                        let inv = 1.0 / (var / h as f32 + self.eps).sqrt();
+                        for ((o, &g), &b) in o.iter_mut().zip(&self.gamma).zip(&self.beta) {
+                            *o = *o * inv * g + b;
+                        }
+                    }
+                })
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn exp_and_erf_match_libm() {
+        let mut worst_exp = 0f64;
+        let mut worst_erf = 0f64;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 4.35e-4; // [-87, 87]
+            let e = (x as f64).exp();
+            worst_exp = worst_exp.max(((exp(x) as f64 - e) / e).abs());
+            let x = i as f32 * 3e-5; // [-6, 6]
+            worst_erf = worst_erf.max((erf(x) as f64 - libm_erf(x as f64)).abs());
+        }
+        assert!(worst_exp < 5e-7, "exp relative error {worst_exp}");
+        assert!(worst_erf < 5e-7, "erf absolute error {worst_erf}");
+    }
+
+    /// erf in f64 by its Taylor series / continued fraction, independent of the code under test.
+    fn libm_erf(x: f64) -> f64 {
+        if x.abs() > 3.0 {
+            // erfc continued fraction (Lentz), accurate for large |x|.
+            let z = x.abs();
+            let mut f = 0.0;
+            for n in (1..60).rev() {
+                f = (n as f64 / 2.0) / (z + f);
+            }
+            let erfc = (-z * z).exp() / (std::f64::consts::PI.sqrt() * (z + f));
+            return x.signum() * (1.0 - erfc);
+        }
+        let mut sum = 0.0;
+        let mut term = x;
+        for n in 0..200 {
+            sum += term / (2 * n + 1) as f64;
+            term *= -x * x / (n + 1) as f64;
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn bias_gelu_matches_plain_ops() {
+        let x = Tensor::randn(0f32, 3.0, (130, 96), &Device::Cpu).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 96, &Device::Cpu).unwrap();
+        let d = max_abs_diff(
+            &bias_gelu(&x, &b).unwrap(),
+            &bias_gelu_slow(&x, &b).unwrap(),
+        );
+        assert!(d < 2e-6, "{d}");
+    }
+
+    #[test]
+    fn masked_softmax_matches_plain_ops_and_zeroes_padding() {
+        let s = Tensor::randn(0f32, 4.0, (3, 2, 70, 70), &Device::Cpu).unwrap();
+        let lengths = [70, 1, 33];
+        let fast = masked_softmax(&s, &lengths).unwrap();
+        let slow = masked_softmax_slow(&s, &lengths).unwrap();
+        assert!(max_abs_diff(&fast, &slow) < 1e-6);
+        let p = fast.to_vec3::<f32>().map(|_| ()).err(); // 4-d: check via flatten below
+        assert!(p.is_some());
+        let v = fast
+            .get(2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for row in v.chunks(70) {
+            assert!(row[33..].iter().all(|&p| p == 0.0));
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn add_norm_matches_plain_ops() {
+        let d = Device::Cpu;
+        let an = AddNorm::new(
+            Tensor::randn(0f32, 1.0, 48, &d).unwrap(),
+            Tensor::randn(1f32, 0.1, 48, &d).unwrap(),
+            Tensor::randn(0f32, 0.1, 48, &d).unwrap(),
+            1e-12,
+        )
+        .unwrap();
+        let y = Tensor::randn(0f32, 2.0, (131, 48), &d).unwrap();
+        let r = Tensor::randn(0f32, 2.0, (131, 48), &d).unwrap();
+        let diff = max_abs_diff(
+            &an.forward(&y, &r).unwrap(),
+            &an.forward_slow(&y, &r).unwrap(),
+        );
+        assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let x = Tensor::zeros((4, 8), DType::F32, &Device::Cpu).unwrap();
+        assert!(bias_gelu(&x, &Tensor::zeros(7, DType::F32, &Device::Cpu).unwrap()).is_err());
+        let s = Tensor::zeros((2, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(masked_softmax(&s, &[3]).is_err());
+        assert!(masked_softmax(&s, &[3, 4]).is_err());
+        assert!(masked_softmax(&s, &[3, 0]).is_err());
+    }
+}
