@@ -1,0 +1,100 @@
+//! Flags of `distillguard simulate`. They live beside the simulator rather than in `cli/` so
+//! that the command line and [`SimOptions`] cannot drift apart; `cli` only dispatches here.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::{parse_slice, parse_start, simulate, SimOptions, DEFAULT_START};
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Folder of prompt corpora (*.jsonl, see data/corpora/README.md).
+    #[arg(long, value_name = "DIR")]
+    pub corpora: PathBuf,
+    /// Request log to write (JSONL, sorted by timestamp).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Labels to write (JSONL, one line per account).
+    #[arg(long, value_name = "FILE")]
+    pub labels: PathBuf,
+    /// Random seed; the same seed and corpora give byte-identical output.
+    #[arg(long, value_name = "N")]
+    pub seed: u64,
+    /// Benign accounts (campaign accounts come on top).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub accounts: usize,
+    /// Extraction campaigns (8 covers every campaign kind once).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub campaigns: usize,
+    /// Length of the simulated period in days.
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub days: u32,
+    /// Start of the period (RFC 3339).
+    #[arg(long, default_value = DEFAULT_START, value_name = "RFC3339", value_parser = parse_start)]
+    pub start: i64,
+    /// Only these strategy kinds, comma-separated, as written in labels' "kind" (e.g.
+    /// benign_human,bulk_business,hydra_cot). Benign accounts go to the allowed benign kinds in
+    /// their usual proportions; campaigns cycle over the allowed extraction kinds.
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
+    /// Only the corpus items (conversations, task-set rows) in slice I of N, by a stable hash
+    /// of their text; the slices of one N are disjoint and cover the corpora (held-out splits).
+    #[arg(long, value_name = "I/N", value_parser = parse_slice)]
+    pub slice: Option<(u32, u32)>,
+    /// Campaign ids are PREFIX-001, PREFIX-002, ... (to concatenate simulated files).
+    #[arg(long, default_value = "camp", value_name = "PREFIX")]
+    pub campaign_prefix: String,
+    /// Account ids are PREFIX-<10 hex digits> (to concatenate simulated files).
+    #[arg(long, default_value = "acct", value_name = "PREFIX")]
+    pub account_prefix: String,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl SimulateArgs {
+    pub fn options(&self) -> SimOptions {
+        SimOptions {
+            corpora: self.corpora.clone(),
+            traffic: self.out.clone(),
+            labels: self.labels.clone(),
+            seed: self.seed,
+            benign_accounts: self.accounts,
+            campaigns: self.campaigns,
+            days: self.days,
+            start_ms: self.start,
+            kinds: self.kinds.as_ref().map(|ks| {
+                ks.iter()
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            }),
+            slice: self.slice,
+            campaign_prefix: self.campaign_prefix.clone(),
+            account_prefix: self.account_prefix.clone(),
+        }
+    }
+
+    /// Run the command: simulate, then a short summary on stderr.
+    pub fn run(self) -> Result<()> {
+        let opts = self.options();
+        opts.validate()?;
+        let t = Instant::now();
+        let stats = simulate(&opts)?;
+        if !self.quiet {
+            eprintln!(
+                "distillguard: simulated {} over {} days in {:.1}s; wrote {} and {}\n{}",
+                stats.summary(),
+                opts.days,
+                t.elapsed().as_secs_f64(),
+                opts.traffic.display(),
+                opts.labels.display(),
+                stats.kind_table()
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,508 @@
+//! Benign strategies: people, and the automated workloads that look like extraction.
+//!
+//! - `benign_human`: a person replaying real conversations in order, in sessions, in their time
+//!   zone, with days off. Most accounts of any real API are like this, and small.
+//! - `heavy_user`: the same, most days and many times a day; volume alone must not flag them.
+//! - `bulk_business`: one fixed template over many different customer texts at a steady,
+//!   scripted rate with a shared system prompt, sometimes from a production and a development
+//!   key of the same organisation. Template rate and automation look like a campaign; topic
+//!   spread and the lack of any task-set sweep do not.
+//! - `benchmark_eval`: one contiguous slice of a public benchmark, once, in a burst, in a
+//!   harness format with short answers. It is a task-set sweep, but a single one.
+//! - `narrow_integration`: one tool-calling flow over and over (order status, weather), driven by
+//!   end users through the day, with a system prompt that every install of the flow shares.
+
+use std::rc::Rc;
+
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+
+use super::client::{
+    pick, residential_ip, subnet, Client, MODEL_LARGE, MODEL_OLD, MODEL_REASONER, MODEL_SMALL,
+    SDK_UAS,
+};
+use super::corpus::CorpusId;
+use super::text::{
+    business_system, casual_noise, strip_zero_shot, Slots, BUSINESS_TEMPLATES, EVAL_FORMATS, FLOWS,
+    GENERIC_SYSTEM, KEY_CHECKS,
+};
+use super::timing::{
+    count, daytime_events, human_timeline, lognormal, secs, spread_daytime, time_zone, weighted,
+    Chronotype, Rhythm, TurnShape, Window, HOUR, MIN,
+};
+use super::{conversation_id, Account, Ctx, Origin, Req, Strategy};
+
+/// Which human corpora a person's conversations come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Persona {
+    General,
+    Casual,
+    Chinese,
+    Technical,
+}
+
+impl Persona {
+    pub(crate) fn random(rng: &mut StdRng) -> Self {
+        match weighted(rng, &[0.5, 0.2, 0.12, 0.18]) {
+            0 => Persona::General,
+            1 => Persona::Casual,
+            2 => Persona::Chinese,
+            _ => Persona::Technical,
+        }
+    }
+
+    fn sources(self, heavy: bool) -> Vec<(CorpusId, f64)> {
+        use CorpusId::*;
+        let mut s = match self {
+            Persona::General => vec![
+                (ShareGpt, 0.7),
+                (HhRlhf, 0.12),
+                (Lima, 0.1),
+                (ArenaHard, 0.05),
+                (Oasst1Zh, 0.03),
+            ],
+            Persona::Casual => vec![(HhRlhf, 0.6), (ShareGpt, 0.35), (Lima, 0.05)],
+            Persona::Chinese => vec![(Oasst1Zh, 0.75), (ShareGpt, 0.2), (ArenaHard, 0.05)],
+            Persona::Technical => vec![(ShareGpt, 0.5), (ArenaHard, 0.3), (Lima, 0.2)],
+        };
+        if heavy {
+            s.push((AwesomePrompts, 0.06));
+        }
+        s
+    }
+}
+
+/// Real conversations of `persona`'s corpora laid out in `rhythm`'s sessions: turns in corpus
+/// order under one conversation id, with think time between them.
+pub(crate) fn human_requests(
+    cx: &mut Ctx<'_>,
+    rng: &mut StdRng,
+    rhythm: &Rhythm,
+    persona: Persona,
+    heavy: bool,
+    client: &Client,
+    n_convs: usize,
+) -> Vec<Req> {
+    let sources = persona.sources(heavy);
+    let w: Vec<f64> = sources.iter().map(|s| s.1).collect();
+    let mut convs: Vec<(CorpusId, u32, Vec<TurnShape>)> = Vec::with_capacity(n_convs);
+    for _ in 0..n_convs {
+        let id = sources[weighted(rng, &w)].0;
+        let conv = cx.draw_conv(rng, id);
+        let corpus = cx.corpora.get(id);
+        let shapes = corpus.convs[conv as usize]
+            .iter()
+            .map(|&row| TurnShape {
+                prompt_chars: corpus.text(row).chars().count(),
+                response_tokens: (lognormal(rng, 320.0, 0.8) as u64).clamp(1, 4096),
+            })
+            .collect();
+        convs.push((id, conv, shapes));
+    }
+    let shapes: Vec<Vec<TurnShape>> = convs.iter().map(|c| c.2.clone()).collect();
+    let times = human_timeline(rng, &cx.window, rhythm, &shapes);
+    let mut out = Vec::new();
+    for ((id, conv, shapes), times) in convs.iter().zip(times) {
+        let corpus = cx.corpora.get(*id);
+        let cid = conversation_id(rng);
+        let ip = client.ip(rng);
+        let ua = client.ua(rng);
+        let model = client.model(rng);
+        for (pos, ((&row, shape), ts)) in corpus.convs[*conv as usize]
+            .iter()
+            .zip(shapes)
+            .zip(times)
+            .enumerate()
+        {
+            out.push(Req {
+                ts,
+                prompt: corpus.text(row).to_string(),
+                conversation_id: Some(cid.clone()),
+                system_prompt: client.system.clone(),
+                response_tokens: Some(shape.response_tokens),
+                model: Some(model),
+                ip: Some(ip.clone()),
+                user_agent: Some(ua),
+                origin: Some(Origin {
+                    corpus: *id,
+                    row,
+                    conv: Some(*conv),
+                    pos: pos as u32,
+                }),
+            });
+        }
+    }
+    out
+}
+
+/// A person: occasional (`benign_human`) or heavy (`heavy_user`).
+pub(crate) struct Human {
+    heavy: bool,
+}
+
+impl Human {
+    pub(crate) fn casual() -> Self {
+        Human { heavy: false }
+    }
+
+    pub(crate) fn heavy() -> Self {
+        Human { heavy: true }
+    }
+}
+
+impl Strategy for Human {
+    fn kind(&self) -> &'static str {
+        if self.heavy {
+            "heavy_user"
+        } else {
+            "benign_human"
+        }
+    }
+
+    fn label(&self) -> u8 {
+        0
+    }
+
+    fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, _max: usize) -> Vec<Account> {
+        let rhythm = if self.heavy {
+            Rhythm::heavy(rng)
+        } else {
+            Rhythm::casual(rng)
+        };
+        let persona = Persona::random(rng);
+        let client = Client::personal(rng);
+        let n = if self.heavy {
+            count(rng, 80.0, 0.5, 25, 300)
+        } else {
+            count(rng, 4.0, 0.9, 1, 40)
+        };
+        let requests = human_requests(cx, rng, &rhythm, persona, self.heavy, &client, n);
+        vec![Account {
+            id: cx.account_id(rng),
+            kind: self.kind(),
+            label: self.label(),
+            campaign: None,
+            requests,
+        }]
+    }
+}
+
+/// A customer document from one of `corpora`, not absurdly short or long, and where it came
+/// from.
+fn draw_doc(cx: &mut Ctx<'_>, rng: &mut StdRng, corpora: &[CorpusId]) -> (String, Origin) {
+    let id = *corpora.choose(rng).unwrap_or(&CorpusId::ShareGpt);
+    let mut text = "";
+    let mut origin = Origin::row(id, 0);
+    for _ in 0..8 {
+        let row = cx.draw_row(rng, id);
+        text = cx.corpora.get(id).text(row);
+        origin = Origin::row(id, row);
+        let n = text.chars().count();
+        if (20..=6000).contains(&n) {
+            break;
+        }
+    }
+    (text.to_string(), origin)
+}
+
+/// `bulk_business`: one organisation (one to three accounts) running one template.
+pub(crate) struct BulkBusiness;
+
+impl Strategy for BulkBusiness {
+    fn kind(&self) -> &'static str {
+        "bulk_business"
+    }
+
+    fn label(&self) -> u8 {
+        0
+    }
+
+    fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, max: usize) -> Vec<Account> {
+        let template = *BUSINESS_TEMPLATES
+            .choose(rng)
+            .unwrap_or(&BUSINESS_TEMPLATES[0]);
+        let system: Option<Rc<str>> = rng.random_bool(0.8).then(|| Rc::from(business_system(rng)));
+        let n_accounts = (1 + weighted(rng, &[0.55, 0.3, 0.15])).min(max.max(1));
+        let tz = time_zone(rng);
+        let net = subnet(rng);
+        let ua = pick(rng, SDK_UAS);
+        let model = if rng.random_bool(0.6) {
+            MODEL_SMALL
+        } else {
+            MODEL_LARGE
+        };
+        let fresh_conv = rng.random_bool(0.3);
+        let w = cx.window;
+        let mut out = Vec::with_capacity(n_accounts);
+        for i in 0..n_accounts {
+            let times = if i == 0 {
+                production_times(rng, &w, tz)
+            } else {
+                // A development key: someone trying the pipeline on a few documents.
+                let n = count(rng, 30.0, 0.7, 5, 150);
+                spread_daytime(rng, &w, tz, Chronotype::Office, n, 0.1)
+            };
+            let mut client = Client::server(rng, net, ua, model);
+            client.system = system.clone();
+            let mut requests = Vec::with_capacity(times.len());
+            let mut last_doc = (String::new(), None);
+            for ts in times {
+                let (doc, origin) = if i > 0 && !last_doc.0.is_empty() && rng.random_bool(0.3) {
+                    last_doc.clone()
+                } else {
+                    let (doc, origin) = draw_doc(cx, rng, template.docs);
+                    (doc, Some(origin))
+                };
+                requests.push(Req {
+                    ts,
+                    prompt: template.text.replace("{doc}", &doc),
+                    conversation_id: fresh_conv.then(|| conversation_id(rng)),
+                    system_prompt: client.system.clone(),
+                    response_tokens: Some(
+                        (lognormal(rng, template.response_median, 0.5) as u64).clamp(1, 2048),
+                    ),
+                    model: Some(client.model(rng)),
+                    ip: Some(client.ip(rng)),
+                    user_agent: Some(client.ua(rng)),
+                    origin,
+                });
+                last_doc = (doc, origin);
+            }
+            out.push(Account {
+                id: cx.account_id(rng),
+                kind: self.kind(),
+                label: self.label(),
+                campaign: None,
+                requests,
+            });
+        }
+        out
+    }
+}
+
+/// A production job: a nightly batch at a fixed local hour, or a stream through office hours.
+fn production_times(rng: &mut StdRng, w: &Window, tz: i32) -> Vec<i64> {
+    let total = count(rng, 700.0, 0.6, 150, 3000);
+    let per_day = total as f64 / w.days as f64;
+    if rng.random_bool(0.5) {
+        let hour = rng.random_range(0.5..4.5);
+        let weekends = rng.random_bool(0.5);
+        let gap = rng.random_range(1.0..8.0);
+        let mut out = Vec::with_capacity(total);
+        for day in 0..w.days {
+            if w.is_weekend(day) && !weekends {
+                continue;
+            }
+            let n = (lognormal(rng, per_day, 0.2).round() as usize).max(1);
+            let mut t = w.local_ms(day, hour, tz) + rng.random_range(0..5 * MIN);
+            for _ in 0..n {
+                if w.contains(t) {
+                    out.push(t);
+                }
+                t += secs(lognormal(rng, gap, 0.25), 0.2);
+            }
+        }
+        if out.is_empty() {
+            out.push(w.start_ms + rng.random_range(0..w.len_ms()));
+        }
+        out
+    } else {
+        let chrono = Chronotype::Office;
+        let mut out = daytime_events(rng, w, tz, chrono, per_day, 0.3);
+        if out.is_empty() {
+            out = spread_daytime(rng, w, tz, chrono, 1, 0.0);
+        }
+        out
+    }
+}
+
+/// `benchmark_eval`: one slice of a benchmark, run once (sometimes on two models) in a burst.
+pub(crate) struct BenchmarkEval;
+
+impl Strategy for BenchmarkEval {
+    fn kind(&self) -> &'static str {
+        "benchmark_eval"
+    }
+
+    fn label(&self) -> u8 {
+        0
+    }
+
+    fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, _max: usize) -> Vec<Account> {
+        let format = *EVAL_FORMATS.choose(rng).unwrap_or(&EVAL_FORMATS[0]);
+        let corpus = cx.corpora.get(format.corpus);
+        let rows: Vec<u32> = if format.sources.is_empty() {
+            (0..corpus.texts.len() as u32).collect()
+        } else {
+            corpus.rows_with_source(format.sources)
+        };
+        let rows = if rows.is_empty() {
+            (0..corpus.texts.len() as u32).collect()
+        } else {
+            rows
+        };
+        let n = count(rng, 200.0, 0.6, 40, 800).min(rows.len());
+        let first = rng.random_range(0..=rows.len() - n);
+        let slice = &rows[first..first + n];
+
+        let w = cx.window;
+        let tz = time_zone(rng);
+        let day = rng.random_range(0..w.days);
+        let t0 = w.local_ms(day, Chronotype::Office.hour(rng), tz).clamp(
+            w.start_ms + HOUR,
+            (w.end_ms - 6 * HOUR).max(w.start_ms + HOUR),
+        );
+        let ip: Rc<str> = if rng.random_bool(0.5) {
+            Rc::from(residential_ip(rng))
+        } else {
+            let net = subnet(rng);
+            Rc::from(super::client::ip_in(rng, net))
+        };
+        let ua = pick(
+            rng,
+            &[
+                "OpenAI/Python 1.40.6",
+                "OpenAI/Python 1.51.0",
+                "python-httpx/0.27.0",
+                "aiohttp/3.9.5",
+            ],
+        );
+        let system: Option<Rc<str>> = rng
+            .random_bool(0.4)
+            .then(|| Rc::from(pick(rng, GENERIC_SYSTEM)));
+        let mut models = [MODEL_LARGE, MODEL_SMALL, MODEL_OLD, MODEL_REASONER];
+        models.shuffle(rng);
+        let runs = if rng.random_bool(0.3) { 2 } else { 1 };
+
+        let mut requests = Vec::new();
+        let req =
+            |ts: i64, prompt: String, tokens: u64, model: &'static str, row: Option<u32>| Req {
+                ts,
+                prompt,
+                conversation_id: None,
+                system_prompt: system.clone(),
+                response_tokens: Some(tokens),
+                model: Some(model),
+                ip: Some(ip.clone()),
+                user_agent: Some(ua),
+                origin: row.map(|row| Origin::row(format.corpus, row)),
+            };
+        // Trying the key first.
+        let mut t = t0 - secs(lognormal(rng, 600.0, 0.6), 60.0);
+        for _ in 0..rng.random_range(0..=3) {
+            requests.push(req(
+                t,
+                pick(rng, KEY_CHECKS).to_string(),
+                rng.random_range(3..30),
+                models[0],
+                None,
+            ));
+            t += secs(lognormal(rng, 30.0, 0.6), 3.0);
+        }
+        let mut t = t0.max(t);
+        let gap = rng.random_range(0.3..2.5);
+        for model in models.iter().take(runs) {
+            for &row in slice {
+                let text = corpus.text(row);
+                let task = if format.strip_zero_shot {
+                    strip_zero_shot(text)
+                } else {
+                    text.to_string()
+                };
+                let tokens = (lognormal(rng, format.response_median, 0.4) as u64).clamp(1, 1024);
+                requests.push(req(
+                    t,
+                    format.template.replace("{task}", &task),
+                    tokens,
+                    model,
+                    Some(row),
+                ));
+                t += secs(lognormal(rng, gap, 0.5), 0.05);
+            }
+            t += secs(lognormal(rng, 1800.0, 0.6), 120.0);
+        }
+        vec![Account {
+            id: cx.account_id(rng),
+            kind: self.kind(),
+            label: self.label(),
+            campaign: None,
+            requests,
+        }]
+    }
+}
+
+/// `narrow_integration`: one tool-calling flow, triggered by end users through the day.
+pub(crate) struct NarrowIntegration;
+
+impl Strategy for NarrowIntegration {
+    fn kind(&self) -> &'static str {
+        "narrow_integration"
+    }
+
+    fn label(&self) -> u8 {
+        0
+    }
+
+    fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, _max: usize) -> Vec<Account> {
+        let flow = FLOWS.choose(rng).unwrap_or(&FLOWS[0]);
+        let w = cx.window;
+        let tz = time_zone(rng);
+        let chrono = if rng.random_bool(0.7) {
+            Chronotype::Office
+        } else {
+            Chronotype::Evening
+        };
+        let per_day = lognormal(rng, 25.0, 0.6).clamp(6.0, 150.0);
+        let mut events = daytime_events(rng, &w, tz, chrono, per_day, 0.6);
+        if events.is_empty() {
+            events = spread_daytime(rng, &w, tz, chrono, 1, 1.0);
+        }
+        let model = if rng.random_bool(0.7) {
+            MODEL_SMALL
+        } else {
+            MODEL_LARGE
+        };
+        let net = subnet(rng);
+        let ua = pick(rng, SDK_UAS);
+        let mut client = Client::server(rng, net, ua, model);
+        client.system = Some(Rc::from(flow.system));
+        let mut requests = Vec::with_capacity(events.len() * 2);
+        for t0 in events {
+            let slots = Slots::new(rng);
+            let cid = conversation_id(rng);
+            let ip = client.ip(rng);
+            let first = slots.fill(pick(rng, flow.messages));
+            let mut turns = vec![(t0, casual_noise(rng, first), 30.0)];
+            if rng.random_bool(0.75) {
+                let t = t0 + secs(lognormal(rng, 1.5, 0.5), 0.3);
+                turns.push((t, slots.fill(flow.result), 45.0));
+                if rng.random_bool(0.3) {
+                    let t = t + secs(lognormal(rng, 25.0, 0.7), 3.0);
+                    let followup = slots.fill(pick(rng, flow.followups));
+                    turns.push((t, casual_noise(rng, followup), 35.0));
+                }
+            }
+            for (ts, prompt, median) in turns {
+                requests.push(Req {
+                    ts,
+                    prompt,
+                    conversation_id: Some(cid.clone()),
+                    system_prompt: client.system.clone(),
+                    response_tokens: Some((lognormal(rng, median, 0.5) as u64).clamp(1, 1024)),
+                    model: Some(model),
+                    ip: Some(ip.clone()),
+                    user_agent: Some(client.ua(rng)),
+                    origin: None,
+                });
+            }
+        }
+        vec![Account {
+            id: cx.account_id(rng),
+            kind: self.kind(),
+            label: self.label(),
+            campaign: None,
+            requests,
+        }]
+    }
+}

@@ -1,0 +1,766 @@
+//! Extraction strategies: one parameterised [`Campaign`] and its presets.
+//!
+//! Every campaign does the same three things, differently tuned: it sweeps task sets the way a
+//! dataset is built (each item once, or a few samples of each), it words each item with
+//! wrappers that ask for what the extractor wants (reasoning traces, long answers, grades,
+//! code), and it spreads the work over accounts so that each stays small. The presets cover
+//! what public reports describe:
+//!
+//! | kind | accounts | what it sends | how |
+//! |---|---|---|---|
+//! | `hydra_cot` | 40-160 | reasoning sets in CoT wrappers, 2-4 languages | one queue load-balanced over rate-limited accounts, datacenter subnets |
+//! | `cot_multilingual` | 6-24 | instructions + reasoning, each account in its own language | load-balanced, rotating residential proxies |
+//! | `rubric_grading` | 8-30 | "grade this answer 1-10 against this rubric" over task/answer pairs | load-balanced, short answers |
+//! | `coding_sweep` | 4-16 | HumanEval + MBPP, several samples each, shared system prompt | load-balanced |
+//! | `agentic_sweep` | 5-20 | tool-calling conversations + OS-agent tasks, shared tool spec | load-balanced, multi-turn |
+//! | `low_and_slow` | 10-35 | every task set, a few a day, plain or lightly wrapped | human-like daytime over the whole period |
+//! | `mixed_cover` | 6-20 | data-generation prompts + replayed human conversations | scripted bursts among human sessions |
+//! | `single_heavy` | 1 | everything, 800-2500 requests | one account, steady |
+//!
+//! To add a campaign kind, add a preset to [`presets`]; a new behaviour is a new variant of
+//! [`Style`], [`Langs`], [`Schedule`] or [`Network`].
+
+use std::rc::Rc;
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+
+use super::benign::{human_requests, Persona};
+use super::client::{
+    favourite_model, ip_in, pick, residential_ip, subnet, Client, PERSONAL_UAS, SDK_UAS,
+};
+use super::corpus::CorpusId;
+use super::text::{
+    campaign_system, fill_rubric, synth_answer, task_text, wrap, Lang, SystemKind, Wrapper,
+    AGENT_WRAPPERS, CODING_WRAPPERS, COT_WRAPPERS, DETAIL_WRAPPERS, RUBRICS, RUBRIC_TEMPLATES,
+};
+use super::timing::{
+    count, load_balance, lognormal, secs, spread_daytime, time_zone, wave_arrivals, Chronotype,
+    Rhythm, Slot, DAY, HOUR,
+};
+use super::{conversation_id, Account, Ctx, Deck, Origin, Req, Strategy};
+
+/// How a task is worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// Chain-of-thought elicitation wrappers.
+    Cot,
+    /// "Give a long, high-quality answer" (training data generation).
+    Detail,
+    /// Reasoning-then-code wrappers (code task sets only; others fall back to `Cot`).
+    Coding,
+    /// The model as a reward model: grade a candidate answer against a rubric.
+    Rubric,
+    /// The task as it is.
+    Plain,
+    /// OS-agent wrappers, or a tool-calling conversation's turns as they are.
+    Agent,
+}
+
+impl Style {
+    fn response(self) -> (f64, f64) {
+        match self {
+            Style::Cot => (900.0, 0.5),
+            Style::Detail => (700.0, 0.5),
+            Style::Coding => (650.0, 0.5),
+            Style::Rubric => (8.0, 1.0),
+            Style::Plain => (350.0, 0.7),
+            Style::Agent => (280.0, 0.6),
+        }
+    }
+
+    fn wrappers(self) -> &'static [Wrapper] {
+        match self {
+            Style::Cot => COT_WRAPPERS,
+            Style::Detail | Style::Plain => DETAIL_WRAPPERS,
+            Style::Coding => CODING_WRAPPERS,
+            Style::Rubric => RUBRIC_TEMPLATES,
+            Style::Agent => AGENT_WRAPPERS,
+        }
+    }
+}
+
+/// Which languages a campaign's wrappers are in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Langs {
+    English,
+    /// English plus between `.0 - 1` and `.1 - 1` other languages, shared by all accounts.
+    Several(usize, usize),
+    /// Each account mostly in one language of its own.
+    PerAccount,
+}
+
+/// When a campaign's requests happen.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Schedule {
+    /// One queue, in waves, spread over all accounts under per-account rate limits.
+    LoadBalanced {
+        days: (f64, f64),
+        waves: (usize, usize),
+        gap_s: (f64, f64),
+    },
+    /// Each account sends its tasks at human-like daytime moments over the whole period.
+    Daytime,
+    /// Each account runs its tasks in short scripted bursts at its local daytime.
+    Bursts {
+        per_burst: (usize, usize),
+        gap_s: (f64, f64),
+    },
+}
+
+/// Where a campaign's requests come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Network {
+    /// A few datacenter /24s shared by the campaign's accounts.
+    Datacenter { subnets: (usize, usize) },
+    /// Rotating residential proxies.
+    Residential,
+}
+
+/// An extraction campaign kind.
+#[derive(Debug, Clone)]
+pub(crate) struct Campaign {
+    pub(crate) kind: &'static str,
+    /// Number of accounts (inclusive range).
+    pub(crate) accounts: (usize, usize),
+    /// Extraction requests per account: log-normal median and shape, clamped to `.2..=.3`.
+    pub(crate) quota: (f64, f64, usize, usize),
+    /// Task sets and their weights.
+    pub(crate) tasks: &'static [(CorpusId, f64)],
+    pub(crate) styles: &'static [(Style, f64)],
+    pub(crate) langs: Langs,
+    /// Probability that all accounts share one system prompt, and what kind.
+    pub(crate) system: (f64, SystemKind),
+    pub(crate) schedule: Schedule,
+    pub(crate) network: Network,
+    /// Fraction (range) of each account's requests that are replayed human conversations.
+    pub(crate) human_mix: (f64, f64),
+    /// Times each task is sent (inclusive range): several samples per coding task.
+    pub(crate) samples: (usize, usize),
+}
+
+/// The campaign kinds, in the order campaigns are drawn.
+pub(crate) fn presets() -> Vec<Campaign> {
+    use CorpusId::*;
+    const ALL_TASKS: &[(CorpusId, f64)] = &[
+        (Gsm8k, 1.0),
+        (ZeroShotCot, 1.0),
+        (HumanEval, 0.6),
+        (Mbpp, 1.0),
+        (TruthfulQa, 1.0),
+        (AlpacaEn, 1.0),
+        (AlpacaSeed, 0.6),
+        (DistillMeta, 0.3),
+        (IdentityProbes, 0.3),
+        (GlaiveToolcall, 0.8),
+        (AgentbenchOs, 0.5),
+    ];
+    vec![
+        Campaign {
+            kind: "hydra_cot",
+            accounts: (40, 160),
+            quota: (20.0, 0.6, 6, 90),
+            tasks: &[
+                (Gsm8k, 0.35),
+                (ZeroShotCot, 0.3),
+                (TruthfulQa, 0.1),
+                (AlpacaEn, 0.2),
+                (AlpacaSeed, 0.05),
+            ],
+            styles: &[(Style::Cot, 0.85), (Style::Plain, 0.15)],
+            langs: Langs::Several(2, 4),
+            system: (0.5, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (1.5, 4.0),
+                waves: (2, 6),
+                gap_s: (20.0, 90.0),
+            },
+            network: Network::Datacenter { subnets: (3, 12) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+        },
+        Campaign {
+            kind: "cot_multilingual",
+            accounts: (6, 24),
+            quota: (30.0, 0.7, 8, 150),
+            tasks: &[
+                (AlpacaEn, 0.3),
+                (AlpacaSeed, 0.1),
+                (Gsm8k, 0.25),
+                (ZeroShotCot, 0.2),
+                (TruthfulQa, 0.15),
+            ],
+            styles: &[(Style::Cot, 0.8), (Style::Detail, 0.2)],
+            langs: Langs::PerAccount,
+            system: (0.3, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (3.0, 6.0),
+                waves: (4, 10),
+                gap_s: (30.0, 180.0),
+            },
+            network: Network::Residential,
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+        },
+        Campaign {
+            kind: "rubric_grading",
+            accounts: (8, 30),
+            quota: (35.0, 0.6, 10, 150),
+            tasks: &[
+                (AlpacaEn, 0.35),
+                (Gsm8k, 0.25),
+                (TruthfulQa, 0.15),
+                (Mbpp, 0.15),
+                (AlpacaSeed, 0.1),
+            ],
+            styles: &[(Style::Rubric, 1.0)],
+            langs: Langs::Several(1, 3),
+            system: (0.6, SystemKind::Judge),
+            schedule: Schedule::LoadBalanced {
+                days: (1.0, 3.0),
+                waves: (2, 5),
+                gap_s: (10.0, 60.0),
+            },
+            network: Network::Datacenter { subnets: (2, 6) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+        },
+        Campaign {
+            kind: "coding_sweep",
+            accounts: (4, 16),
+            quota: (30.0, 0.6, 8, 120),
+            tasks: &[(HumanEval, 0.35), (Mbpp, 0.65)],
+            styles: &[(Style::Coding, 1.0)],
+            langs: Langs::Several(1, 3),
+            system: (1.0, SystemKind::Code),
+            schedule: Schedule::LoadBalanced {
+                days: (1.0, 3.0),
+                waves: (2, 5),
+                gap_s: (20.0, 120.0),
+            },
+            network: Network::Datacenter { subnets: (1, 4) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 3),
+        },
+        Campaign {
+            kind: "agentic_sweep",
+            accounts: (5, 20),
+            quota: (20.0, 0.6, 5, 80),
+            tasks: &[(GlaiveToolcall, 0.6), (AgentbenchOs, 0.4)],
+            styles: &[(Style::Agent, 1.0)],
+            langs: Langs::English,
+            system: (1.0, SystemKind::Agent),
+            schedule: Schedule::LoadBalanced {
+                days: (1.0, 4.0),
+                waves: (2, 6),
+                gap_s: (15.0, 90.0),
+            },
+            network: Network::Datacenter { subnets: (2, 8) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+        },
+        Campaign {
+            kind: "low_and_slow",
+            accounts: (10, 35),
+            quota: (18.0, 0.5, 8, 45),
+            tasks: ALL_TASKS,
+            styles: &[(Style::Plain, 0.5), (Style::Cot, 0.3), (Style::Detail, 0.2)],
+            langs: Langs::English,
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::Daytime,
+            network: Network::Residential,
+            human_mix: (0.0, 0.15),
+            samples: (1, 1),
+        },
+        Campaign {
+            kind: "mixed_cover",
+            accounts: (6, 20),
+            quota: (25.0, 0.6, 8, 100),
+            tasks: &[
+                (DistillMeta, 0.1),
+                (AlpacaSeed, 0.15),
+                (AlpacaEn, 0.35),
+                (IdentityProbes, 0.1),
+                (Gsm8k, 0.15),
+                (TruthfulQa, 0.15),
+            ],
+            styles: &[(Style::Detail, 0.6), (Style::Cot, 0.4)],
+            langs: Langs::Several(1, 2),
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::Bursts {
+                per_burst: (5, 25),
+                gap_s: (4.0, 20.0),
+            },
+            network: Network::Residential,
+            human_mix: (0.3, 0.6),
+            samples: (1, 1),
+        },
+        Campaign {
+            kind: "single_heavy",
+            accounts: (1, 1),
+            quota: (1500.0, 0.3, 800, 2500),
+            tasks: ALL_TASKS,
+            styles: &[
+                (Style::Cot, 0.5),
+                (Style::Detail, 0.2),
+                (Style::Coding, 0.15),
+                (Style::Rubric, 0.15),
+            ],
+            langs: Langs::Several(1, 3),
+            system: (0.5, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (2.0, 6.0),
+                waves: (4, 12),
+                gap_s: (3.0, 15.0),
+            },
+            network: Network::Datacenter { subnets: (1, 1) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+        },
+    ]
+}
+
+/// One task (or one sample of it) before it is worded for an account.
+struct Unit {
+    corpus: CorpusId,
+    /// Raw turn texts (several for a tool-calling conversation).
+    turns: Vec<String>,
+    /// The corpus row of each turn (tests check slices through it).
+    rows: Vec<u32>,
+    /// The corpus conversation, for a tool-calling conversation.
+    conv: Option<u32>,
+    style: Style,
+    /// Milliseconds between consecutive turns.
+    gaps: Vec<i64>,
+}
+
+impl Unit {
+    fn duration(&self) -> i64 {
+        self.gaps.iter().sum()
+    }
+}
+
+/// Per-account state while wording and emitting.
+struct Member {
+    client: Client,
+    langs: Vec<Lang>,
+    quota: usize,
+    tz: i32,
+    chrono: Chronotype,
+}
+
+/// Everything fixed for one campaign run.
+struct Plan {
+    langs: Vec<Lang>,
+    rubrics: Vec<&'static str>,
+    /// Per style, the subset of its wrappers this campaign uses.
+    wrappers: Vec<(Style, Vec<Wrapper>)>,
+    fresh_conv: bool,
+}
+
+impl Campaign {
+    fn style_for(&self, rng: &mut StdRng, corpus: CorpusId) -> Style {
+        let code = matches!(corpus, CorpusId::HumanEval | CorpusId::Mbpp);
+        match corpus {
+            CorpusId::GlaiveToolcall | CorpusId::AgentbenchOs => return Style::Agent,
+            CorpusId::IdentityProbes | CorpusId::DistillMeta => return Style::Plain,
+            _ => {}
+        }
+        if code && self.styles.iter().any(|s| s.0 == Style::Coding) {
+            return Style::Coding;
+        }
+        let w: Vec<f64> = self.styles.iter().map(|s| s.1).collect();
+        match self.styles[super::timing::weighted(rng, &w)].0 {
+            Style::Coding if !code => Style::Cot,
+            Style::Agent => Style::Cot,
+            s => s,
+        }
+    }
+
+    fn plan(&self, rng: &mut StdRng) -> Plan {
+        let mut langs = vec![Lang::En];
+        match self.langs {
+            Langs::English => {}
+            Langs::Several(lo, hi) => {
+                let others: Vec<Lang> = Lang::ALL[1..].to_vec();
+                let k = rng.random_range(lo.max(1)..=hi.max(lo.max(1))) - 1;
+                langs.extend(others.choose_multiple(rng, k).copied());
+            }
+            Langs::PerAccount => langs = Lang::ALL.to_vec(),
+        }
+        let wrappers = [
+            Style::Cot,
+            Style::Detail,
+            Style::Coding,
+            Style::Rubric,
+            Style::Agent,
+        ]
+        .into_iter()
+        .map(|style| {
+            let pool: Vec<Wrapper> = style
+                .wrappers()
+                .iter()
+                .copied()
+                .filter(|w| langs.contains(&w.0))
+                .collect();
+            // Each campaign uses most, not all, of the shared wording, per language.
+            let mut chosen = Vec::new();
+            for lang in &langs {
+                let of_lang: Vec<Wrapper> = pool.iter().copied().filter(|w| w.0 == *lang).collect();
+                let k = ((of_lang.len() as f64 * rng.random_range(0.5..0.9)).ceil() as usize)
+                    .clamp(of_lang.len().min(2), of_lang.len());
+                chosen.extend(of_lang.choose_multiple(rng, k).copied());
+            }
+            (style, chosen)
+        })
+        .collect();
+        let k = rng.random_range(3..=6);
+        let rubrics = RUBRICS.choose_multiple(rng, k).copied().collect();
+        Plan {
+            langs,
+            rubrics,
+            wrappers,
+            fresh_conv: rng.random_bool(0.5),
+        }
+    }
+
+    /// Draw the campaign's task units, `total` of them.
+    fn units(&self, cx: &Ctx<'_>, rng: &mut StdRng, total: usize) -> Vec<Unit> {
+        let ordered = rng.random_bool(0.3);
+        let mut decks: Vec<Deck> = self
+            .tasks
+            .iter()
+            .map(|(id, _)| {
+                let c = cx.corpora.get(*id);
+                let n = if *id == CorpusId::GlaiveToolcall {
+                    c.convs.len()
+                } else {
+                    c.texts.len()
+                } as u32;
+                if ordered {
+                    // A dataset walked in order, from some offset.
+                    let start = rng.random_range(0..n.max(1));
+                    Deck::ordered((0..n).map(|i| (i + start) % n.max(1)).collect())
+                } else {
+                    Deck::new((0..n).collect(), rng)
+                }
+            })
+            .collect();
+        let w: Vec<f64> = self.tasks.iter().map(|t| t.1).collect();
+        let mut out = Vec::with_capacity(total);
+        while out.len() < total {
+            let i = super::timing::weighted(rng, &w);
+            let id = self.tasks[i].0;
+            let corpus = cx.corpora.get(id);
+            let item = decks[i].draw(rng);
+            let rows: Vec<u32> = if id == CorpusId::GlaiveToolcall {
+                corpus.convs[item as usize].clone()
+            } else {
+                vec![item]
+            };
+            let turns: Vec<String> = if id == CorpusId::GlaiveToolcall {
+                rows.iter().map(|&r| corpus.text(r).to_string()).collect()
+            } else {
+                vec![task_text(rng, id, corpus.text(item))]
+            };
+            let samples = rng.random_range(self.samples.0..=self.samples.1.max(self.samples.0));
+            for _ in 0..samples {
+                let gaps = (1..turns.len())
+                    .map(|_| secs(lognormal(rng, 8.0, 0.6), 1.0))
+                    .collect();
+                out.push(Unit {
+                    corpus: id,
+                    turns: turns.clone(),
+                    rows: rows.clone(),
+                    conv: (id == CorpusId::GlaiveToolcall).then_some(item),
+                    style: self.style_for(rng, id),
+                    gaps,
+                });
+            }
+        }
+        out.truncate(total);
+        out
+    }
+
+    /// The prompts of one unit as `member` sends them.
+    fn word(&self, rng: &mut StdRng, plan: &Plan, member: &Member, unit: &Unit) -> Vec<String> {
+        if unit.corpus == CorpusId::GlaiveToolcall {
+            return unit.turns.clone();
+        }
+        let task = &unit.turns[0];
+        let pool: &[Wrapper] = plan
+            .wrappers
+            .iter()
+            .find(|(s, _)| *s == unit.style)
+            .map(|(_, w)| w.as_slice())
+            .unwrap_or(&[]);
+        let of_member: Vec<Wrapper> = pool
+            .iter()
+            .copied()
+            .filter(|w| member.langs.contains(&w.0))
+            .collect();
+        let pool = if of_member.is_empty() {
+            pool
+        } else {
+            &of_member
+        };
+        let template = pool.choose(rng).copied().unwrap_or((Lang::En, "{task}"));
+        let prompt = match unit.style {
+            Style::Plain => {
+                if rng.random_bool(0.8) {
+                    task.clone()
+                } else {
+                    wrap(rng, (Lang::En, "{task}"), task)
+                }
+            }
+            Style::Rubric => {
+                let answer = synth_answer(rng, unit.corpus, task);
+                let answer2 = synth_answer(rng, unit.corpus, task);
+                let rubric = plan.rubrics.choose(rng).copied().unwrap_or(RUBRICS[0]);
+                fill_rubric(rng, template, task, &answer, &answer2, rubric)
+            }
+            _ => wrap(rng, template, task),
+        };
+        vec![prompt]
+    }
+
+    fn members(&self, rng: &mut StdRng, plan: &Plan, n: usize) -> Vec<Member> {
+        let campaign_ua = pick(rng, SDK_UAS);
+        let shared_ua = rng.random_range(0.6..0.95);
+        let subnets: Vec<[u8; 3]> = match self.network {
+            Network::Datacenter { subnets } => (0..rng
+                .random_range(subnets.0..=subnets.1.max(subnets.0)))
+                .map(|_| subnet(rng))
+                .collect(),
+            Network::Residential => Vec::new(),
+        };
+        let system: Option<Rc<str>> = rng
+            .random_bool(self.system.0)
+            .then(|| Rc::from(campaign_system(rng, self.system.1)));
+        let model_weights = [0.5, 0.05, 0.4, 0.05];
+        let campaign_models = favourite_model(rng, &model_weights);
+        let campaign_tz = time_zone(rng);
+        let human_like = matches!(self.schedule, Schedule::Daytime | Schedule::Bursts { .. });
+        (0..n)
+            .map(|_| {
+                let ips = if subnets.is_empty() {
+                    (0..rng.random_range(1..=2))
+                        .map(|_| Rc::from(residential_ip(rng)))
+                        .collect()
+                } else {
+                    (0..rng.random_range(1..=2))
+                        .map(|_| {
+                            let net = *subnets.choose(rng).unwrap_or(&[45, 0, 0]);
+                            Rc::from(ip_in(rng, net))
+                        })
+                        .collect()
+                };
+                let ua = if human_like {
+                    if rng.random_bool(0.5) {
+                        pick(rng, PERSONAL_UAS)
+                    } else {
+                        pick(rng, SDK_UAS)
+                    }
+                } else if rng.random_bool(shared_ua) {
+                    campaign_ua
+                } else {
+                    pick(rng, SDK_UAS)
+                };
+                let langs = match self.langs {
+                    Langs::PerAccount => {
+                        let own = *plan.langs.choose(rng).unwrap_or(&Lang::En);
+                        if own != Lang::En && rng.random_bool(0.3) {
+                            vec![own, Lang::En]
+                        } else {
+                            vec![own]
+                        }
+                    }
+                    _ => plan.langs.clone(),
+                };
+                Member {
+                    client: Client {
+                        ips,
+                        rotate: if subnets.is_empty() { 0.6 } else { 0.0 },
+                        uas: vec![ua],
+                        models: if rng.random_bool(0.8) {
+                            campaign_models.clone()
+                        } else {
+                            favourite_model(rng, &model_weights)
+                        },
+                        system: system.clone(),
+                    },
+                    langs,
+                    quota: count(rng, self.quota.0, self.quota.1, self.quota.2, self.quota.3),
+                    tz: if human_like && rng.random_bool(0.5) {
+                        time_zone(rng)
+                    } else {
+                        campaign_tz
+                    },
+                    chrono: if human_like {
+                        Chronotype::random(rng)
+                    } else {
+                        Chronotype::Office
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Start time and account of every unit.
+    fn schedule(
+        &self,
+        cx: &Ctx<'_>,
+        rng: &mut StdRng,
+        members: &[Member],
+        units: &[Unit],
+    ) -> Vec<(usize, i64)> {
+        let w = cx.window;
+        match self.schedule {
+            Schedule::LoadBalanced { days, waves, gap_s } => {
+                let dur = ((rng.random_range(days.0..=days.1) * DAY as f64) as i64)
+                    .clamp(HOUR, w.len_ms());
+                let t0 = w.start_ms + rng.random_range(0..=(w.len_ms() - dur));
+                let waves = rng.random_range(waves.0..=waves.1.max(waves.0));
+                let arrivals = wave_arrivals(rng, t0, t0 + dur, units.len(), waves);
+                let durations: Vec<i64> = units.iter().map(Unit::duration).collect();
+                let mut slots: Vec<Slot> = members
+                    .iter()
+                    .map(|m| {
+                        let join = if rng.random_bool(0.5) {
+                            t0
+                        } else {
+                            t0 + rng.random_range(0..=(dur as f64 * 0.7) as i64)
+                        };
+                        Slot {
+                            join_ms: join,
+                            quota: m.quota,
+                            min_gap_ms: secs(rng.random_range(gap_s.0..=gap_s.1), 1.0),
+                            free_at: join,
+                        }
+                    })
+                    .collect();
+                load_balance(rng, &arrivals, &durations, &mut slots)
+            }
+            Schedule::Daytime => {
+                let mut out = Vec::with_capacity(units.len());
+                for (i, m) in members.iter().enumerate() {
+                    for t in spread_daytime(rng, &w, m.tz, m.chrono, m.quota, 0.5) {
+                        out.push((i, t));
+                    }
+                }
+                out
+            }
+            Schedule::Bursts { per_burst, gap_s } => {
+                let mut out = Vec::with_capacity(units.len());
+                for (i, m) in members.iter().enumerate() {
+                    let mut left = m.quota;
+                    let mut times = Vec::with_capacity(m.quota);
+                    while left > 0 {
+                        let k = rng
+                            .random_range(per_burst.0..=per_burst.1.max(per_burst.0))
+                            .min(left);
+                        left -= k;
+                        let mut t = spread_daytime(rng, &w, m.tz, m.chrono, 1, 0.4)[0];
+                        let gap = rng.random_range(gap_s.0..=gap_s.1);
+                        for _ in 0..k {
+                            times.push(t);
+                            t += secs(lognormal(rng, gap, 0.4), 1.0);
+                        }
+                    }
+                    times.sort_unstable();
+                    out.extend(times.into_iter().map(|t| (i, t)));
+                }
+                out
+            }
+        }
+    }
+}
+
+impl Strategy for Campaign {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn label(&self) -> u8 {
+        1
+    }
+
+    fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, _max: usize) -> Vec<Account> {
+        let n = rng.random_range(self.accounts.0..=self.accounts.1.max(self.accounts.0));
+        let plan = self.plan(rng);
+        let members = self.members(rng, &plan, n);
+        let total: usize = members.iter().map(|m| m.quota).sum();
+        let units = self.units(cx, rng, total);
+        let assigned = self.schedule(cx, rng, &members, &units);
+
+        let mut requests: Vec<Vec<Req>> = (0..members.len()).map(|_| Vec::new()).collect();
+        for (unit, &(m, t0)) in units.iter().zip(&assigned) {
+            let member = &members[m];
+            let prompts = self.word(rng, &plan, member, unit);
+            let cid = (prompts.len() > 1 || plan.fresh_conv).then(|| conversation_id(rng));
+            let (median, sigma) = unit.style.response();
+            let ip = member.client.ip(rng);
+            let model = member.client.model(rng);
+            let mut t = t0;
+            for (i, prompt) in prompts.into_iter().enumerate() {
+                if i > 0 {
+                    t += unit.gaps.get(i - 1).copied().unwrap_or(5_000);
+                }
+                requests[m].push(Req {
+                    ts: t,
+                    prompt,
+                    conversation_id: cid.clone(),
+                    system_prompt: member.client.system.clone(),
+                    response_tokens: Some((lognormal(rng, median, sigma) as u64).clamp(1, 8192)),
+                    model: Some(model),
+                    ip: Some(ip.clone()),
+                    user_agent: Some(member.client.ua(rng)),
+                    origin: unit.rows.get(i).map(|&row| Origin {
+                        corpus: unit.corpus,
+                        row,
+                        conv: unit.conv,
+                        pos: i as u32,
+                    }),
+                });
+            }
+        }
+
+        // Cover traffic: real human conversations through the same key.
+        if self.human_mix.1 > 0.0 {
+            for (m, member) in members.iter().enumerate() {
+                let f = rng.random_range(self.human_mix.0..=self.human_mix.1);
+                let want = (member.quota as f64 * f / (1.0 - f).max(0.05)).round() as usize;
+                if want == 0 {
+                    continue;
+                }
+                let mut rhythm = Rhythm::casual(rng);
+                rhythm.tz_min = member.tz;
+                rhythm.chrono = member.chrono;
+                let mut client = member.client.clone();
+                client.system = None;
+                let convs = want.div_ceil(3).max(1);
+                let persona = Persona::random(rng);
+                requests[m].extend(human_requests(
+                    cx, rng, &rhythm, persona, false, &client, convs,
+                ));
+            }
+        }
+
+        let mut out = Vec::with_capacity(members.len());
+        for mut reqs in requests {
+            if reqs.is_empty() {
+                continue;
+            }
+            reqs.sort_by_key(|r| r.ts);
+            out.push(Account {
+                id: cx.account_id(rng),
+                kind: self.kind,
+                label: 1,
+                campaign: None,
+                requests: reqs,
+            });
+        }
+        out
+    }
+}

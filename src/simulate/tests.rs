@@ -1,0 +1,624 @@
+//! Tests against the real corpora in `../shared/data/corpora` (CI clones `shared/` beside the
+//! repository). Kept small: few benign accounts, and the corpora are read once per test binary.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::corpus::{Corpora, CorpusId};
+use super::*;
+use crate::ingest::parse_line;
+
+const CORPORA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/corpora");
+
+fn corpora() -> &'static Corpora {
+    static C: OnceLock<Corpora> = OnceLock::new();
+    C.get_or_init(|| Corpora::load(Path::new(CORPORA)).expect("corpora load"))
+}
+
+fn opts(dir: &Path, seed: u64) -> SimOptions {
+    let mut o = SimOptions::new(
+        PathBuf::from(CORPORA),
+        dir.join("traffic.jsonl"),
+        dir.join("labels.jsonl"),
+        seed,
+    );
+    o.benign_accounts = 40;
+    o.campaigns = 8;
+    o.days = 5;
+    o
+}
+
+fn small(seed: u64) -> Vec<Account> {
+    generate(corpora(), &opts(Path::new("/unused"), seed))
+}
+
+fn write_both(dir: &Path, accounts: &[Account]) -> (Vec<u8>, Vec<u8>) {
+    let o = opts(dir, 0);
+    write_traffic(&o.traffic, accounts).unwrap();
+    write_labels(&o.labels, accounts).unwrap();
+    (
+        std::fs::read(&o.traffic).unwrap(),
+        std::fs::read(&o.labels).unwrap(),
+    )
+}
+
+#[test]
+fn same_seed_same_bytes_and_another_seed_differs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    // Two independent runs: the library entry point (its own corpus load) and the in-memory path.
+    let stats = simulate(&opts(&a, 7)).unwrap();
+    let (traffic, labels) = write_both(&b, &small(7));
+    assert!(traffic == std::fs::read(a.join("traffic.jsonl")).unwrap());
+    assert!(labels == std::fs::read(a.join("labels.jsonl")).unwrap());
+    assert!(!a.join("traffic.jsonl.partial").exists());
+
+    let fingerprint = |accounts: &[Account]| -> Vec<(String, i64, usize)> {
+        accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.requests[0].ts, a.requests.len()))
+            .collect()
+    };
+    assert_eq!(fingerprint(&small(7)), fingerprint(&small(7)));
+    assert_ne!(fingerprint(&small(7)), fingerprint(&small(8)));
+
+    assert_eq!(stats.accounts, stats.benign + stats.extraction);
+    assert_eq!(stats.benign, 40);
+    assert_eq!(stats.campaigns, 8);
+    let lines = traffic.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(stats.requests, lines);
+    let kinds: usize = stats.kinds.values().map(|k| k.requests).sum();
+    assert_eq!(kinds, lines);
+}
+
+#[test]
+fn every_traffic_line_parses_and_is_sorted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (traffic, _) = write_both(tmp.path(), &small(3));
+    let path = tmp.path().join("traffic.jsonl");
+    let mut last = i64::MIN;
+    let mut n = 0;
+    for (i, line) in traffic.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let r = parse_line(&path, i as u64 + 1, line)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("no blank lines");
+        assert!(r.timestamp_ms >= last, "line {} out of order", i + 1);
+        last = r.timestamp_ms;
+        assert!(r.response_tokens.is_some() && r.model.is_some() && r.ip.is_some());
+        assert!(!r.prompt.is_empty());
+        // RFC 3339 strings, not epoch numbers.
+        assert!(line.starts_with(b"{\"account_id\":\"acct-"));
+        assert!(std::str::from_utf8(line)
+            .unwrap()
+            .contains("\"timestamp\":\"2025-06-"));
+        n += 1;
+    }
+    assert!(n > 1000, "{n} requests");
+}
+
+#[test]
+fn labels_and_traffic_name_the_same_accounts_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (traffic, labels) = write_both(tmp.path(), &small(4));
+    let in_traffic: BTreeSet<String> = String::from_utf8(traffic)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["account_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut labelled = BTreeMap::new();
+    for l in String::from_utf8(labels).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let id = v["account_id"].as_str().unwrap().to_string();
+        let label = v["label"].as_u64().unwrap();
+        assert!(label <= 1);
+        assert!(v["kind"].is_string());
+        assert_eq!(label == 1, v.get("campaign").is_some(), "{l}");
+        assert!(
+            labelled.insert(id, label).is_none(),
+            "account labelled twice: {l}"
+        );
+    }
+    let labelled: BTreeSet<String> = labelled.into_keys().collect();
+    assert_eq!(in_traffic, labelled);
+}
+
+#[test]
+fn campaigns_span_several_accounts_except_the_single_extractor() {
+    let accounts = small(5);
+    let mut campaigns: BTreeMap<&str, (BTreeSet<&str>, usize)> = BTreeMap::new();
+    for a in accounts.iter().filter(|a| a.label == 1) {
+        let c = campaigns.entry(a.campaign.as_deref().unwrap()).or_default();
+        c.0.insert(a.kind);
+        c.1 += 1;
+    }
+    assert_eq!(campaigns.len(), 8);
+    for (id, (kinds, n)) in &campaigns {
+        assert_eq!(kinds.len(), 1, "{id} mixes kinds {kinds:?}");
+        let kind = *kinds.iter().next().unwrap();
+        if kind == "single_heavy" {
+            assert_eq!(*n, 1);
+        } else {
+            assert!(*n >= 2, "{id} ({kind}) has {n} account(s)");
+        }
+    }
+    // The per-account signal is weak: some campaign accounts are tiny.
+    let smallest = accounts
+        .iter()
+        .filter(|a| a.label == 1)
+        .map(|a| a.requests.len())
+        .min()
+        .unwrap();
+    assert!(
+        smallest <= 12,
+        "smallest campaign account has {smallest} requests"
+    );
+    assert!(accounts
+        .iter()
+        .all(|a| a.label == 1 || a.campaign.is_none()));
+}
+
+#[test]
+fn every_strategy_kind_appears() {
+    let accounts = small(6);
+    let seen: BTreeSet<&str> = accounts.iter().map(|a| a.kind).collect();
+    let mut expected: BTreeSet<&str> = benign_plan().iter().map(|(s, _)| s.kind()).collect();
+    expected.extend(extraction_plan().iter().map(|s| s.kind()));
+    assert_eq!(seen, expected);
+    for (s, _) in benign_plan() {
+        assert_eq!(s.label(), 0, "{}", s.kind());
+    }
+    for s in extraction_plan() {
+        assert_eq!(s.label(), 1, "{}", s.kind());
+    }
+    for a in &accounts {
+        assert!(!a.requests.is_empty());
+    }
+}
+
+#[test]
+fn human_conversations_keep_turn_order() {
+    let c = corpora();
+    let accounts = small(9);
+    let mut checked = 0;
+    for a in accounts
+        .iter()
+        .filter(|a| matches!(a.kind, "benign_human" | "heavy_user"))
+    {
+        let mut convs: HashMap<&str, Vec<&Req>> = HashMap::new();
+        for r in &a.requests {
+            convs
+                .entry(
+                    r.conversation_id
+                        .as_deref()
+                        .expect("humans send a conversation id"),
+                )
+                .or_default()
+                .push(r);
+        }
+        for (cid, mut reqs) in convs {
+            reqs.sort_by_key(|r| r.ts);
+            let o0 = reqs[0].origin.expect("human turns know their origin");
+            let conv = o0.conv.expect("a replayed conversation");
+            let rows = &c.get(o0.corpus).convs[conv as usize];
+            assert_eq!(reqs.len(), rows.len(), "{cid}: whole conversation");
+            for (i, r) in reqs.iter().enumerate() {
+                let o = r.origin.unwrap();
+                assert_eq!(
+                    (o.corpus, o.conv, o.pos, o.row),
+                    (o0.corpus, o0.conv, i as u32, rows[i]),
+                    "{cid}"
+                );
+                assert_eq!(r.prompt, c.get(o.corpus).text(rows[i]), "{cid} turn {i}");
+                if i > 0 {
+                    assert!(r.ts > reqs[i - 1].ts, "{cid}: turns at the same instant");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked} conversations checked");
+}
+
+#[test]
+fn corpus_turns_are_sorted_and_authors_are_not_conversations() {
+    let c = corpora();
+    // hh-rlhf group 0 has three turns in order.
+    let hh = c.get(CorpusId::HhRlhf);
+    assert_eq!(hh.convs[0].len(), 3);
+    assert_eq!(
+        hh.text(hh.convs[0][0]),
+        "what are some pranks with a pen i can do?"
+    );
+    // The prompt collection's groups are authors: every prompt stands alone.
+    assert!(c
+        .get(CorpusId::AwesomePrompts)
+        .convs
+        .iter()
+        .all(|v| v.len() == 1));
+    assert_eq!(
+        c.get(CorpusId::Gsm8k).convs.len(),
+        c.get(CorpusId::Gsm8k).texts.len()
+    );
+}
+
+#[test]
+fn missing_corpora_dir_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(tmp.path(), 1);
+    o.corpora = tmp.path().join("no-such-dir");
+    let e = simulate(&o).unwrap_err();
+    assert_eq!(e.exit_code(), 3);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("no-such-dir: corpora directory not found"),
+        "{msg}"
+    );
+    assert!(!o.traffic.exists() && !o.labels.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn missing_corpus_file_and_malformed_line_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("corpora");
+    std::fs::create_dir(&dir).unwrap();
+    // ShareGPT is read first, so a broken copy of it fails before anything else is parsed.
+    let (missing, broken) = (CorpusId::Gsm8k, CorpusId::ShareGpt);
+    for id in CorpusId::ALL {
+        if id != missing && id != broken {
+            let name = id.file_name();
+            std::os::unix::fs::symlink(Path::new(CORPORA).join(name), dir.join(name)).unwrap();
+        }
+    }
+    let good = r#"{"source": "s", "group": null, "turn": 0, "text": "What is 2+2?"}"#;
+    std::fs::write(dir.join(broken.file_name()), good).unwrap();
+    let mut o = opts(tmp.path(), 1);
+    o.corpora = dir.clone();
+    let msg = simulate(&o).unwrap_err().to_string();
+    assert!(msg.contains("gsm8k.jsonl: corpus file not found"), "{msg}");
+    std::os::unix::fs::symlink(
+        Path::new(CORPORA).join(missing.file_name()),
+        dir.join(missing.file_name()),
+    )
+    .unwrap();
+
+    let cases = [
+        (
+            format!("{good}\n{{\"source\": \"s\", \"turn\": 0}}\n"),
+            ":2: text: missing required field",
+        ),
+        (format!("{good}\n\n{{oops\n"), ":3: (line): malformed JSON"),
+        (
+            r#"{"source": "s", "turn": -1, "text": "x"}"#.to_string(),
+            ":1: turn: expected a non-negative integer",
+        ),
+        (
+            r#"{"source": "s", "group": 5, "text": "x"}"#.to_string(),
+            ":1: group: expected a string or null",
+        ),
+        (
+            r#"{"source": "s", "text": "  "}"#.to_string(),
+            ":1: text: must not be empty",
+        ),
+        (
+            r#"{"text": "x"}"#.to_string(),
+            ":1: source: missing required field",
+        ),
+        ("\n\n".to_string(), ": empty corpus"),
+    ];
+    let mut cases: Vec<(Vec<u8>, &str)> = cases
+        .into_iter()
+        .map(|(b, w)| (b.into_bytes(), w))
+        .collect();
+    cases.push((
+        b"{\"source\": \"s\", \"text\": \"\xff\"}".to_vec(),
+        ":1: (line): not valid UTF-8",
+    ));
+    for (body, want) in cases {
+        std::fs::write(dir.join(broken.file_name()), body).unwrap();
+        let e = simulate(&o).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        let want = format!("sharegpt_v3_dev.jsonl{want}");
+        assert!(e.to_string().contains(&want), "{e} / wanted {want}");
+    }
+    assert!(!o.traffic.exists() && !o.labels.exists());
+}
+
+#[test]
+fn flags_that_make_no_sense_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(tmp.path(), 1);
+    o.days = 0;
+    assert_eq!(o.validate().unwrap_err().exit_code(), 2);
+    let mut o = opts(tmp.path(), 1);
+    o.labels = o.traffic.clone();
+    assert!(o.validate().unwrap_err().to_string().contains("same file"));
+    let mut o = opts(tmp.path(), 1);
+    (o.benign_accounts, o.campaigns) = (0, 0);
+    assert!(o.validate().is_err());
+    assert!(parse_start("2025-13-01").is_err());
+    assert_eq!(parse_start("1970-01-01T00:00:01Z"), Ok(1000));
+}
+
+#[test]
+fn split_is_exact_and_covers_every_share() {
+    assert_eq!(
+        split(200, &[0.66, 0.08, 0.11, 0.08, 0.07])
+            .iter()
+            .sum::<usize>(),
+        200
+    );
+    assert_eq!(
+        split(5, &[0.66, 0.08, 0.11, 0.08, 0.07]),
+        vec![1, 1, 1, 1, 1]
+    );
+    assert_eq!(
+        split(3, &[0.66, 0.08, 0.11, 0.08, 0.07])
+            .iter()
+            .sum::<usize>(),
+        3
+    );
+    assert_eq!(split(0, &[0.5, 0.5]), vec![0, 0]);
+    for n in 0..60 {
+        assert_eq!(
+            split(n, &[0.66, 0.08, 0.11, 0.08, 0.07])
+                .iter()
+                .sum::<usize>(),
+            n
+        );
+    }
+}
+
+#[test]
+fn wrappers_keep_the_task_and_vary_the_wording() {
+    let task = "Natalia sold clips to 48 of her friends in April.";
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut distinct = BTreeSet::new();
+    for _ in 0..200 {
+        let w = text::COT_WRAPPERS[0];
+        let p = text::wrap(&mut rng, w, task);
+        assert!(p.contains(task), "{p}");
+        distinct.insert(p);
+    }
+    assert!(
+        distinct.len() > 10,
+        "{} variants of one wrapper",
+        distinct.len()
+    );
+    let p = text::fill_rubric(&mut rng, text::RUBRIC_TEMPLATES[3], "T", "A1", "A2", "R");
+    assert!(p.contains("T") && p.contains("A1") && p.contains("A2") && p.contains("R"));
+    assert!(!p.contains('{'), "{p}");
+}
+
+fn read_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn kinds_filter_yields_only_those_kinds_and_prefixes_name_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(tmp.path(), 11);
+    o.benign_accounts = 12;
+    o.campaigns = 3;
+    let allowed = [
+        "benign_human",
+        "bulk_business",
+        "rubric_grading",
+        "coding_sweep",
+    ];
+    o.kinds = Some(allowed.iter().map(|k| k.to_string()).collect());
+    o.campaign_prefix = "test-camp".into();
+    o.account_prefix = "s11".into();
+    let stats = simulate(&o).unwrap();
+    assert_eq!(stats.benign, 12);
+    assert_eq!(stats.campaigns, 3);
+
+    let labels = read_lines(&o.labels);
+    let mut kind_of = HashMap::new();
+    let mut campaign_kind: BTreeMap<String, String> = BTreeMap::new();
+    for l in &labels {
+        let id = l["account_id"].as_str().unwrap().to_string();
+        let kind = l["kind"].as_str().unwrap().to_string();
+        assert!(allowed.contains(&kind.as_str()), "{l}");
+        assert!(id.starts_with("s11-"), "{id}");
+        if let Some(c) = l["campaign"].as_str() {
+            assert!(c.starts_with("test-camp-"), "{c}");
+            campaign_kind.insert(c.to_string(), kind.clone());
+        }
+        kind_of.insert(id, kind);
+    }
+    // Campaigns cycle over the allowed extraction kinds only, in plan order.
+    let cycle: Vec<&str> = campaign_kind.values().map(String::as_str).collect();
+    assert_eq!(cycle, ["rubric_grading", "coding_sweep", "rubric_grading"]);
+    // Both benign kinds get part of the budget.
+    let seen: BTreeSet<&str> = kind_of.values().map(String::as_str).collect();
+    assert_eq!(seen, allowed.iter().copied().collect());
+    for t in read_lines(&o.traffic) {
+        let id = t["account_id"].as_str().unwrap();
+        assert!(kind_of.contains_key(id), "unlabelled account {id}");
+    }
+
+    // Only extraction kinds: no benign accounts, whatever --accounts says.
+    let mut o = opts(tmp.path(), 11);
+    o.kinds = Some(vec!["coding_sweep".into()]);
+    o.campaigns = 2;
+    let accounts = generate(corpora(), &o);
+    assert!(!accounts.is_empty());
+    assert!(accounts.iter().all(|a| a.kind == "coding_sweep"));
+    let campaigns: BTreeSet<&str> = accounts
+        .iter()
+        .filter_map(|a| a.campaign.as_deref())
+        .collect();
+    assert_eq!(campaigns, BTreeSet::from(["camp-001", "camp-002"]));
+}
+
+#[test]
+fn listing_every_kind_is_the_default_run() {
+    let mut o = opts(Path::new("/unused"), 12);
+    o.benign_accounts = 15;
+    o.campaigns = 2;
+    let fingerprint = |accounts: Vec<Account>| -> Vec<(String, &'static str, usize, i64)> {
+        accounts
+            .into_iter()
+            .map(|a| (a.id, a.kind, a.requests.len(), a.requests[0].ts))
+            .collect()
+    };
+    let plain = fingerprint(generate(corpora(), &o));
+    let (benign, extraction) = kind_names();
+    o.kinds = Some(
+        extraction
+            .iter()
+            .chain(&benign)
+            .map(|k| k.to_string())
+            .collect(),
+    );
+    assert_eq!(plain, fingerprint(generate(corpora(), &o)));
+}
+
+#[test]
+fn unknown_or_no_kind_is_a_usage_error_naming_the_valid_kinds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(tmp.path(), 1);
+    o.kinds = Some(vec!["benign_human".into(), "hydra_cott".into()]);
+    let e = simulate(&o).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    let msg = e.to_string();
+    assert!(msg.contains("\"hydra_cott\""), "{msg}");
+    let (benign, extraction) = kind_names();
+    for k in benign.iter().chain(&extraction) {
+        assert!(msg.contains(k), "{msg} does not name {k}");
+    }
+    assert!(!o.traffic.exists() && !o.labels.exists());
+
+    o.kinds = Some(Vec::new());
+    assert_eq!(o.validate().unwrap_err().exit_code(), 2);
+    // Only benign kinds and no accounts: nothing to do.
+    o.kinds = Some(vec!["heavy_user".into()]);
+    o.benign_accounts = 0;
+    assert!(o
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("nothing to simulate"));
+    let mut o = opts(tmp.path(), 1);
+    o.account_prefix = String::new();
+    assert_eq!(o.validate().unwrap_err().exit_code(), 2);
+    o.account_prefix = "a b".into();
+    assert!(o.validate().is_err());
+}
+
+/// The key (see `corpus::item_key`) of the corpus item each prompt was made from, with a check
+/// that the prompt really carries that item's text.
+fn item_keys(c: &Corpora, accounts: &[Account]) -> (BTreeSet<String>, usize) {
+    let mut keys = BTreeSet::new();
+    let mut n = 0;
+    for r in accounts.iter().flat_map(|a| &a.requests) {
+        let Some(o) = r.origin else { continue };
+        let corpus = c.get(o.corpus);
+        let text = corpus::item_key(corpus.text(o.row));
+        assert!(r.prompt.contains(text), "{:?} lost its text", o);
+        if let Some(conv) = o.conv {
+            assert_eq!(corpus.conv_of[o.row as usize], conv);
+        }
+        keys.insert(corpus.conv_key(corpus.conv_of[o.row as usize]).to_string());
+        n += 1;
+    }
+    (keys, n)
+}
+
+#[test]
+fn slices_are_disjoint_cover_the_corpora_and_share_no_item() {
+    let full = corpora();
+    let halves = [full.slice(0, 2).unwrap(), full.slice(1, 2).unwrap()];
+    // Every corpus is split, with nothing lost or repeated, and no item key (first turn, task
+    // text) is in both halves, across corpora too (GSM8K test and its zero-shot-CoT copy).
+    let mut all_keys: [BTreeSet<&str>; 2] = Default::default();
+    for id in CorpusId::ALL {
+        let f = full.get(id);
+        let (a, b) = (halves[0].get(id), halves[1].get(id));
+        assert_eq!(a.texts.len() + b.texts.len(), f.texts.len(), "{id:?}");
+        assert_eq!(a.convs.len() + b.convs.len(), f.convs.len(), "{id:?}");
+        assert!(!a.convs.is_empty() && !b.convs.is_empty(), "{id:?}");
+        for (s, h) in halves.iter().enumerate() {
+            let c = h.get(id);
+            for conv in 0..c.convs.len() as u32 {
+                all_keys[s].insert(c.conv_key(conv));
+                for &row in &c.convs[conv as usize] {
+                    assert_eq!(c.conv_of[row as usize], conv);
+                }
+            }
+        }
+    }
+    assert!(all_keys[0].is_disjoint(&all_keys[1]));
+    // The split does not depend on the seed and is roughly even.
+    let (k0, k1) = (all_keys[0].len() as f64, all_keys[1].len() as f64);
+    assert!((k0 / (k0 + k1) - 0.5).abs() < 0.05, "{k0} / {k1}");
+
+    // What the strategies send: no conversation, task or document in both.
+    let mut used: Vec<BTreeSet<String>> = Vec::new();
+    let mut first_turns: Vec<BTreeSet<String>> = Vec::new();
+    for (s, h) in halves.iter().enumerate() {
+        let mut o = opts(Path::new("/unused"), 21 + s as u64);
+        o.benign_accounts = 30;
+        o.campaigns = 8;
+        o.slice = Some((s as u32, 2));
+        let accounts = generate(h, &o);
+        let (keys, n) = item_keys(h, &accounts);
+        assert!(n > 1000, "{n} prompts with an origin");
+        used.push(keys);
+        first_turns.push(
+            accounts
+                .iter()
+                .filter(|a| a.label == 0)
+                .flat_map(|a| &a.requests)
+                .filter(|r| r.origin.is_some_and(|o| o.conv.is_some() && o.pos == 0))
+                .map(|r| r.prompt.clone())
+                .collect(),
+        );
+    }
+    assert!(used[0].is_disjoint(&used[1]));
+    assert!(first_turns[0].len() > 50 && first_turns[1].len() > 50);
+    assert!(first_turns[0].is_disjoint(&first_turns[1]));
+}
+
+#[test]
+fn bad_or_too_fine_slices_are_usage_errors_and_narrow_ones_still_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    for slice in [(2, 2), (0, 0), (5, 3)] {
+        let mut o = opts(tmp.path(), 1);
+        o.slice = Some(slice);
+        let e = o.validate().unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{slice:?}");
+        assert!(e.to_string().contains("--slice"), "{e}");
+        assert!(corpora().slice(slice.0, slice.1).is_err());
+    }
+    assert_eq!(parse_slice("1/2"), Ok((1, 2)));
+    assert!(parse_slice("1-2").is_err() && parse_slice("a/2").is_err());
+    // So many slices that a small corpus has nothing left: a clear error, not a panic.
+    let e = corpora().slice(7, 5000).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("with no items"), "{e}");
+    // A narrow slice leaves some task sets with a handful of items; every kind still runs.
+    let narrow = corpora().slice(3, 8).unwrap();
+    assert!(narrow.get(CorpusId::DistillMeta).texts.len() < 15);
+    let mut o = opts(tmp.path(), 2);
+    o.benign_accounts = 10;
+    o.slice = Some((3, 8));
+    let accounts = generate(&narrow, &o);
+    let kinds: BTreeSet<&str> = accounts.iter().map(|a| a.kind).collect();
+    assert!(kinds.len() >= 12, "{kinds:?}");
+}
