@@ -1,0 +1,173 @@
+//! Times the similarity ops on the CPU against their plain-tensor references.
+//!
+//! `cargo bench --bench similarity [-- ACCOUNTS PROMPTS PAIRS]` (defaults 2000 50 20000, d = 384):
+//! near-duplicate counting over every account, then coverage over random account pairs.
+//! Throughput counts useful work only: one dot product per unordered pair inside an account,
+//! |A| x |B| per coverage pair, 2 x d flops each.
+
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor};
+use distillguard::similarity::{self, reference};
+
+const D: usize = 384;
+const THRESHOLD: f32 = 0.7;
+
+/// xorshift64*, as in the tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn uniform(&mut self) -> f32 {
+        ((self.next_u64() >> 40) + 1) as f32 / (1u64 << 24) as f32
+    }
+    fn normal(&mut self) -> f32 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    }
+}
+
+fn normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
+}
+
+/// Accounts of `prompts` prompts each around a few topics, so that some pairs are close.
+fn batch(rng: &mut Rng, accounts: usize, prompts: usize) -> (Tensor, Vec<usize>) {
+    let mut data = Vec::with_capacity(accounts * prompts * D);
+    for _ in 0..accounts {
+        let topics: Vec<Vec<f32>> = (0..3)
+            .map(|_| {
+                let mut t: Vec<f32> = (0..D).map(|_| rng.normal()).collect();
+                normalise(&mut t);
+                t
+            })
+            .collect();
+        for _ in 0..prompts {
+            let topic = &topics[(rng.next_u64() % 3) as usize];
+            let mut v: Vec<f32> = topic
+                .iter()
+                .map(|t| t + 0.6 / (D as f32).sqrt() * rng.normal())
+                .collect();
+            normalise(&mut v);
+            data.extend(v);
+        }
+    }
+    let offsets = (0..=accounts).map(|a| a * prompts).collect();
+    let emb = Tensor::from_vec(data, (accounts * prompts, D), &Device::Cpu).unwrap();
+    (emb, offsets)
+}
+
+/// Best of `runs` timings (after one warm-up run when `runs > 1`) and the last result.
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    if runs > 1 {
+        f();
+    }
+    let mut best = Duration::MAX;
+    let mut out = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let r = f();
+        best = best.min(start.elapsed());
+        out = Some(r);
+    }
+    (best, out.expect("runs > 0"))
+}
+
+fn line(name: &str, t: Duration, dots: f64, unit: &str, items: f64) {
+    let s = t.as_secs_f64();
+    println!(
+        "  {name:<10} {:>10.1} ms  {:>8.2} M {unit}/s  {:>7.1} GFLOP/s",
+        s * 1e3,
+        items / s / 1e6,
+        dots * 2.0 * D as f64 / s / 1e9
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let accounts = args.first().copied().unwrap_or(2000);
+    let prompts = args.get(1).copied().unwrap_or(50);
+    let n_pairs = args.get(2).copied().unwrap_or(20_000);
+    println!(
+        "similarity bench: {accounts} accounts x {prompts} prompts, d {D}, threshold {THRESHOLD}, \
+         {} rayon threads",
+        rayon::current_num_threads()
+    );
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let (emb, offsets) = batch(&mut rng, accounts, prompts);
+
+    let pairs_in = (accounts * prompts * (prompts - 1) / 2) as f64;
+    println!("near_duplicates: {pairs_in:.0} prompt pairs");
+    let (t_fast, fast) = time(3, || similarity::near_duplicates(&emb, &offsets, THRESHOLD));
+    let (t_slow, slow) = time(1, || reference::near_duplicates(&emb, &offsets, THRESHOLD));
+    let (fast, slow) = (fast?, slow?);
+    line("tiled", t_fast, pairs_in, "pairs", pairs_in);
+    line("reference", t_slow, pairs_in, "pairs", pairs_in);
+    let differ = fast
+        .pair_counts
+        .iter()
+        .zip(&slow.pair_counts)
+        .filter(|(a, b)| a != b)
+        .count();
+    let max_diff = fast
+        .max_sim
+        .iter()
+        .zip(&slow.max_sim)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    println!(
+        "  speed-up {:.1}x; {} near-duplicate pairs; accounts whose count differs: {differ}; \
+         max |max_sim difference| {max_diff:.2e}",
+        t_slow.as_secs_f64() / t_fast.as_secs_f64(),
+        fast.pair_counts.iter().sum::<u64>()
+    );
+
+    let pairs: Vec<(u32, u32)> = (0..n_pairs)
+        .map(|_| {
+            let a = rng.next_u64() % accounts as u64;
+            let b = (a + 1 + rng.next_u64() % (accounts as u64 - 1)) % accounts as u64;
+            (a as u32, b as u32)
+        })
+        .collect();
+    let dots = (n_pairs * prompts * prompts) as f64;
+    println!("coverage: {n_pairs} account pairs, {dots:.0} prompt pairs");
+    let (t_fast, fast) = time(3, || {
+        similarity::coverage(&emb, &offsets, &pairs, THRESHOLD)
+    });
+    let (t_slow, slow) = time(1, || reference::coverage(&emb, &offsets, &pairs, THRESHOLD));
+    let (fast, slow) = (fast?, slow?);
+    line("tiled", t_fast, dots, "pairs", dots);
+    line("reference", t_slow, dots, "pairs", dots);
+    let max_diff = fast
+        .iter()
+        .zip(&slow)
+        .flat_map(|(f, s)| {
+            [
+                (f.a_in_b.mean_best - s.a_in_b.mean_best).abs(),
+                (f.b_in_a.mean_best - s.b_in_a.mean_best).abs(),
+            ]
+        })
+        .fold(0f32, f32::max);
+    let frac_differ = fast
+        .iter()
+        .zip(&slow)
+        .filter(|(f, s)| {
+            f.a_in_b.frac_above != s.a_in_b.frac_above || f.b_in_a.frac_above != s.b_in_a.frac_above
+        })
+        .count();
+    println!(
+        "  speed-up {:.1}x; max |mean_best difference| {max_diff:.2e}; pairs whose frac_above \
+         differs: {frac_differ}",
+        t_slow.as_secs_f64() / t_fast.as_secs_f64()
+    );
+    Ok(())
+}
