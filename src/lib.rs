@@ -17,13 +17,22 @@
 //! - [`device`]: `--device auto|cpu|cuda[:N]`, the only place that opens a device.
 //! - [`run`]: the run-directory files other tools read.
 //! - [`pipeline`]: the jobs; [`cli`]: flags and dispatch; [`error`]: the error type and exit codes.
+//! - [`simulate`]: labelled synthetic traffic from real prompt corpora (training and evaluation
+//!   data; outside the scoring pipeline).
 
+pub mod campaign;
+pub mod classify;
 pub mod cli;
 pub mod device;
 pub mod embed;
 pub mod error;
+pub mod features;
+pub mod index;
 pub mod ingest;
+pub mod lexical;
 pub mod pipeline;
 pub mod run;
+pub mod similarity;
+pub mod simulate;
 
 pub use error::{Error, Result};

@@ -16,8 +16,10 @@ use crate::device;
 use crate::embed::Embedder;
 use crate::error::{IoContext, Result};
 use crate::ingest::{hex, RequestReader};
+use crate::lexical;
 use crate::run::{
-    self, EmbeddingsInfo, InputInfo, Manifest, RequestRecord, StoreDType, TableWriter, Timing,
+    self, EmbeddingsInfo, InputInfo, Manifest, RequestRecord, RowInfo, StoreDType, TableWriter,
+    Timing,
 };
 
 /// Distinct prompts embedded together; large enough for good length bucketing.
@@ -46,7 +48,7 @@ struct Pending<'a> {
     embedder: &'a Embedder,
     texts: Vec<String>,
     embeddings: Vec<f32>,
-    tokens: Vec<u32>,
+    rows: RowInfo,
     truncated: u64,
     timing: Timing,
 }
@@ -64,7 +66,15 @@ impl Pending<'_> {
         self.timing.tokenize_seconds += (t1 - t0).as_secs_f64();
         self.timing.model_seconds += t1.elapsed().as_secs_f64();
         self.truncated += tok.iter().filter(|t| t.truncated).count() as u64;
-        self.tokens.extend(tok.iter().map(|t| t.ids.len() as u32));
+        self.rows
+            .tokens
+            .extend(tok.iter().map(|t| t.ids.len() as u32));
+        for t in &self.texts {
+            self.rows.markers.push(lexical::markers(t));
+            self.rows
+                .chars
+                .push(t.chars().count().min(u32::MAX as usize) as u32);
+        }
         self.embeddings.extend_from_slice(&emb);
         self.texts.clear();
         Ok(())
@@ -100,7 +110,7 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
         embedder: job.embedder,
         texts: Vec::new(),
         embeddings: Vec::new(),
-        tokens: Vec::new(),
+        rows: RowInfo::default(),
         truncated: 0,
         timing: Timing::default(),
     };
@@ -144,13 +154,13 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
     table.commit()?;
 
     let dim = job.embedder.dim();
-    let rows_n = pending.tokens.len() as u64;
-    let tokens_total: u64 = pending.tokens.iter().map(|&t| t as u64).sum();
+    let rows_n = pending.rows.tokens.len() as u64;
+    let tokens_total: u64 = pending.rows.tokens.iter().map(|&t| t as u64).sum();
     run::write_embeddings(
         &job.out,
         pending.embeddings,
         dim,
-        pending.tokens,
+        pending.rows,
         job.store_dtype,
     )?;
     let mut timing = pending.timing;

@@ -3,8 +3,9 @@
 //! ```text
 //! RUN_DIR/manifest.json           what was read, with which model, on which device, how long
 //! RUN_DIR/embeddings.safetensors  "embeddings" [rows, 384] f32|f16, L2-normalised, one row per
-//!                                 distinct prompt (first-seen order); "tokens" [rows] u32,
-//!                                 the row's token count after truncation
+//!                                 distinct prompt (first-seen order); per row, u32: "tokens"
+//!                                 (count after truncation), "chars" (prompt length in chars),
+//!                                 "markers" (lexical marker bits, see lexical.rs)
 //! RUN_DIR/requests.jsonl          one line per request, in input order: its input line, account,
 //!                                 timestamp (epoch ms), embedding row and optional metadata
 //! ```
@@ -150,21 +151,37 @@ impl TableWriter {
     }
 }
 
-/// Write the embedding matrix (`rows * dim` f32, row-major) and per-row token counts.
+/// What is known of each distinct prompt besides its embedding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowInfo {
+    /// Tokens after truncation, [CLS]/[SEP] included.
+    pub tokens: Vec<u32>,
+    /// Length of the prompt in characters.
+    pub chars: Vec<u32>,
+    /// Lexical marker bits ([`crate::lexical::Marker`]).
+    pub markers: Vec<u32>,
+}
+
+/// Write the embedding matrix (`rows * dim` f32, row-major) and the per-row data.
 pub fn write_embeddings(
     dir: &Path,
     data: Vec<f32>,
     dim: usize,
-    tokens: Vec<u32>,
+    info: RowInfo,
     dtype: StoreDType,
 ) -> Result<()> {
-    let rows = tokens.len();
+    let rows = info.tokens.len();
     let mut emb = Tensor::from_vec(data, (rows, dim), &Device::Cpu)?;
     if dtype.candle() != DType::F32 {
         emb = emb.to_dtype(dtype.candle())?;
     }
-    let tok = Tensor::from_vec(tokens, rows, &Device::Cpu)?;
-    let tensors = HashMap::from([("embeddings".to_string(), emb), ("tokens".to_string(), tok)]);
+    let u32s = |v: Vec<u32>| Tensor::from_vec(v, rows, &Device::Cpu);
+    let tensors = HashMap::from([
+        ("embeddings".to_string(), emb),
+        ("tokens".to_string(), u32s(info.tokens)?),
+        ("chars".to_string(), u32s(info.chars)?),
+        ("markers".to_string(), u32s(info.markers)?),
+    ]);
     let path = dir.join(EMBEDDINGS);
     let tmp = dir.join(format!("{EMBEDDINGS}.partial"));
     candle_core::safetensors::save(&tensors, &tmp)?;
@@ -177,12 +194,12 @@ pub fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     std::fs::write(&path, text + "\n").at(&path)
 }
 
-/// A run directory read back: manifest, embeddings as f32 `[rows, dim]`, token counts.
+/// A run directory read back: manifest, embeddings as f32 `[rows, dim]`, per-row data.
 pub struct Run {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub embeddings: Tensor,
-    pub tokens: Vec<u32>,
+    pub rows: RowInfo,
 }
 
 impl Run {
@@ -208,14 +225,22 @@ impl Run {
             .remove("embeddings")
             .ok_or_else(|| missing("embeddings"))?
             .to_dtype(DType::F32)?;
-        let tokens = tensors
-            .remove("tokens")
-            .ok_or_else(|| missing("tokens"))?
-            .to_vec1::<u32>()?;
+        let mut u32s = |name: &str| -> Result<Vec<u32>> {
+            Ok(tensors
+                .remove(name)
+                .ok_or_else(|| missing(name))?
+                .to_vec1::<u32>()?)
+        };
+        let rows_info = RowInfo {
+            tokens: u32s("tokens")?,
+            chars: u32s("chars")?,
+            markers: u32s("markers")?,
+        };
         let (rows, dim) = embeddings.dims2()?;
+        let per_row = [&rows_info.tokens, &rows_info.chars, &rows_info.markers];
         if rows as u64 != manifest.embeddings.rows
             || dim != manifest.embeddings.dim
-            || tokens.len() != rows
+            || per_row.iter().any(|v| v.len() != rows)
         {
             return Err(Error::file(
                 &epath,
@@ -229,7 +254,7 @@ impl Run {
             dir: dir.to_path_buf(),
             manifest,
             embeddings,
-            tokens,
+            rows: rows_info,
         })
     }
 

@@ -79,7 +79,7 @@ fn embed_run_dir_round_trip() {
     );
     assert_eq!(
         m.embeddings.tokens,
-        run.tokens.iter().map(|&t| t as u64).sum::<u64>()
+        run.rows.tokens.iter().map(|&t| t as u64).sum::<u64>()
     );
 
     // Every request maps to the row holding its prompt's embedding, in input order.

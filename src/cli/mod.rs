@@ -12,7 +12,11 @@ use crate::pipeline::{self, EmbedJob};
 use crate::run::StoreDType;
 
 #[derive(Debug, Parser)]
-#[command(name = "distillguard", version, about = "Find adversarial distillation campaigns in LLM API request logs")]
+#[command(
+    name = "distillguard",
+    version,
+    about = "Find adversarial distillation campaigns in LLM API request logs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -22,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Embed every distinct prompt of a request log into a run directory.
     Embed(EmbedArgs),
+    /// Write labelled synthetic traffic (request log + labels) built from real prompt corpora.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +88,7 @@ pub struct EmbedArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Embed(args) => embed(args),
+        Command::Simulate(args) => args.run(),
     }
 }
 

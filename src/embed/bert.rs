@@ -10,6 +10,7 @@
 //! - The only copies to a contiguous layout are the ones that regroup heads for attention.
 //! - Element-wise steps are fused and multi-threaded on the CPU ([`super::fused`]): bias+GELU,
 //!   masked softmax (padding excluded by length, no additive mask), bias+residual+LayerNorm.
+//!
 //! The pooled output is the mean over real tokens (mask excludes padding), L2-normalised, exactly
 //! as sentence-transformers' `mean` pooling + `Normalize` modules.
 

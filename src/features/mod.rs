@@ -1,0 +1,391 @@
+//! Per-account features: what one account's traffic looks like, before looking at any other
+//! account.
+//!
+//! Input is a run directory (request table + prompt embeddings + per-prompt lexical data), so
+//! features never re-read the log. Requests are grouped by account and put in time order. Each
+//! account gets a fixed-length vector of named features ([`LOCAL_FEATURES`]) covering volume and
+//! timing, conversation structure, lexical marker rates, requested answer length and the geometry
+//! of its prompt embeddings (concentration, near-duplicate and template rates, jumps between
+//! successive prompts), plus a behaviour vector (the normalised mean prompt embedding) for the
+//! account index. Cross-account evidence comes later, in [`crate::campaign`].
+//!
+//! Embedding geometry looks at up to [`MAX_GEOMETRY_PROMPTS`] distinct prompts per account
+//! (evenly spaced in time when there are more), so that one huge account cannot dominate the
+//! all-pairs work.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
+use crate::error::Result;
+use crate::lexical::Marker;
+use crate::run::{RequestRecord, RowInfo, Run};
+use crate::similarity;
+
+/// Distinct prompts per account used for embedding geometry.
+pub const MAX_GEOMETRY_PROMPTS: usize = 256;
+/// Cosine at or above which two prompts are near-duplicates.
+pub const NEAR_DUP: f32 = 0.9;
+/// Cosine at or above which a prompt counts as reusing a template of the same account.
+pub const TEMPLATE: f32 = 0.75;
+
+/// One request as the features see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Req {
+    pub ts_ms: i64,
+    pub row: u32,
+    /// Conversation id, interned per account.
+    pub conv: Option<u32>,
+    /// System prompt hash, interned over the whole run.
+    pub system: Option<u32>,
+    pub response_tokens: Option<u64>,
+}
+
+/// All accounts of a run, in first-seen order, each with its requests in time order.
+pub struct Accounts {
+    pub ids: Vec<String>,
+    pub requests: Vec<Vec<Req>>,
+    /// Number of distinct system prompts seen in the run.
+    pub systems: usize,
+}
+
+impl Accounts {
+    pub fn from_run(run: &Run) -> Result<Self> {
+        Self::from_records(run.requests()?)
+    }
+
+    /// Group request-table records by account.
+    pub fn from_records(records: impl Iterator<Item = Result<RequestRecord>>) -> Result<Self> {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut ids = Vec::new();
+        let mut requests: Vec<Vec<Req>> = Vec::new();
+        let mut convs: Vec<HashMap<String, u32>> = Vec::new();
+        let mut systems: HashMap<String, u32> = HashMap::new();
+        for rec in records {
+            let rec = rec?;
+            let a = *index.entry(rec.account_id.clone()).or_insert_with(|| {
+                ids.push(rec.account_id.clone());
+                requests.push(Vec::new());
+                convs.push(HashMap::new());
+                ids.len() - 1
+            });
+            let conv = rec.conversation_id.map(|c| {
+                let n = convs[a].len() as u32;
+                *convs[a].entry(c).or_insert(n)
+            });
+            let system = rec.system_prompt_sha.map(|s| {
+                let n = systems.len() as u32;
+                *systems.entry(s).or_insert(n)
+            });
+            requests[a].push(Req {
+                ts_ms: rec.timestamp_ms,
+                row: rec.row,
+                conv,
+                system,
+                response_tokens: rec.response_tokens,
+            });
+        }
+        for r in &mut requests {
+            r.sort_by_key(|q| q.ts_ms);
+        }
+        Ok(Accounts {
+            ids,
+            requests,
+            systems: systems.len(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The distinct embedding rows of account `a` in time order of first use, at most `cap`
+    /// (evenly spaced when there are more).
+    pub fn distinct_rows(&self, a: usize, cap: usize) -> Vec<u32> {
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<u32> = self.requests[a]
+            .iter()
+            .map(|q| q.row)
+            .filter(|r| seen.insert(*r))
+            .collect();
+        if rows.len() <= cap {
+            return rows;
+        }
+        (0..cap).map(|i| rows[i * rows.len() / cap]).collect()
+    }
+}
+
+/// Names of the per-account features, in vector order.
+pub const LOCAL_FEATURES: &[&str] = &[
+    "log_requests",
+    "log_active_days",
+    "log_requests_per_active_hour",
+    "gap_cv",
+    "log_median_gap_s",
+    "frac_gaps_under_10s",
+    "gap_regularity",
+    "hour_entropy",
+    "followup_rate",
+    "single_shot_rate",
+    "system_prompt_rate",
+    "log_mean_response_tokens",
+    "distinct_prompt_ratio",
+    "log_mean_chars",
+    "log_mean_tokens",
+    "marker_reasoning",
+    "marker_grading",
+    "marker_format",
+    "marker_long_answer",
+    "marker_data_generation",
+    "marker_identity",
+    "marker_code",
+    "marker_dataset_form",
+    "concentration",
+    "near_dup_rate",
+    "template_rate",
+    "mean_max_sim",
+    "successive_jump",
+];
+
+/// Per-account features and behaviour vectors of a run.
+pub struct LocalFeatures {
+    /// `accounts x LOCAL_FEATURES.len()`, row-major.
+    pub x: Vec<f32>,
+    /// `accounts x dim` unit vectors (mean prompt embedding, normalised).
+    pub behaviour: Vec<f32>,
+    pub dim: usize,
+    /// The (capped) distinct prompt embeddings of every account, concatenated, `[P, dim]`:
+    /// account `a` owns rows `offsets[a]..offsets[a + 1]`. Reused for cross-account coverage.
+    pub prompts: Tensor,
+    pub offsets: Vec<usize>,
+}
+
+impl LocalFeatures {
+    pub fn row(&self, a: usize) -> &[f32] {
+        let d = LOCAL_FEATURES.len();
+        &self.x[a * d..(a + 1) * d]
+    }
+
+    pub fn behaviour(&self, a: usize) -> &[f32] {
+        &self.behaviour[a * self.dim..(a + 1) * self.dim]
+    }
+}
+
+/// Compute [`LOCAL_FEATURES`] and behaviour vectors for every account, from the run's
+/// embeddings `[rows, dim]` and per-row data.
+pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalFeatures> {
+    let (_, dim) = emb.dims2()?;
+
+    // Geometry inputs: each account's distinct rows (capped), concatenated.
+    let mut offsets = vec![0usize];
+    let mut rows: Vec<u32> = Vec::new();
+    for a in 0..accounts.len() {
+        rows.extend(accounts.distinct_rows(a, MAX_GEOMETRY_PROMPTS));
+        offsets.push(rows.len());
+    }
+    let gathered = emb.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu)?, 0)?;
+    let nd_dup = similarity::near_duplicates(&gathered, &offsets, NEAR_DUP)?;
+    let nd_tpl = similarity::near_duplicates(&gathered, &offsets, TEMPLATE)?;
+    let g: Vec<f32> = gathered.flatten_all()?.to_vec1()?;
+
+    let d = LOCAL_FEATURES.len();
+    let mut x = vec![0f32; accounts.len() * d];
+    let mut behaviour = vec![0f32; accounts.len() * dim];
+    for a in 0..accounts.len() {
+        let reqs = &accounts.requests[a];
+        let f = &mut x[a * d..(a + 1) * d];
+        let mut put = {
+            let mut i = 0;
+            move |f: &mut [f32], v: f64| {
+                f[i] = if v.is_finite() { v as f32 } else { 0.0 };
+                i += 1;
+            }
+        };
+        let n = reqs.len() as f64;
+        // Volume and timing.
+        let days: std::collections::HashSet<i64> = reqs
+            .iter()
+            .map(|q| q.ts_ms.div_euclid(86_400_000))
+            .collect();
+        let hours: std::collections::HashSet<i64> =
+            reqs.iter().map(|q| q.ts_ms.div_euclid(3_600_000)).collect();
+        let gaps: Vec<f64> = reqs
+            .windows(2)
+            .map(|w| (w[1].ts_ms - w[0].ts_ms) as f64 / 1000.0)
+            .collect();
+        let (gap_mean, gap_sd) = mean_sd(&gaps);
+        let median_gap = median(&gaps);
+        put(f, (1.0 + n).ln());
+        put(f, (1.0 + days.len() as f64).ln());
+        put(f, (1.0 + n / hours.len().max(1) as f64).ln());
+        put(
+            f,
+            if gaps.len() >= 2 && gap_mean > 0.0 {
+                gap_sd / gap_mean
+            } else {
+                0.0
+            },
+        );
+        put(f, (1.0 + median_gap).ln());
+        put(f, frac(&gaps, |g| g < 10.0));
+        put(
+            f,
+            if median_gap > 0.0 {
+                frac(&gaps, |g| (g - median_gap).abs() <= 0.2 * median_gap)
+            } else {
+                0.0
+            },
+        );
+        let mut hist = [0f64; 24];
+        for q in reqs {
+            hist[q.ts_ms.div_euclid(3_600_000).rem_euclid(24) as usize] += 1.0;
+        }
+        put(f, entropy(&hist) / (24f64).ln());
+        // Conversation structure.
+        let mut conv_sizes: HashMap<u32, usize> = HashMap::new();
+        for q in reqs {
+            if let Some(c) = q.conv {
+                *conv_sizes.entry(c).or_default() += 1;
+            }
+        }
+        let followups: usize = conv_sizes.values().map(|&s| s - 1).sum();
+        let single = reqs
+            .iter()
+            .filter(|q| q.conv.is_none_or(|c| conv_sizes[&c] == 1))
+            .count();
+        put(f, followups as f64 / n);
+        put(f, single as f64 / n);
+        put(f, frac_iter(reqs.iter().map(|q| q.system.is_some())));
+        let resp: Vec<f64> = reqs
+            .iter()
+            .filter_map(|q| q.response_tokens.map(|t| t as f64))
+            .collect();
+        put(f, (1.0 + mean_sd(&resp).0).ln());
+        // Prompts.
+        let distinct = accounts.distinct_rows(a, usize::MAX);
+        put(f, distinct.len() as f64 / n);
+        put(
+            f,
+            (1.0 + mean_of(reqs.iter().map(|q| info.chars[q.row as usize] as f64))).ln(),
+        );
+        put(
+            f,
+            (1.0 + mean_of(reqs.iter().map(|q| info.tokens[q.row as usize] as f64))).ln(),
+        );
+        for m in Marker::ALL {
+            put(
+                f,
+                frac_iter(
+                    reqs.iter()
+                        .map(|q| info.markers[q.row as usize] & m.bit() != 0),
+                ),
+            );
+        }
+        // Embedding geometry over the account's (capped) distinct prompts.
+        let (lo, hi) = (offsets[a], offsets[a + 1]);
+        let k = hi - lo;
+        let b = &mut behaviour[a * dim..(a + 1) * dim];
+        for r in lo..hi {
+            for (b, v) in b.iter_mut().zip(&g[r * dim..(r + 1) * dim]) {
+                *b += v;
+            }
+        }
+        let norm = b.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+        put(f, norm / k.max(1) as f64);
+        if norm > 0.0 {
+            b.iter_mut().for_each(|v| *v /= norm as f32);
+        }
+        let pairs = (k * k.saturating_sub(1) / 2).max(1) as f64;
+        put(f, nd_dup.pair_counts[a] as f64 / pairs);
+        put(
+            f,
+            if k > 1 {
+                nd_tpl.degree[lo..hi].iter().filter(|&&dg| dg > 0).count() as f64 / k as f64
+            } else {
+                0.0
+            },
+        );
+        put(
+            f,
+            if k > 1 {
+                mean_of(nd_dup.max_sim[lo..hi].iter().map(|&s| s as f64))
+            } else {
+                0.0
+            },
+        );
+        let jumps = (lo + 1..hi).map(|r| {
+            let dot: f32 = g[(r - 1) * dim..r * dim]
+                .iter()
+                .zip(&g[r * dim..(r + 1) * dim])
+                .map(|(a, b)| a * b)
+                .sum();
+            1.0 - dot as f64
+        });
+        put(f, if k > 1 { mean_of(jumps) } else { 0.0 });
+    }
+    Ok(LocalFeatures {
+        x,
+        behaviour,
+        dim,
+        prompts: gathered,
+        offsets,
+    })
+}
+
+fn mean_of(it: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = it.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        0.0
+    } else {
+        s / n as f64
+    }
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64;
+    (m, var.sqrt())
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[s.len() / 2]
+}
+
+fn frac(v: &[f64], p: impl Fn(f64) -> bool) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().filter(|&&x| p(x)).count() as f64 / v.len() as f64
+    }
+}
+
+fn frac_iter(it: impl Iterator<Item = bool>) -> f64 {
+    mean_of(it.map(|b| b as u8 as f64))
+}
+
+fn entropy(hist: &[f64]) -> f64 {
+    let total: f64 = hist.iter().sum();
+    if total == 0.0 {
+        return 0.0;
+    }
+    -hist
+        .iter()
+        .filter(|&&c| c > 0.0)
+        .map(|&c| (c / total) * (c / total).ln())
+        .sum::<f64>()
+}
+
+#[cfg(test)]
+mod tests;
