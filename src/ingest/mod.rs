@@ -217,8 +217,14 @@ struct RawRequest {
     user_agent: Option<Value>,
 }
 
-/// Parse one line; `Ok(None)` for a blank line.
-pub fn parse_line(path: &Path, line: u64, bytes: &[u8]) -> Result<Option<Request>> {
+/// Decode one JSONL line into `T`: UTF-8 check, line ending stripped, `Ok(None)` for a blank
+/// line, and errors naming file, line and `(line)` for bytes that are not a JSON object.
+/// Shared by every JSONL reader of the crate (request logs, corpora).
+pub fn parse_json_line<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    line: u64,
+    bytes: &[u8],
+) -> Result<Option<T>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Error::input(
             path,
@@ -234,14 +240,21 @@ pub fn parse_line(path: &Path, line: u64, bytes: &[u8]) -> Result<Option<Request
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let raw: RawRequest = serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str(text).map(Some).map_err(|e| {
         let msg = if e.is_data() {
             format!("expected a JSON object: {e}")
         } else {
             format!("malformed JSON: {e}")
         };
         Error::input(path, line, "(line)", msg)
-    })?;
+    })
+}
+
+/// Parse one line; `Ok(None)` for a blank line.
+pub fn parse_line(path: &Path, line: u64, bytes: &[u8]) -> Result<Option<Request>> {
+    let Some(raw) = parse_json_line::<RawRequest>(path, line, bytes)? else {
+        return Ok(None);
+    };
     let err = |field: &str, msg: String| Error::input(path, line, field, msg);
 
     let account_id =

@@ -340,27 +340,9 @@ struct Row {
 
 fn parse_row(path: &Path, line: u64, bytes: &[u8]) -> Result<Option<Row>> {
     let err = |field: &str, msg: String| Error::input(path, line, field, msg);
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        err(
-            "(line)",
-            format!(
-                "not valid UTF-8 (bad byte at column {})",
-                e.valid_up_to() + 1
-            ),
-        )
-    })?;
-    let text = text.trim_end_matches(['\n', '\r']);
-    if text.trim().is_empty() {
+    let Some(raw) = crate::ingest::parse_json_line::<RawRow>(path, line, bytes)? else {
         return Ok(None);
-    }
-    let raw: RawRow = serde_json::from_str(text).map_err(|e| {
-        let msg = if e.is_data() {
-            format!("expected a JSON object: {e}")
-        } else {
-            format!("malformed JSON: {e}")
-        };
-        err("(line)", msg)
-    })?;
+    };
     let source = match raw.source {
         Some(Value::String(s)) => s,
         None | Some(Value::Null) => return Err(err("source", "missing required field".into())),
