@@ -266,7 +266,7 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
             .collect();
         put(f, (1.0 + mean_sd(&resp).0).ln());
         // Prompts.
-        let distinct = accounts.distinct_rows(a, usize::MAX);
+        let distinct: std::collections::HashSet<u32> = reqs.iter().map(|q| q.row).collect();
         put(f, distinct.len() as f64 / n);
         put(
             f,
