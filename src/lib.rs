@@ -23,6 +23,7 @@
 pub mod campaign;
 pub mod classify;
 pub mod cli;
+pub mod cpu_storage;
 pub mod device;
 pub mod embed;
 pub mod error;

@@ -13,19 +13,10 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use crate::cpu_storage::contiguous_f32;
+
 /// Rows per rayon task: enough work per task to amortise scheduling.
 const ROWS_PER_TASK: usize = 64;
-
-fn cpu_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(d) => d,
-        _ => candle_core::bail!("{what}: expected f32"),
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{what}: expected a contiguous tensor"),
-    }
-}
 
 fn use_fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous()
@@ -124,7 +115,7 @@ impl CustomOp1 for BiasGelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = cpu_f32(s, l, self.name())?;
+        let x = contiguous_f32(s, l, self.name())?;
         let k = self.bias.len();
         if l.dims().last() != Some(&k) {
             candle_core::bail!("bias-gelu: last dim {:?} but bias has {k}", l.dims());
@@ -182,7 +173,7 @@ impl CustomOp1 for MaskedSoftmax {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = cpu_f32(s, l, self.name())?;
+        let x = contiguous_f32(s, l, self.name())?;
         let &[b, h, q, k] = l.dims() else {
             candle_core::bail!("masked-softmax: expected [B, H, L, L], got {:?}", l.dims())
         };
@@ -287,8 +278,8 @@ impl CustomOp2 for AddNormOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let y = cpu_f32(s1, l1, self.name())?;
-        let r = cpu_f32(s2, l2, self.name())?;
+        let y = contiguous_f32(s1, l1, self.name())?;
+        let r = contiguous_f32(s2, l2, self.name())?;
         let h = self.bias.len();
         if l1.dims() != l2.dims() || l1.dims().last() != Some(&h) {
             candle_core::bail!(

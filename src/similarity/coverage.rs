@@ -32,11 +32,7 @@ impl CustomOp1 for CoverageOp<'_> {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, d) = layout.shape().dims2()?;
-        let emb = match (storage, layout.contiguous_offsets()) {
-            (CpuStorage::F32(v), Some((start, end))) => &v[start..end],
-            (CpuStorage::F32(_), None) => bail!("{}: embeddings must be contiguous", self.name()),
-            _ => bail!("{}: embeddings must be f32", self.name()),
-        };
+        let emb = crate::cpu_storage::contiguous_f32(storage, layout, self.name())?;
         // The public function has checked these; a cheap second look keeps the op panic-free.
         let accounts = self.offsets.len().saturating_sub(1);
         if d == 0
