@@ -50,6 +50,10 @@ pub struct SimulateArgs {
     /// Account ids are PREFIX-<10 hex digits> (to concatenate simulated files).
     #[arg(long, default_value = "acct", value_name = "PREFIX")]
     pub account_prefix: String,
+    /// Use only corpora whose license allows shipping their text (MIT, Apache-2.0, CC0); the
+    /// others are replaced by a permissive corpus of the same kind. For committed examples.
+    #[arg(long)]
+    pub permissive_only: bool,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -75,6 +79,7 @@ impl SimulateArgs {
             slice: self.slice,
             campaign_prefix: self.campaign_prefix.clone(),
             account_prefix: self.account_prefix.clone(),
+            permissive_only: self.permissive_only,
         }
     }
 

@@ -63,6 +63,33 @@ impl CorpusId {
         CorpusId::AgentbenchOs,
     ];
 
+    /// Whether the corpus's license lets its text ship inside this repository (MIT, Apache-2.0
+    /// or CC0, per data/corpora/README.md).
+    pub(crate) fn shippable(self) -> bool {
+        !matches!(
+            self,
+            CorpusId::ShareGpt
+                | CorpusId::Lima
+                | CorpusId::ZeroShotCot
+                | CorpusId::Mbpp
+                | CorpusId::AlpacaEn
+                | CorpusId::AlpacaSeed
+        )
+    }
+
+    /// The shippable corpus that plays the same role (human conversations, math, code,
+    /// instructions), used in its place under `--permissive-only`.
+    pub(crate) fn stand_in(self) -> CorpusId {
+        match self {
+            CorpusId::ShareGpt => CorpusId::HhRlhf,
+            CorpusId::Lima | CorpusId::AlpacaEn => CorpusId::ArenaHard,
+            CorpusId::ZeroShotCot => CorpusId::Gsm8k,
+            CorpusId::Mbpp => CorpusId::HumanEval,
+            CorpusId::AlpacaSeed => CorpusId::TruthfulQa,
+            other => other,
+        }
+    }
+
     /// Whether `group` names a conversation; in the prompt collection it names an author, whose
     /// prompts are unrelated single requests.
     pub(crate) fn groups_are_conversations(self) -> bool {
@@ -93,7 +120,7 @@ impl CorpusId {
 }
 
 /// One corpus file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Corpus {
     /// Row texts in file order.
     pub(crate) texts: Vec<String>,
@@ -226,6 +253,21 @@ impl Corpora {
             corpora.push(load_corpus(id, &dir.join(id.file_name()))?);
         }
         Ok(Corpora { corpora })
+    }
+
+    /// Every corpus whose license does not allow shipping its text replaced by its
+    /// [`CorpusId::stand_in`], so that the traffic can be committed (bundled examples, test
+    /// fixtures). Strategies keep their shape; only the texts they draw from change.
+    pub(crate) fn permissive_only(&self) -> Corpora {
+        let corpora = CorpusId::ALL
+            .iter()
+            .map(|&id| {
+                let source = id.stand_in();
+                debug_assert!(source.shippable());
+                self.get(source).clone()
+            })
+            .collect();
+        Corpora { corpora }
     }
 
     pub(crate) fn get(&self, id: CorpusId) -> &Corpus {

@@ -89,6 +89,9 @@ pub struct SimOptions {
     pub campaign_prefix: String,
     /// Account ids are `{account_prefix}-{10 hex digits}` (default `acct`).
     pub account_prefix: String,
+    /// Draw only from corpora whose license allows shipping the text (see
+    /// `CorpusId::stand_in`), for committed examples and fixtures.
+    pub permissive_only: bool,
 }
 
 impl SimOptions {
@@ -107,6 +110,7 @@ impl SimOptions {
             slice: None,
             campaign_prefix: "camp".into(),
             account_prefix: "acct".into(),
+            permissive_only: false,
         }
     }
 
@@ -279,6 +283,11 @@ pub fn simulate(opts: &SimOptions) -> Result<SimStats> {
     let corpora = match opts.slice {
         Some((i, n)) => corpora.slice(i, n)?,
         None => corpora,
+    };
+    let corpora = if opts.permissive_only {
+        corpora.permissive_only()
+    } else {
+        corpora
     };
     let accounts = generate(&corpora, opts);
     write_traffic(&opts.traffic, &accounts)?;

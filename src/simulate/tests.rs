@@ -622,3 +622,31 @@ fn bad_or_too_fine_slices_are_usage_errors_and_narrow_ones_still_work() {
     let kinds: BTreeSet<&str> = accounts.iter().map(|a| a.kind).collect();
     assert!(kinds.len() >= 12, "{kinds:?}");
 }
+
+#[test]
+fn permissive_only_draws_no_text_from_unshippable_corpora() {
+    let full = corpora();
+    let permissive = full.permissive_only();
+    // Texts found only in corpora whose license forbids shipping them.
+    let shippable: std::collections::HashSet<&str> = CorpusId::ALL
+        .iter()
+        .filter(|id| id.shippable())
+        .flat_map(|&id| full.get(id).texts.iter().map(String::as_str))
+        .collect();
+    for id in CorpusId::ALL {
+        assert!(id.stand_in().shippable(), "{id:?}");
+        assert_eq!(permissive.get(id).texts, full.get(id.stand_in()).texts);
+    }
+    let accounts = generate(&permissive, &opts(Path::new("/unused"), 11));
+    let mut n = 0;
+    for r in accounts.iter().flat_map(|a| &a.requests) {
+        let Some(o) = r.origin else { continue };
+        let text = permissive.get(o.corpus).text(o.row);
+        assert!(
+            shippable.contains(text),
+            "{o:?} is not from a shippable corpus"
+        );
+        n += 1;
+    }
+    assert!(n > 500, "{n} prompts with an origin");
+}
