@@ -8,6 +8,7 @@
 //! While reading, the raw bytes are hashed (SHA-256) so that a run records exactly which input it
 //! saw without a second pass over the file.
 
+pub mod labels;
 mod timestamp;
 
 use std::fs::File;
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 
+pub use labels::{Label, Labels};
 pub use timestamp::parse_timestamp;
 
 /// One validated request.
