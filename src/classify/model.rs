@@ -8,7 +8,10 @@
 //!   would put siblings on both sides and report a validation score the model has not earned,
 //!   so the split unit is [`Dataset::groups`] (campaign id for positives, account id for
 //!   negatives) and a whole group lands on one side.
-//! - Positives are rare, so the loss is class-balanced and the operating threshold is chosen
+//! - Positives are rare and come in groups of very different sizes (a 150-account hydra next to
+//!   a 10-account sweep), so the loss is balanced twice: each class carries half of it, and
+//!   inside a class each group carries an equal share; otherwise the model learns the largest
+//!   campaign's habits instead of what campaigns share. The operating threshold is chosen
 //!   on validation scores for a target false positive rate (flagging customers is the costly
 //!   error), not at 0.5.
 //! - The model kept is the one trained on the train split, and `model.json` reports its
@@ -329,8 +332,9 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
         }
         standardise(&mut x, &mean, &std);
         let y: Vec<u8> = idx.iter().map(|&i| data.y[i]).collect();
+        let groups: Vec<&str> = idx.iter().map(|&i| data.groups[i].as_str()).collect();
         let x = Tensor::from_vec(x, (idx.len(), d), &dev)?;
-        let (yt, wt) = (labels_tensor(&y)?, balance_weights(&y)?);
+        let (yt, wt) = (labels_tensor(&y)?, balance_weights(&y, &groups)?);
         Ok((x, y, yt, wt))
     };
 
@@ -856,20 +860,24 @@ fn labels_tensor(y: &[u8]) -> candle_core::Result<Tensor> {
     Tensor::from_vec(v, (y.len(), 1), &Device::Cpu)
 }
 
-/// Class-balancing row weights `(n, 1)`: `n / (2 * class count)`, so both classes carry half
-/// the loss and the mean weight is 1.
-fn balance_weights(y: &[u8]) -> candle_core::Result<Tensor> {
+/// Row weights `(n, 1)`: each class carries half the loss and, inside a class, each group an
+/// equal share (`n / (2 * groups in class * group size)`); the mean weight is 1. With one row
+/// per group this is plain class balancing.
+fn balance_weights(y: &[u8], groups: &[&str]) -> candle_core::Result<Tensor> {
     let n = y.len() as f32;
-    let pos = y.iter().filter(|&&l| l == 1).count().max(1) as f32;
-    let neg = (y.len() as f32 - pos).max(1.0);
+    let mut group_size: HashMap<(u8, &str), f32> = HashMap::new();
+    for (&l, &g) in y.iter().zip(groups) {
+        *group_size.entry((l, g)).or_default() += 1.0;
+    }
+    let groups_in =
+        |class: u8| (group_size.keys().filter(|(l, _)| *l == class).count() as f32).max(1.0);
+    let (pos_groups, neg_groups) = (groups_in(1), groups_in(0));
     let v: Vec<f32> = y
         .iter()
-        .map(|&l| {
-            if l == 1 {
-                n / (2.0 * pos)
-            } else {
-                n / (2.0 * neg)
-            }
+        .zip(groups)
+        .map(|(&l, &g)| {
+            let per_class = if l == 1 { pos_groups } else { neg_groups };
+            n / (2.0 * per_class * group_size[&(l, g)])
         })
         .collect();
     Tensor::from_vec(v, (y.len(), 1), &Device::Cpu)
@@ -922,6 +930,20 @@ mod tests {
             seed: 7,
             ..TrainOptions::default()
         }
+    }
+
+    #[test]
+    fn loss_weights_balance_classes_and_groups() {
+        // Positives: campaign c (2 accounts) and d (1); negatives: two accounts.
+        let w = balance_weights(&[1, 1, 1, 0, 0], &["c", "c", "d", "a", "b"])
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(w, vec![0.625, 0.625, 1.25, 1.25, 1.25]);
+        // Each class carries half, each group half of its class, the mean is 1.
+        assert_eq!(w.iter().sum::<f32>(), 5.0);
     }
 
     #[test]
