@@ -5,10 +5,10 @@
 //! [`pipeline`] knows them all:
 //!
 //! ```text
-//! ingest  -> embed  -> run dir  -> (features -> index + campaigns -> classify -> report)
-//! JSONL      MiniLM    manifest,     later stages, see ARCHITECTURE.md
-//! reader     (candle)  embeddings,
-//!                      table
+//! ingest  -> embed  -> run dir  -> features -> index + campaigns -> classify -> report
+//! JSONL      MiniLM    manifest,    per        HNSW over        MLP          scores.jsonl,
+//! reader     (candle)  embeddings,  account    behaviour,       (candle-nn)  campaigns.jsonl
+//!                      table                   link groups
 //! ```
 //!
 //! - [`ingest`]: streaming, validated reader for the request-log contract (file:line:field errors).
@@ -16,6 +16,8 @@
 //!   [`embed::Embedder`] owns device, tokenizer and length-bucketed batching.
 //! - [`device`]: `--device auto|cpu|cuda[:N]`, the only place that opens a device.
 //! - [`run`]: the run-directory files other tools read.
+//! - [`features`], [`similarity`], [`index`], [`campaign`], [`classify`], [`report`]: the
+//!   detection stages, in that order (see ARCHITECTURE.md).
 //! - [`pipeline`]: the jobs; [`cli`]: flags and dispatch; [`error`]: the error type and exit codes.
 //! - [`simulate`]: labelled synthetic traffic from real prompt corpora (training and evaluation
 //!   data; outside the scoring pipeline).
@@ -32,6 +34,7 @@ pub mod index;
 pub mod ingest;
 pub mod lexical;
 pub mod pipeline;
+pub mod report;
 pub mod run;
 pub mod similarity;
 pub mod simulate;

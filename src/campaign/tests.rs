@@ -56,7 +56,7 @@ fn linked_accounts_form_a_campaign_and_outsiders_do_not() {
             c.requests,
             c.shared_system_prompt_accounts
         ),
-        ("C0001", 3, 6, 3)
+        ("G0001", 3, 6, 3)
     );
     assert_eq!(ctx.campaign_of[3], None);
     let f =
@@ -69,6 +69,6 @@ fn linked_accounts_form_a_campaign_and_outsiders_do_not() {
     assert_eq!(f(3, "log_campaign_size"), 0.0);
     assert_eq!(
         feature_matrix(&local, &ctx).len(),
-        4 * feature_names().len()
+        4 * feature_names(local.dim).len()
     );
 }

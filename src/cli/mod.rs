@@ -1,14 +1,16 @@
 //! Command-line interface: flag definitions and dispatch. Flags are parsed and checked before
 //! any work starts; each command is a thin call into [`crate::pipeline`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::campaign::CampaignParams;
+use crate::classify::TrainOptions;
 use crate::device::{self, DeviceSpec};
 use crate::embed::{default_model_dir, EmbedOptions, Embedder};
-use crate::error::{Error, Result};
-use crate::pipeline::{self, EmbedJob};
+use crate::error::{Error, IoContext, Result};
+use crate::pipeline::{self, EmbedJob, EvalJob, NeighborsJob, RunSource, ScoreJob, TrainJob};
 use crate::run::StoreDType;
 
 #[derive(Debug, Parser)]
@@ -26,6 +28,14 @@ pub struct Cli {
 pub enum Command {
     /// Embed every distinct prompt of a request log into a run directory.
     Embed(EmbedArgs),
+    /// Score every account of a request log: features, campaigns, classifier, reasons.
+    Score(ScoreArgs),
+    /// Retrain the classifier on labelled accounts of a request log.
+    Train(TrainArgs),
+    /// The accounts that behave most like one account, with the evidence.
+    Neighbors(NeighborsArgs),
+    /// Metrics of a scores file against labels, with baselines.
+    Eval(EvalArgs),
     /// Write labelled synthetic traffic (request log + labels) built from real prompt corpora.
     Simulate(crate::simulate::SimulateArgs),
 }
@@ -51,8 +61,12 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    pub fn dir(&self) -> PathBuf {
+        self.model_dir.clone().unwrap_or_else(default_model_dir)
+    }
+
     pub fn load(&self) -> Result<Embedder> {
-        let dir = self.model_dir.clone().unwrap_or_else(default_model_dir);
+        let dir = self.dir();
         let device = device::resolve(self.device)?;
         let opts = EmbedOptions {
             max_seq_len: self.max_seq_len,
@@ -84,12 +98,294 @@ pub struct EmbedArgs {
     pub quiet: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Request log (JSONL, one request per line).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Run directory holding the log's embeddings: reused when it holds the same input embedded
+    /// by the same model, (re)written otherwise [default: see the command's help].
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Skip invalid lines (counted and reported) instead of stopping.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// No progress and no summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl LogArgs {
+    fn check(&self) -> Result<()> {
+        if !self.input.is_file() {
+            return Err(Error::file(&self.input, "no such file"));
+        }
+        if let Some(d) = self.run_dir.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+            return Err(Error::Usage(format!(
+                "--run-dir {} exists and is not a directory",
+                d.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn source<'a>(
+        &self,
+        run_dir: PathBuf,
+        load: &'a dyn Fn() -> Result<Embedder>,
+    ) -> RunSource<'a> {
+        RunSource {
+            input: self.input.clone(),
+            run_dir,
+            model_dir: self.model.dir(),
+            max_seq_len: self.model.max_seq_len,
+            skip_invalid: self.skip_invalid,
+            quiet: self.quiet,
+            load,
+        }
+    }
+}
+
+/// `path` with its extension replaced by `.run`: the default run directory beside an output.
+fn run_dir_beside(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    let name = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "distillguard".into());
+    p.set_file_name(format!("{name}.run"));
+    p
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Scores to write (JSONL, one line per account, most suspicious first). The run
+    /// directory defaults to this path with `.run` for its extension, e.g. scores.run/.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Campaigns to write [default: campaigns.jsonl beside --out].
+    #[arg(long, value_name = "FILE")]
+    pub campaigns: Option<PathBuf>,
+    /// Classifier folder [default: $DISTILLGUARD_CLASSIFIER_DIR, else models/classifier].
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Print no summary on stdout.
+    #[arg(long)]
+    pub no_summary: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Labels (JSONL: account_id, label 0|1, campaign?); unlabelled accounts are not used.
+    #[arg(long, value_name = "FILE")]
+    pub labels: PathBuf,
+    /// Model folder to write (model.safetensors + model.json). The run directory defaults to
+    /// this path with `.run` appended.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Benign false positive rate the flagging threshold is chosen for (on validation).
+    #[arg(long, default_value_t = 0.01, value_name = "FPR")]
+    pub target_fpr: f64,
+    /// Seed of the split and the weight initialisation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Share of groups (campaigns; benign accounts) held out for validation.
+    #[arg(long, default_value_t = 0.25, value_name = "FRACTION")]
+    pub val_fraction: f64,
+    /// Hidden layer widths of the MLP, comma-separated; empty for logistic regression.
+    #[arg(
+        long,
+        value_name = "N,...",
+        value_delimiter = ',',
+        default_value = "64,32"
+    )]
+    pub hidden: Vec<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct NeighborsArgs {
+    /// The account to look up.
+    pub account: String,
+    /// Run directory written by `score` or `train`.
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: PathBuf,
+    /// Neighbours to show.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// Print JSON lines (the queried account first) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Scores written by `score`.
+    #[arg(long, value_name = "FILE")]
+    pub scores: PathBuf,
+    /// Labels (JSONL: account_id, label, campaign?, kind?).
+    #[arg(long, value_name = "FILE")]
+    pub labels: PathBuf,
+    /// Write the full report as JSON here (the table still goes to stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Run directory of the scored log (enables the mean-embedding baseline).
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Run directory of the training log, for fitting the mean-embedding baseline.
+    #[arg(long, value_name = "DIR")]
+    pub train_run_dir: Option<PathBuf>,
+    /// Labels of the training log, for fitting the mean-embedding baseline.
+    #[arg(long, value_name = "FILE")]
+    pub train_labels: Option<PathBuf>,
+}
+
+/// The classifier folder: `$DISTILLGUARD_CLASSIFIER_DIR` if set, else `models/classifier`
+/// under the current directory if it exists there, else the same folder in this checkout.
+pub fn default_classifier_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DISTILLGUARD_CLASSIFIER_DIR") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("models/classifier");
+    if local.exists() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/classifier")
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Embed(args) => embed(args),
+        Command::Score(args) => score(args),
+        Command::Train(args) => train(args),
+        Command::Neighbors(args) => neighbors(args),
+        Command::Eval(args) => eval(args),
         Command::Simulate(args) => args.run(),
     }
+}
+
+fn score(args: ScoreArgs) -> Result<()> {
+    args.log.check()?;
+    if args.out.is_dir() {
+        return Err(Error::Usage(format!(
+            "--out {} is a directory; give the scores file to write",
+            args.out.display()
+        )));
+    }
+    let run_dir = args
+        .log
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| run_dir_beside(&args.out));
+    let campaigns = args
+        .campaigns
+        .clone()
+        .unwrap_or_else(|| args.out.with_file_name("campaigns.jsonl"));
+    let load = || args.log.model.load();
+    let summary = pipeline::score(&ScoreJob {
+        source: args.log.source(run_dir, &load),
+        out: args.out.clone(),
+        campaigns_out: campaigns,
+        model_dir: args.model.clone().unwrap_or_else(default_classifier_dir),
+        params: CampaignParams::default(),
+    })?;
+    if !args.no_summary {
+        print!("{}", summary.render());
+    }
+    Ok(())
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    args.log.check()?;
+    if !args.labels.is_file() {
+        return Err(Error::file(&args.labels, "no such file"));
+    }
+    let mut run_dir = args.out.clone().into_os_string();
+    run_dir.push(".run");
+    let run_dir = args.log.run_dir.clone().unwrap_or_else(|| run_dir.into());
+    let options = TrainOptions {
+        target_fpr: args.target_fpr,
+        seed: args.seed,
+        val_fraction: args.val_fraction,
+        hidden: args.hidden.clone(),
+        ..TrainOptions::default()
+    };
+    options.validate()?;
+    let load = || args.log.model.load();
+    let model = pipeline::train(&TrainJob {
+        source: args.log.source(run_dir, &load),
+        labels: args.labels.clone(),
+        out: args.out.clone(),
+        params: CampaignParams::default(),
+        options,
+    })?;
+    if !args.log.quiet {
+        let m = &model.metrics;
+        let t = &model.training;
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        eprintln!(
+            "distillguard: trained on {} accounts ({} groups), validated on {} ({} groups, {} extraction) in {:.1}s\n\
+             validation: AUROC {}, AP {}, recall {} at 1% FPR, {} at 0.1% FPR; threshold {:.4} for FPR {} \
+             (precision {}, recall {}, FPR {} there)\nwrote {}",
+            t.train_rows,
+            t.train_groups,
+            t.val_rows,
+            t.val_groups,
+            t.val_positives,
+            t.seconds,
+            f(m.auroc),
+            f(m.average_precision),
+            f(m.recall_at_1pct_fpr),
+            f(m.recall_at_0_1pct_fpr),
+            model.threshold,
+            model.target_fpr,
+            f(m.precision_at_threshold),
+            f(m.recall_at_threshold),
+            f(m.fpr_at_threshold),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn neighbors(args: NeighborsArgs) -> Result<()> {
+    let (q, ev) = pipeline::neighbors(&NeighborsJob {
+        run_dir: args.run_dir,
+        account: args.account,
+        k: args.k,
+    })?;
+    if args.json {
+        let mut out = serde_json::to_string(&q).expect("serialises") + "\n";
+        for e in &ev {
+            out += &(serde_json::to_string(e).expect("serialises") + "\n");
+        }
+        print!("{out}");
+    } else {
+        print!("{}", pipeline::render_neighbors(&q, &ev));
+    }
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let report = pipeline::eval(&EvalJob {
+        scores: args.scores,
+        labels: args.labels,
+        run_dir: args.run_dir,
+        train_run_dir: args.train_run_dir,
+        train_labels: args.train_labels,
+    })?;
+    if let Some(out) = &args.out {
+        let text = serde_json::to_string_pretty(&report).expect("serialises") + "\n";
+        std::fs::write(out, text).at(out)?;
+    }
+    print!("{}", report.render());
+    Ok(())
 }
 
 fn embed(args: EmbedArgs) -> Result<()> {

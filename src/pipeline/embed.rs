@@ -1,5 +1,3 @@
-//! The jobs the binary runs, composed from the stages. Only this module knows all stages.
-//!
 //! `embed`: stream the log once; for each request hash the prompt, give a new text the next
 //! embedding row, append the request to the table. New texts wait in a chunk; a full chunk is
 //! tokenized, length-sorted, embedded and dropped, so memory holds the embeddings and one chunk

@@ -1,0 +1,20 @@
+//! The jobs the binary runs, composed from the stages. Only this module knows all stages.
+//!
+//! - [`embed()`]: request log -> run directory (manifest, embeddings, request table).
+//! - [`detect()`]: run directory -> per-account features, account index, campaigns and the
+//!   feature matrix the classifier reads; shared by `score` and `train` so that both see
+//!   exactly the same features.
+//! - [`score()`], [`train()`], [`neighbors()`], [`eval()`]: the user-facing jobs on top.
+
+mod detect;
+mod embed;
+mod eval;
+mod neighbors;
+
+pub use detect::{
+    detect, ensure_run, load_features, score, train, Detection, RunSource, SavedFeatures, ScoreJob,
+    ScoreSummary, Stage, TrainJob, FEATURES_FILE, INDEX_DIR, SCORE_STATS,
+};
+pub use embed::{embed, short_hash, EmbedJob};
+pub use eval::{eval, EvalJob, EvalReport};
+pub use neighbors::{neighbors, render as render_neighbors, Evidence, NeighborsJob, Queried};

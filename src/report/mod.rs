@@ -1,0 +1,270 @@
+//! Report: what `score` writes and `eval` reads back.
+//!
+//! `scores.jsonl` follows the DESIGN.md contract field for field (one line per account, most
+//! suspicious first); `campaigns.jsonl` lists each campaign with its members and what they
+//! share. Reasons are plain sentences built from the same feature values the classifier saw,
+//! so an analyst can check them against the raw log; they explain, they do not decide (the
+//! score does).
+//!
+//! Files are written to a `.partial` name and renamed, so a reader never sees half a report.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::campaign::{Campaign, Context, CROSS_FEATURES};
+use crate::error::{Error, IoContext, Result};
+use crate::features::LOCAL_FEATURES;
+
+/// Neighbours listed per account in `scores.jsonl`.
+pub const SCORE_NEIGHBORS: usize = 5;
+/// Most reasons given per account.
+pub const MAX_REASONS: usize = 6;
+
+/// One line of `scores.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreLine {
+    pub account_id: String,
+    /// Extraction probability, 0..1.
+    pub score: f32,
+    /// `score >= ` the model's threshold.
+    pub flagged: bool,
+    pub requests: u64,
+    pub campaign: Option<String>,
+    pub neighbors: Vec<NeighborOut>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeighborOut {
+    pub account_id: String,
+    pub similarity: f32,
+}
+
+/// One line of `campaigns.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignLine {
+    pub id: String,
+    pub size: usize,
+    pub requests: usize,
+    /// Members flagged by the classifier.
+    pub flagged_members: usize,
+    pub mean_score: f32,
+    pub max_score: f32,
+    /// Mean behaviour-vector similarity over the campaign's links.
+    pub mean_similarity: f32,
+    /// Mean prompt coverage over the campaign's links.
+    pub mean_coverage: f32,
+    pub shared_system_prompt_accounts: usize,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// What the members share, in words.
+    pub shared: Vec<String>,
+    /// Member account ids, most suspicious first.
+    pub members: Vec<String>,
+}
+
+/// Write `items` as JSONL to `path` atomically (temporary file, then rename).
+pub fn write_jsonl<T: Serialize>(path: &Path, items: impl IntoIterator<Item = T>) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).at(parent)?;
+    }
+    let tmp = path.with_extension("jsonl.partial");
+    let mut w = BufWriter::new(std::fs::File::create(&tmp).at(&tmp)?);
+    for item in items {
+        serde_json::to_writer(&mut w, &item)
+            .map_err(|e| Error::file(&tmp, format!("cannot serialise: {e}")))?;
+        w.write_all(b"\n").at(&tmp)?;
+    }
+    w.into_inner()
+        .map_err(|e| e.into_error())
+        .at(&tmp)?
+        .sync_all()
+        .at(&tmp)?;
+    std::fs::rename(&tmp, path).at(path)
+}
+
+/// Read a `scores.jsonl` back, validating every line (file:line:field errors).
+pub fn read_scores(path: &Path) -> Result<Vec<ScoreLine>> {
+    let file = std::fs::File::open(path).at(path)?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i as u64 + 1;
+        let text = line.at(path)?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let s: ScoreLine = serde_json::from_str(&text).map_err(|e| {
+            let field = e
+                .to_string()
+                .split('`')
+                .nth(1)
+                .unwrap_or("(line)")
+                .to_string();
+            Error::input(path, n, &field, format!("not a scores line: {e}"))
+        })?;
+        if !(0.0..=1.0).contains(&s.score) {
+            return Err(Error::input(
+                path,
+                n,
+                "score",
+                format!("{} is outside 0..1", s.score),
+            ));
+        }
+        if let Some(first) = seen.insert(s.account_id.clone(), n) {
+            return Err(Error::input(
+                path,
+                n,
+                "account_id",
+                format!("account {:?} already scored on line {first}", s.account_id),
+            ));
+        }
+        out.push(s);
+    }
+    if out.is_empty() {
+        return Err(Error::file(path, "no scores in file"));
+    }
+    Ok(out)
+}
+
+fn local(name: &str) -> usize {
+    LOCAL_FEATURES
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or_else(|| panic!("no local feature {name}"))
+}
+
+fn cross(name: &str) -> usize {
+    CROSS_FEATURES
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or_else(|| panic!("no cross feature {name}"))
+}
+
+fn pct(v: f32) -> String {
+    format!("{:.0}%", 100.0 * v)
+}
+
+/// Human-readable reasons for account `a`, strongest evidence first: campaign membership
+/// (`campaign`: the reported id and its link group) and links, shared system prompts, then the
+/// account's own markers and rhythm. Empty when nothing stands out.
+pub fn reasons(
+    a: usize,
+    requests: usize,
+    local_row: &[f32],
+    ctx: &Context,
+    campaign: Option<(&str, &Campaign)>,
+) -> Vec<String> {
+    let l = |name: &str| local_row[local(name)];
+    let c = |name: &str| ctx.row(a)[cross(name)];
+    let mut out = Vec::new();
+    if let Some((id, camp)) = campaign {
+        out.push(format!(
+            "member of campaign {id} ({} accounts, {} requests, behaviour similarity {:.2})",
+            camp.size, camp.requests, camp.mean_similarity
+        ));
+    }
+    let links = &ctx.links[a];
+    if !links.is_empty() {
+        out.push(format!(
+            "prompts cover the same ground as {} other account{} (mean coverage {})",
+            links.len(),
+            if links.len() == 1 { "" } else { "s" },
+            pct(c("link_coverage"))
+        ));
+    }
+    let sharing = c("log_shared_system_accounts").exp().round() as usize;
+    if sharing >= 2 {
+        out.push(format!(
+            "its system prompt is also used by {} other account{}",
+            sharing - 1,
+            if sharing == 2 { "" } else { "s" }
+        ));
+    }
+    if c("sync_with_links") >= 0.5 {
+        out.push(format!(
+            "active in the same hours as its linked accounts ({} of its hours)",
+            pct(c("sync_with_links"))
+        ));
+    }
+    let markers = [
+        ("marker_reasoning", "asks for step-by-step reasoning"),
+        ("marker_grading", "asks the model to grade or score answers"),
+        (
+            "marker_data_generation",
+            "asks for generated tasks or training data",
+        ),
+        ("marker_identity", "asks who the model is or who made it"),
+        (
+            "marker_dataset_form",
+            "sends dataset-style prompts (Q:/A:, options)",
+        ),
+        ("marker_format", "demands a fixed output format"),
+        ("marker_long_answer", "asks for long, detailed answers"),
+    ];
+    for (name, text) in markers {
+        let v = l(name);
+        if v >= 0.3 && requests >= 5 {
+            out.push(format!("{text} in {} of requests", pct(v)));
+        }
+    }
+    if requests >= 10 && l("template_rate") >= 0.5 {
+        out.push(format!(
+            "{} of its prompts reuse one of its own templates",
+            pct(l("template_rate"))
+        ));
+    }
+    if requests >= 10 && l("gap_regularity") >= 0.5 {
+        out.push(format!(
+            "machine-regular timing: {} of gaps within 20% of the median gap",
+            pct(l("gap_regularity"))
+        ));
+    }
+    if requests >= 20 && l("single_shot_rate") >= 0.95 {
+        out.push(format!(
+            "{} of requests are single-shot (no follow-up turns)",
+            pct(l("single_shot_rate"))
+        ));
+    }
+    out.truncate(MAX_REASONS);
+    out
+}
+
+/// What a campaign's members share, in words.
+pub fn shared(camp: &Campaign, members_local: &[&[f32]]) -> Vec<String> {
+    let mut out = vec![format!(
+        "prompt coverage {} and behaviour similarity {:.2} across links",
+        pct(camp.mean_coverage),
+        camp.mean_similarity
+    )];
+    if camp.shared_system_prompt_accounts >= 2 {
+        out.push(format!(
+            "{} of {} accounts use the same system prompt",
+            camp.shared_system_prompt_accounts, camp.size
+        ));
+    }
+    let mean = |name: &str| {
+        let i = local(name);
+        members_local.iter().map(|r| r[i]).sum::<f32>() / members_local.len().max(1) as f32
+    };
+    for (name, text) in [
+        ("marker_reasoning", "step-by-step reasoning requested"),
+        ("marker_grading", "grading or scoring requested"),
+        (
+            "marker_data_generation",
+            "generated tasks or data requested",
+        ),
+        ("marker_identity", "identity probes"),
+        ("marker_dataset_form", "dataset-style prompts"),
+        ("marker_code", "code in prompts"),
+        ("marker_format", "fixed output format demanded"),
+    ] {
+        let v = mean(name);
+        if v >= 0.3 {
+            out.push(format!("{text} in {} of requests", pct(v)));
+        }
+    }
+    out
+}
