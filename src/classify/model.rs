@@ -8,18 +8,25 @@
 //!   would put siblings on both sides and report a validation score the model has not earned,
 //!   so the split unit is [`Dataset::groups`] (campaign id for positives, account id for
 //!   negatives) and a whole group lands on one side.
+//! - Labelled incidents are few (tens of campaigns, hundreds of benign accounts), so a single
+//!   train/validation split wastes data and leaves the threshold resting on a handful of
+//!   validation negatives (at 1% FPR on 50 negatives it is simply the highest one). Instead the
+//!   groups are dealt into k folds (default 5) and one member MLP is trained per fold on the
+//!   other folds: every labelled account gets an out-of-fold score from a member that never
+//!   saw its group, the threshold and the reported metrics come from those scores, and the
+//!   model predicts with the mean of the members' probabilities (a cross-validation ensemble,
+//!   which also evens out the seed-to-seed variance of a single small network).
 //! - Positives are rare and come in groups of very different sizes (a 150-account hydra next to
 //!   a 10-account sweep), so the loss is balanced twice: each class carries half of it, and
 //!   inside a class each group carries an equal share; otherwise the model learns the largest
 //!   campaign's habits instead of what campaigns share. The operating threshold is chosen
 //!   on validation scores for a target false positive rate (flagging customers is the costly
 //!   error), not at 0.5.
-//! - The model kept is the one trained on the train split, and `model.json` reports its
-//!   validation metrics. Refitting on all data would leave the stored threshold and metrics
-//!   describing a different model; with the split kept, every number in the file is honest.
-//! - A 64-32 MLP memorises a few thousand accounts in a few dozen epochs (train loss near 0,
+//! - No member is refitted on all data: every number in `model.json` describes scores from
+//!   members that did not see the account's group.
+//! - A 128-64 MLP memorises a few thousand accounts in a few dozen epochs (train loss near 0,
 //!   validation loss rising), and users retraining after an incident will not tune epochs.
-//!   So training stops early on a slice of the *training* groups (never the validation split,
+//!   So each member stops early on a slice of its *training* groups (never its held-out fold,
 //!   which would bias the reported metrics) and keeps the best epoch's weights.
 //! - Runs must be reproducible for review: candle's CPU `randn` draws from a thread RNG, so
 //!   the weights are initialised here from a seeded [`StdRng`] and wrapped in [`Var`]s that
@@ -44,7 +51,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// Version of the `model.json` + `model.safetensors` pair. Bump on any change a reader of an
 /// older version would misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Weights file inside a model folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// Metadata file inside a model folder; written last, so its presence marks a complete model.
@@ -137,18 +144,19 @@ pub struct TrainOptions {
     pub lr: f64,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
-    /// Seeds the split, the initial weights and the batch order.
+    /// Seeds the folds, the initial weights and the batch order.
     pub seed: u64,
-    /// Share of groups (per class) held out for validation, in (0, 1).
-    pub val_fraction: f64,
-    /// False positive rate the threshold is chosen for on validation, in (0, 1).
+    /// Cross-validation folds, and so ensemble members (at least 2; capped by the number of
+    /// positive and of negative groups).
+    pub folds: usize,
+    /// False positive rate the threshold is chosen for on the out-of-fold scores, in (0, 1).
     pub target_fpr: f64,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            hidden: vec![64, 32],
+            hidden: vec![128, 64],
             epochs: 200,
             patience: 10,
             early_stop_fraction: 0.2,
@@ -156,7 +164,7 @@ impl Default for TrainOptions {
             lr: 1e-3,
             weight_decay: 1e-2,
             seed: 0,
-            val_fraction: 0.25,
+            folds: 5,
             target_fpr: 0.01,
         }
     }
@@ -186,10 +194,10 @@ impl TrainOptions {
                 self.weight_decay
             )));
         }
-        if !(self.val_fraction > 0.0 && self.val_fraction < 1.0) {
+        if self.folds < 2 {
             return Err(Error::Usage(format!(
-                "validation fraction must be in (0, 1), got {}",
-                self.val_fraction
+                "folds must be at least 2, got {}",
+                self.folds
             )));
         }
         if self.patience > 0 && !(self.early_stop_fraction > 0.0 && self.early_stop_fraction < 1.0)
@@ -213,31 +221,41 @@ impl TrainOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
     pub options: TrainOptions,
-    pub train_rows: usize,
-    pub train_positives: usize,
-    pub train_groups: usize,
-    /// Training rows the optimizer saw, and training rows held aside for early stopping
-    /// (0 when early stopping was off or the training split had too few groups for it).
+    /// Labelled rows, positives among them, and groups of each kind.
+    pub rows: usize,
+    pub positives: usize,
+    pub positive_groups: usize,
+    pub negative_groups: usize,
+    /// Folds used: `options.folds` capped by the groups of each kind.
+    pub folds: usize,
+    /// One per fold, in fold order.
+    pub members: Vec<MemberSummary>,
+    /// Balanced BCE of the out-of-fold scores.
+    pub oof_loss: f64,
+    /// Balanced BCE and metrics of the ensemble on all labelled rows, at the threshold:
+    /// in-sample, to compare with the out-of-fold [`Model::metrics`] and spot overfitting.
+    pub train_loss: f64,
+    pub train_metrics: Metrics,
+    /// Wall-clock seconds spent training (informational; not reproducible).
+    pub seconds: f64,
+}
+
+/// One ensemble member: the fold it was scored on, and how it was fitted on the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberSummary {
+    /// Rows of the held-out fold, and positives among them.
+    pub held_rows: usize,
+    pub held_positives: usize,
+    /// Rows the optimizer saw, and rows of the training folds set aside for early stopping
+    /// (0 when early stopping was off or there were too few groups for it).
     pub fit_rows: usize,
     pub early_stop_rows: usize,
     /// Epochs trained, and the epoch whose weights were kept (None without early stopping:
     /// the last epoch's weights are kept).
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
-    /// Class-balanced BCE of the kept weights on the early-stopping rows.
+    /// Balanced BCE of the kept weights on the early-stopping rows.
     pub early_stop_loss: Option<f64>,
-    pub val_rows: usize,
-    pub val_positives: usize,
-    pub val_groups: usize,
-    /// Class-balanced BCE of the kept weights on the whole training split.
-    pub train_loss: f64,
-    /// Class-balanced BCE on the validation split.
-    pub val_loss: f64,
-    /// Metrics of the final model on the training split (compare with the validation metrics
-    /// in [`Model::metrics`] to spot overfitting).
-    pub train_metrics: Metrics,
-    /// Wall-clock seconds spent training (informational; not reproducible).
-    pub seconds: f64,
 }
 
 /// A trained classifier: feature schema, normalisation, weights, threshold and metrics.
@@ -245,7 +263,7 @@ pub struct TrainingSummary {
 pub struct Model {
     /// Feature names in the order [`Model::predict`] expects them.
     pub schema: Vec<String>,
-    /// Per-feature mean and standard deviation of the training split.
+    /// Per-feature mean and standard deviation of the labelled rows.
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
     /// Hidden layer widths.
@@ -254,11 +272,11 @@ pub struct Model {
     pub threshold: f32,
     /// The false positive rate `threshold` was chosen for.
     pub target_fpr: f64,
-    /// Validation metrics at `threshold`.
+    /// Out-of-fold metrics at `threshold`.
     pub metrics: Metrics,
     pub training: TrainingSummary,
-    /// Input to output; ReLU between layers, the last yields one logit.
-    layers: Vec<Linear>,
+    /// Ensemble members, each input to output; ReLU between layers, the last yields one logit.
+    members: Vec<Vec<Linear>>,
 }
 
 /// `model.json`, field for field.
@@ -270,75 +288,123 @@ struct ModelJson {
     mean: Vec<f32>,
     std: Vec<f32>,
     hidden: Vec<usize>,
+    members: usize,
     threshold: f32,
     target_fpr: f64,
     metrics: Metrics,
     training: TrainingSummary,
 }
 
-/// Trains a classifier on `data` (see the module notes for the split, loss and threshold).
+/// Trains a classifier on `data` (see the module notes for the folds, loss and threshold).
 ///
-/// Groups are split into train and validation (`val_fraction`, stratified by whether a group
-/// holds positives). With `patience > 0`, `early_stop_fraction` of the training groups watch
-/// for early stopping and the best epoch's weights are kept; when the training split has too
-/// few groups for that, all `epochs` are trained (see [`TrainingSummary::early_stop_rows`]).
+/// Groups are dealt into `folds` folds, stratified by whether a group holds positives; for
+/// each fold a member is trained on the other folds and scores the fold. With `patience > 0`,
+/// `early_stop_fraction` of a member's training groups watch for early stopping and the best
+/// epoch's weights are kept; with too few groups for that, all `epochs` are trained (see
+/// [`MemberSummary::early_stop_rows`]). The threshold is chosen on the out-of-fold scores.
 ///
-/// Fails with [`Error::Usage`] on invalid options or data, or when the groups cannot give both
-/// splits positives and negatives.
+/// Fails with [`Error::Usage`] on invalid options or data, or with fewer than two groups
+/// holding positives or two holding only negatives.
 pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
     let start = Instant::now();
     opts.validate()?;
     data.validate()?;
     let d = data.dim();
-    let all: Vec<usize> = (0..data.len()).collect();
-    let split = split_groups(data, &all, opts.val_fraction, opts.seed);
-    if !split.both_classes_each_side(&data.y) {
-        let (tp, tn) = split.classes(&split.train, &data.y);
-        let (vp, vn) = split.classes(&split.held, &data.y);
+    let folds = assign_folds(data, opts.folds, opts.seed);
+    if folds.pos_groups < 2 || folds.neg_groups < 2 {
         return Err(Error::Usage(format!(
-            "cannot split {} accounts into train and validation with positives and negatives on \
-             both sides: {} groups hold positives and {} only negatives, need at least 2 of each \
-             (a group -- campaign id for positives, account id for negatives -- is never split); \
-             got train {tp} positive / {tn} negative, validation {vp} / {vn}",
+            "cannot split {} accounts into folds with positives and negatives on both sides of \
+             each: {} groups hold positives and {} only negatives, need at least 2 of each (a \
+             group -- campaign id for positives, account id for negatives -- is never split)",
             data.len(),
-            split.pos_groups,
-            split.neg_groups
+            folds.pos_groups,
+            folds.neg_groups
         )));
     }
-    // Early stopping watches a slice of the training groups, never the validation split, so
-    // the validation metrics stay unbiased. Too few groups to carve one out: fixed epochs.
+    let all: Vec<usize> = (0..data.len()).collect();
+    let (mean, std) = mean_std(&data.x, d, &all);
+
+    let mut oof = vec![0f32; data.len()];
+    let mut members = Vec::with_capacity(folds.k);
+    let mut summaries = Vec::with_capacity(folds.k);
+    for f in 0..folds.k {
+        let (held, fit): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| folds.of[i] == f);
+        let seed = opts.seed.wrapping_add(16 * f as u64);
+        let (layers, mut summary) = fit_member(data, &fit, &mean, &std, opts, seed)?;
+        for (&i, p) in held
+            .iter()
+            .zip(predict_rows(&[&layers], data, &held, &mean, &std)?)
+        {
+            oof[i] = p;
+        }
+        summary.held_rows = held.len();
+        summary.held_positives = held.iter().filter(|&&i| data.y[i] == 1).count();
+        members.push(layers);
+        summaries.push(summary);
+    }
+
+    let threshold = threshold_for_fpr(&oof, &data.y, opts.target_fpr);
+    let metrics = Metrics::from_scores(&oof, &data.y, Some(threshold));
+    let member_refs: Vec<&[Linear]> = members.iter().map(Vec::as_slice).collect();
+    let in_sample = predict_rows(&member_refs, data, &all, &mean, &std)?;
+    let groups: Vec<&str> = data.groups.iter().map(String::as_str).collect();
+    let training = TrainingSummary {
+        options: opts.clone(),
+        rows: data.len(),
+        positives: metrics.positives,
+        positive_groups: folds.pos_groups,
+        negative_groups: folds.neg_groups,
+        folds: folds.k,
+        members: summaries,
+        oof_loss: balanced_log_loss(&oof, &data.y, &groups)?,
+        train_loss: balanced_log_loss(&in_sample, &data.y, &groups)?,
+        train_metrics: Metrics::from_scores(&in_sample, &data.y, Some(threshold)),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    Ok(Model {
+        schema: data.features.clone(),
+        mean,
+        std,
+        hidden: opts.hidden.clone(),
+        threshold,
+        target_fpr: opts.target_fpr,
+        metrics,
+        training,
+        members,
+    })
+}
+
+/// Fits one member on `rows` (standardised with `mean`/`std`), with early stopping on a slice
+/// of their groups. The returned summary's `held_*` fields are left for the caller.
+fn fit_member(
+    data: &Dataset,
+    rows: &[usize],
+    mean: &[f32],
+    std: &[f32],
+    opts: &TrainOptions,
+    seed: u64,
+) -> Result<(Vec<Linear>, MemberSummary)> {
+    let d = data.dim();
+    // Early stopping watches a slice of the training groups, never the held-out fold, so the
+    // out-of-fold scores stay unbiased. Too few groups to carve one out: fixed epochs.
     let inner = (opts.patience > 0)
-        .then(|| {
-            split_groups(
-                data,
-                &split.train,
-                opts.early_stop_fraction,
-                opts.seed.wrapping_add(3),
-            )
-        })
+        .then(|| split_groups(data, rows, opts.early_stop_fraction, seed.wrapping_add(3)))
         .filter(|s| s.both_classes_each_side(&data.y));
     let (fit_rows, stop_rows) = match &inner {
         Some(s) => (s.train.as_slice(), s.held.as_slice()),
-        None => (split.train.as_slice(), &[][..]),
+        None => (rows, &[][..]),
     };
-
-    let (mean, std) = mean_std(&data.x, d, &split.train);
     let dev = Device::Cpu;
-    // Standardised rows as (x, y, class weights) tensors.
-    let gather = |idx: &[usize]| -> Result<(Tensor, Vec<u8>, Tensor, Tensor)> {
-        let mut x = Vec::with_capacity(idx.len() * d);
-        for &i in idx {
-            x.extend_from_slice(&data.x[i * d..(i + 1) * d]);
-        }
-        standardise(&mut x, &mean, &std);
+    // Standardised rows as (x, labels, loss weights) tensors.
+    let gather = |idx: &[usize]| -> Result<(Tensor, Tensor, Tensor)> {
+        let x = standardised(data, idx, mean, std);
         let y: Vec<u8> = idx.iter().map(|&i| data.y[i]).collect();
         let groups: Vec<&str> = idx.iter().map(|&i| data.groups[i].as_str()).collect();
         let x = Tensor::from_vec(x, (idx.len(), d), &dev)?;
-        let (yt, wt) = (labels_tensor(&y)?, balance_weights(&y, &groups)?);
-        Ok((x, y, yt, wt))
+        Ok((x, labels_tensor(&y)?, balance_weights(&y, &groups)?))
     };
 
-    let mut init_rng = StdRng::seed_from_u64(opts.seed.wrapping_add(1));
+    let mut init_rng = StdRng::seed_from_u64(seed.wrapping_add(1));
     let (vars, layers) = init_layers(d, &opts.hidden, &mut init_rng)?;
     let mut opt = AdamW::new(
         vars.clone(),
@@ -349,7 +415,7 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
         },
     )?;
 
-    let (fit_x, _, fit_y, fit_w) = gather(fit_rows)?;
+    let (fit_x, fit_y, fit_w) = gather(fit_rows)?;
     let stop = if stop_rows.is_empty() {
         None
     } else {
@@ -362,7 +428,7 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
         opts.batch_size.min(n)
     };
     let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut shuffle_rng = StdRng::seed_from_u64(opts.seed.wrapping_add(2));
+    let mut shuffle_rng = StdRng::seed_from_u64(seed.wrapping_add(2));
     // (loss, epoch, weights) of the best epoch on the early-stopping rows.
     let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
     let mut epochs_run = 0;
@@ -379,7 +445,7 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
             opt.backward_step(&loss)?;
         }
         epochs_run = epoch;
-        if let Some((sx, _, sy, sw)) = &stop {
+        if let Some((sx, sy, sw)) = &stop {
             let loss = weighted_bce(&forward(&layers, sx)?, sy, sw)?.to_scalar::<f32>()? as f64;
             if best.as_ref().is_none_or(|b| loss < b.0) {
                 let snapshot = vars
@@ -397,48 +463,70 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
             var.set(t)?;
         }
     }
-
-    let (train_x, train_y, train_yt, train_w) = gather(&split.train)?;
-    let train_logits = forward(&layers, &train_x)?;
-    let train_loss = weighted_bce(&train_logits, &train_yt, &train_w)?.to_scalar::<f32>()? as f64;
-    let train_scores = sigmoid_all(&train_logits)?;
-    let (val_x, val_y, val_yt, val_w) = gather(&split.held)?;
-    let val_logits = forward(&layers, &val_x)?;
-    let val_loss = weighted_bce(&val_logits, &val_yt, &val_w)?.to_scalar::<f32>()? as f64;
-    let val_scores = sigmoid_all(&val_logits)?;
-
-    let threshold = threshold_for_fpr(&val_scores, &val_y, opts.target_fpr);
-    let metrics = Metrics::from_scores(&val_scores, &val_y, Some(threshold));
-    let train_metrics = Metrics::from_scores(&train_scores, &train_y, Some(threshold));
-    let training = TrainingSummary {
-        options: opts.clone(),
-        train_rows: split.train.len(),
-        train_positives: train_metrics.positives,
-        train_groups: split.train_groups,
+    let summary = MemberSummary {
+        held_rows: 0,
+        held_positives: 0,
         fit_rows: fit_rows.len(),
         early_stop_rows: stop_rows.len(),
         epochs_run,
         best_epoch: best.as_ref().map(|b| b.1),
         early_stop_loss: best.as_ref().map(|b| b.0),
-        val_rows: split.held.len(),
-        val_positives: metrics.positives,
-        val_groups: split.held_groups,
-        train_loss,
-        val_loss,
-        train_metrics,
-        seconds: start.elapsed().as_secs_f64(),
     };
-    Ok(Model {
-        schema: data.features.clone(),
-        mean,
-        std,
-        hidden: opts.hidden.clone(),
-        threshold,
-        target_fpr: opts.target_fpr,
-        metrics,
-        training,
-        layers,
-    })
+    Ok((layers, summary))
+}
+
+/// Rows `idx` of `data`, standardised, row-major.
+fn standardised(data: &Dataset, idx: &[usize], mean: &[f32], std: &[f32]) -> Vec<f32> {
+    let d = data.dim();
+    let mut x = Vec::with_capacity(idx.len() * d);
+    for &i in idx {
+        x.extend_from_slice(&data.x[i * d..(i + 1) * d]);
+    }
+    standardise(&mut x, mean, std);
+    x
+}
+
+/// Mean member probability for rows `idx` of `data`.
+fn predict_rows(
+    members: &[&[Linear]],
+    data: &Dataset,
+    idx: &[usize],
+    mean: &[f32],
+    std: &[f32],
+) -> Result<Vec<f32>> {
+    let x = standardised(data, idx, mean, std);
+    let x = Tensor::from_vec(x, (idx.len(), data.dim()), &Device::Cpu)?;
+    ensemble_probabilities(members, &x)
+}
+
+/// Mean of the members' sigmoid outputs for standardised `x` `(rows, d)`.
+fn ensemble_probabilities(members: &[&[Linear]], x: &Tensor) -> Result<Vec<f32>> {
+    let mut sum = vec![0f32; x.dim(0)?];
+    for layers in members {
+        for (s, p) in sum.iter_mut().zip(sigmoid_all(&forward(layers, x)?)?) {
+            *s += p;
+        }
+    }
+    let k = members.len().max(1) as f32;
+    Ok(sum.into_iter().map(|s| s / k).collect())
+}
+
+/// Balanced binary cross-entropy of probabilities `p` (same weights as training).
+fn balanced_log_loss(p: &[f32], y: &[u8], groups: &[&str]) -> Result<f64> {
+    let w = balance_weights(y, groups)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let total: f64 = p
+        .iter()
+        .zip(y)
+        .zip(&w)
+        .map(|((&p, &y), &w)| {
+            let p = (p as f64).clamp(1e-7, 1.0 - 1e-7);
+            let l = if y == 1 { -p.ln() } else { -(1.0 - p).ln() };
+            w as f64 * l
+        })
+        .sum();
+    Ok(total / p.len().max(1) as f64)
 }
 
 impl Model {
@@ -463,8 +551,11 @@ impl Model {
             let mut rows = rows.to_vec();
             standardise(&mut rows, &self.mean, &self.std);
             let n = rows.len() / d;
-            let logits = forward(&self.layers, &Tensor::from_vec(rows, (n, d), &Device::Cpu)?)?;
-            out.extend(sigmoid_all(&logits)?);
+            let members: Vec<&[Linear]> = self.members.iter().map(Vec::as_slice).collect();
+            out.extend(ensemble_probabilities(
+                &members,
+                &Tensor::from_vec(rows, (n, d), &Device::Cpu)?,
+            )?);
         }
         Ok(out)
     }
@@ -479,10 +570,12 @@ impl Model {
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).at(dir)?;
         let mut tensors = HashMap::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            tensors.insert(format!("fc{i}.weight"), layer.weight().clone());
-            if let Some(b) = layer.bias() {
-                tensors.insert(format!("fc{i}.bias"), b.clone());
+        for (m, layers) in self.members.iter().enumerate() {
+            for (i, layer) in layers.iter().enumerate() {
+                tensors.insert(format!("m{m}.fc{i}.weight"), layer.weight().clone());
+                if let Some(b) = layer.bias() {
+                    tensors.insert(format!("m{m}.fc{i}.bias"), b.clone());
+                }
             }
         }
         let weights = dir.join(WEIGHTS_FILE);
@@ -497,6 +590,7 @@ impl Model {
             mean: self.mean.clone(),
             std: self.std.clone(),
             hidden: self.hidden.clone(),
+            members: self.members.len(),
             threshold: self.threshold,
             target_fpr: self.target_fpr,
             metrics: self.metrics.clone(),
@@ -543,28 +637,32 @@ impl Model {
         let bytes = read_model_file(&weights, || std::fs::read(&weights))?;
         let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
             .map_err(|e| Error::model(&weights, format!("corrupt weights: {e}")))?;
-        let mut layers = Vec::new();
-        let mut fan_in = meta.schema.len();
-        for (i, &out) in meta.hidden.iter().chain(std::iter::once(&1)).enumerate() {
-            let mut take = |name: String, shape: &[usize]| -> Result<Tensor> {
-                let t = tensors
-                    .remove(&name)
-                    .ok_or_else(|| Error::model(&weights, format!("tensor {name} is missing")))?;
-                if t.dims() != shape {
-                    return Err(Error::model(
-                        &weights,
-                        format!(
-                            "tensor {name} has shape {:?}, model.json implies {shape:?}",
-                            t.dims()
-                        ),
-                    ));
-                }
-                Ok(t.to_dtype(DType::F32)?)
-            };
-            let w = take(format!("fc{i}.weight"), &[out, fan_in])?;
-            let b = take(format!("fc{i}.bias"), &[out])?;
-            layers.push(Linear::new(w, Some(b)));
-            fan_in = out;
+        let mut members = Vec::with_capacity(meta.members);
+        for m in 0..meta.members {
+            let mut layers = Vec::new();
+            let mut fan_in = meta.schema.len();
+            for (i, &out) in meta.hidden.iter().chain(std::iter::once(&1)).enumerate() {
+                let mut take = |name: String, shape: &[usize]| -> Result<Tensor> {
+                    let t = tensors.remove(&name).ok_or_else(|| {
+                        Error::model(&weights, format!("tensor {name} is missing"))
+                    })?;
+                    if t.dims() != shape {
+                        return Err(Error::model(
+                            &weights,
+                            format!(
+                                "tensor {name} has shape {:?}, model.json implies {shape:?}",
+                                t.dims()
+                            ),
+                        ));
+                    }
+                    Ok(t.to_dtype(DType::F32)?)
+                };
+                let w = take(format!("m{m}.fc{i}.weight"), &[out, fan_in])?;
+                let b = take(format!("m{m}.fc{i}.bias"), &[out])?;
+                layers.push(Linear::new(w, Some(b)));
+                fan_in = out;
+            }
+            members.push(layers);
         }
         if let Some(extra) = tensors.keys().min() {
             return Err(Error::model(
@@ -581,7 +679,7 @@ impl Model {
             target_fpr: meta.target_fpr,
             metrics: meta.metrics,
             training: meta.training,
-            layers,
+            members,
         })
     }
 }
@@ -627,6 +725,9 @@ fn check_meta(meta: &ModelJson, path: &Path) -> Result<()> {
     }
     if !meta.threshold.is_finite() {
         return bad(format!("threshold {} is not finite", meta.threshold));
+    }
+    if meta.members == 0 {
+        return bad("no ensemble members".into());
     }
     Ok(())
 }
@@ -690,11 +791,6 @@ fn check_schema(model: &[String], expected: &[String], path: &Path) -> Result<()
 struct GroupSplit {
     train: Vec<usize>,
     held: Vec<usize>,
-    train_groups: usize,
-    held_groups: usize,
-    /// Groups holding at least one positive, and groups of negatives only.
-    pos_groups: usize,
-    neg_groups: usize,
 }
 
 impl GroupSplit {
@@ -752,10 +848,53 @@ fn split_groups(data: &Dataset, rows: &[usize], fraction: f64, seed: u64) -> Gro
     GroupSplit {
         train,
         held: held_rows,
-        train_groups: has_pos.len() - held.len(),
-        held_groups: held.len(),
-        pos_groups: pos_groups.len(),
-        neg_groups: neg_groups.len(),
+    }
+}
+
+/// Labelled groups dealt into folds.
+struct Folds {
+    /// Fold of each row.
+    of: Vec<usize>,
+    /// Folds used.
+    k: usize,
+    pos_groups: usize,
+    neg_groups: usize,
+}
+
+/// Deals the groups into `k` folds (fewer when there are fewer positive or negative groups):
+/// groups holding positives and negative-only groups are each sorted, shuffled with `seed` and
+/// dealt round robin, so every fold gets its share of both and the result depends only on the
+/// seed and the set of groups, not on row order.
+fn assign_folds(data: &Dataset, k: usize, seed: u64) -> Folds {
+    let mut has_pos: BTreeMap<&str, bool> = BTreeMap::new();
+    for (g, &y) in data.groups.iter().zip(&data.y) {
+        *has_pos.entry(g.as_str()).or_default() |= y == 1;
+    }
+    let mut pos: Vec<&str> = has_pos
+        .iter()
+        .filter(|(_, &p)| p)
+        .map(|(&g, _)| g)
+        .collect();
+    let mut neg: Vec<&str> = has_pos
+        .iter()
+        .filter(|(_, &p)| !p)
+        .map(|(&g, _)| g)
+        .collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    pos.shuffle(&mut rng);
+    neg.shuffle(&mut rng);
+    let k = k.min(pos.len()).min(neg.len()).max(1);
+    let fold_of: HashMap<&str, usize> = pos
+        .iter()
+        .enumerate()
+        .chain(neg.iter().enumerate())
+        .map(|(i, &g)| (g, i % k))
+        .collect();
+    Folds {
+        of: data.groups.iter().map(|g| fold_of[g.as_str()]).collect(),
+        k,
+        pos_groups: pos.len(),
+        neg_groups: neg.len(),
     }
 }
 
@@ -953,11 +1092,48 @@ mod tests {
         let auroc = model.metrics.auroc.unwrap();
         assert!(auroc > 0.99, "validation AUROC {auroc}");
         let t = &model.training;
-        assert_eq!(t.train_rows + t.val_rows, 2000);
-        assert!(t.val_positives > 0 && t.val_positives < t.val_rows);
+        assert_eq!((t.rows, t.folds, t.members.len()), (2000, 5, 5));
+        // Every row is scored out of fold exactly once, each fold holding both classes.
+        assert_eq!(t.members.iter().map(|m| m.held_rows).sum::<usize>(), 2000);
+        assert!(t
+            .members
+            .iter()
+            .all(|m| m.held_positives > 0 && m.held_positives < m.held_rows));
         assert!(model.threshold.is_finite());
-        // The threshold keeps validation FPR at or under the target.
+        // The threshold keeps the out-of-fold FPR at or under the target.
         assert!(model.metrics.fpr_at_threshold.unwrap() <= 0.01);
+    }
+
+    #[test]
+    fn folds_keep_groups_whole_and_hold_both_classes() {
+        let data = synthetic(400, 4, 2);
+        let f = assign_folds(&data, 5, 7);
+        assert_eq!((f.k, f.pos_groups, f.neg_groups), (5, 20, 300));
+        let mut fold_of_group: HashMap<&str, usize> = HashMap::new();
+        for (g, &fold) in data.groups.iter().zip(&f.of) {
+            assert_eq!(
+                *fold_of_group.entry(g).or_insert(fold),
+                fold,
+                "group {g} split"
+            );
+        }
+        for fold in 0..5 {
+            let rows: Vec<usize> = (0..data.len()).filter(|&i| f.of[i] == fold).collect();
+            let pos = rows.iter().filter(|&&i| data.y[i] == 1).count();
+            assert!(pos > 0 && pos < rows.len(), "fold {fold}");
+        }
+        // Fewer positive groups than folds: fewer folds.
+        assert_eq!(assign_folds(&data, 50, 7).k, 20);
+        // Row order does not change the assignment.
+        let mut rev = data.clone();
+        rev.groups.reverse();
+        rev.y.reverse();
+        let r = assign_folds(&rev, 5, 7);
+        for (i, g) in data.groups.iter().enumerate() {
+            let j = data.len() - 1 - i;
+            assert_eq!(&rev.groups[j], g);
+            assert_eq!(r.of[j], f.of[i]);
+        }
     }
 
     #[test]
@@ -975,10 +1151,14 @@ mod tests {
             .held
             .iter()
             .all(|&i| !train_groups.contains(data.groups[i].as_str())));
-        assert_eq!(train_groups.len(), split.train_groups);
         assert_eq!(split.train.len() + split.held.len(), data.len());
         // About a quarter of each kind of group is held out.
-        assert_eq!(split.held_groups, 5 + 75);
+        let held_groups: HashSet<&str> = split
+            .held
+            .iter()
+            .map(|&i| data.groups[i].as_str())
+            .collect();
+        assert_eq!(held_groups.len(), 5 + 75);
         // A subset splits among its own rows only.
         let inner = split_groups(&data, &split.train, 0.2, 10);
         assert!(inner.held.iter().all(|i| split.train.contains(i)));
@@ -1011,11 +1191,14 @@ mod tests {
         };
         let model = train(&data, &opts).unwrap();
         let t = &model.training;
-        assert!(t.early_stop_rows > 0 && t.fit_rows + t.early_stop_rows == t.train_rows);
-        let best = t.best_epoch.unwrap();
-        assert!(t.epochs_run < 300 && t.epochs_run == best + 3, "{t:?}");
-        assert!(t.early_stop_loss.unwrap().is_finite());
-        // The validation split is the same with or without early stopping.
+        for m in &t.members {
+            // Early stopping watches part of the member's training folds, never its held fold.
+            assert!(m.early_stop_rows > 0 && m.fit_rows + m.early_stop_rows + m.held_rows == 800);
+            let best = m.best_epoch.unwrap();
+            assert!(m.epochs_run < 300 && m.epochs_run == best + 3, "{m:?}");
+            assert!(m.early_stop_loss.unwrap().is_finite());
+        }
+        // The folds are the same with or without early stopping.
         let off = train(
             &data,
             &TrainOptions {
@@ -1025,13 +1208,14 @@ mod tests {
             },
         )
         .unwrap();
-        let t0 = &off.training;
-        assert_eq!(
-            (t0.val_rows, t0.val_positives),
-            (t.val_rows, t.val_positives)
-        );
-        assert_eq!((t0.early_stop_rows, t0.fit_rows), (0, t0.train_rows));
-        assert_eq!((t0.epochs_run, t0.best_epoch), (5, None));
+        for (m0, m) in off.training.members.iter().zip(&t.members) {
+            assert_eq!(
+                (m0.held_rows, m0.held_positives),
+                (m.held_rows, m.held_positives)
+            );
+            assert_eq!((m0.early_stop_rows, m0.fit_rows), (0, 800 - m0.held_rows));
+            assert_eq!((m0.epochs_run, m0.best_epoch), (5, None));
+        }
     }
 
     #[test]
@@ -1079,7 +1263,7 @@ mod tests {
             );
         }
         assert_eq!(loaded.training.options, model.training.options);
-        assert_eq!(loaded.training.val_rows, model.training.val_rows);
+        assert_eq!(loaded.training.members, model.training.members);
         assert_eq!(
             (loaded.mean.clone(), loaded.std.clone()),
             (model.mean, model.std)
@@ -1087,8 +1271,10 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(META_FILE)).unwrap())
                 .unwrap();
-        assert_eq!(json["format_version"], 1);
-        assert_eq!(json["hidden"], serde_json::json!([64, 32]));
+        assert_eq!(json["format_version"], 2);
+        assert_eq!(json["members"], 5);
+        assert_eq!(json["hidden"], serde_json::json!(model.hidden));
+        assert_eq!(model.hidden, TrainOptions::default().hidden);
         assert!(!dir.path().join("model.json.partial").exists());
     }
 
@@ -1140,7 +1326,7 @@ mod tests {
         let weights = dir.path().join(WEIGHTS_FILE);
         let original = std::fs::read_to_string(&json).unwrap();
 
-        std::fs::write(&json, "{\"format_version\": 1, \"schema\": [").unwrap();
+        std::fs::write(&json, "{\"format_version\": 2, \"schema\": [").unwrap();
         let msg = load_err(dir.path(), &schema);
         assert!(
             msg.contains("corrupt JSON") && msg.contains("model.json"),
@@ -1149,11 +1335,11 @@ mod tests {
 
         std::fs::write(
             &json,
-            original.replace("\"format_version\": 1", "\"format_version\": 2"),
+            original.replace("\"format_version\": 2", "\"format_version\": 1"),
         )
         .unwrap();
         let msg = load_err(dir.path(), &schema);
-        assert!(msg.contains("format_version 2"), "{msg}");
+        assert!(msg.contains("format_version 1"), "{msg}");
 
         std::fs::write(&json, original.replace("\"threshold\"", "\"thresh\"")).unwrap();
         let msg = load_err(dir.path(), &schema);
@@ -1187,13 +1373,13 @@ mod tests {
         let (dir, schema) = saved();
         let mut tensors = HashMap::new();
         tensors.insert(
-            "fc0.weight",
+            "m0.fc0.weight",
             Tensor::zeros((9, 4), DType::F32, &Device::Cpu).unwrap(),
         );
         candle_core::safetensors::save(&tensors, dir.path().join(WEIGHTS_FILE)).unwrap();
         let msg = load_err(dir.path(), &schema);
         assert!(
-            msg.contains("fc0.weight") && msg.contains("[9, 4]"),
+            msg.contains("m0.fc0.weight") && msg.contains("[9, 4]"),
             "{msg}"
         );
     }
@@ -1207,7 +1393,7 @@ mod tests {
         };
         for opts in [
             TrainOptions {
-                val_fraction: 1.0,
+                folds: 1,
                 ..quick()
             },
             TrainOptions {
@@ -1243,7 +1429,7 @@ mod tests {
         let mut bad = data.clone();
         bad.x.pop();
         usage(train(&bad, &quick()));
-        // One campaign only: validation cannot get positives.
+        // One campaign only: a fold's members cannot train and be scored on positives.
         let mut one = data.clone();
         for (g, &y) in one.groups.iter_mut().zip(&data.y) {
             if y == 1 {

@@ -195,17 +195,13 @@ pub struct TrainArgs {
     /// Seed of the split and the weight initialisation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Share of groups (campaigns; benign accounts) held out for validation.
-    #[arg(long, default_value_t = 0.25, value_name = "FRACTION")]
-    pub val_fraction: f64,
-    /// Hidden layer widths of the MLP, comma-separated; empty for logistic regression.
-    #[arg(
-        long,
-        value_name = "N,...",
-        value_delimiter = ',',
-        default_value = "64,32"
-    )]
-    pub hidden: Vec<usize>,
+    /// Cross-validation folds (= ensemble members): each labelled group (a campaign; a benign
+    /// account) is scored by the member that did not train on it.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub folds: usize,
+    /// Hidden layer widths of the MLP, comma-separated [default: 128,64].
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Args)]
@@ -309,12 +305,13 @@ fn train(args: TrainArgs) -> Result<()> {
     let mut run_dir = args.out.clone().into_os_string();
     run_dir.push(".run");
     let run_dir = args.log.run_dir.clone().unwrap_or_else(|| run_dir.into());
+    let defaults = TrainOptions::default();
     let options = TrainOptions {
         target_fpr: args.target_fpr,
         seed: args.seed,
-        val_fraction: args.val_fraction,
-        hidden: args.hidden.clone(),
-        ..TrainOptions::default()
+        folds: args.folds,
+        hidden: args.hidden.clone().unwrap_or(defaults.hidden.clone()),
+        ..defaults
     };
     options.validate()?;
     let load = || args.log.model.load();
@@ -330,14 +327,15 @@ fn train(args: TrainArgs) -> Result<()> {
         let t = &model.training;
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         eprintln!(
-            "distillguard: trained on {} accounts ({} groups), validated on {} ({} groups, {} extraction) in {:.1}s\n\
-             validation: AUROC {}, AP {}, recall {} at 1% FPR, {} at 0.1% FPR; threshold {:.4} for FPR {} \
+            "distillguard: trained {} members by {}-fold cross-validation on {} accounts ({} extraction in {} groups, {} benign) in {:.1}s\n\
+             out-of-fold: AUROC {}, AP {}, recall {} at 1% FPR, {} at 0.1% FPR; threshold {:.4} for FPR {} \
              (precision {}, recall {}, FPR {} there)\nwrote {}",
-            t.train_rows,
-            t.train_groups,
-            t.val_rows,
-            t.val_groups,
-            t.val_positives,
+            t.members.len(),
+            t.folds,
+            t.rows,
+            t.positives,
+            t.positive_groups,
+            t.rows - t.positives,
             t.seconds,
             f(m.auroc),
             f(m.average_precision),
