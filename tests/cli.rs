@@ -25,8 +25,9 @@ fn embed(input: &Path, out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A small simulated log from permissive corpora (tests/fixtures/README.md).
 fn example() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/requests.jsonl")
+    common::fixture("planted.jsonl")
 }
 
 fn stderr(o: &Output) -> String {
@@ -75,7 +76,7 @@ fn embed_run_dir_round_trip() {
     assert_eq!(m.input.sha256.len(), 64);
     assert!(
         m.embeddings.truncated_prompts >= 1,
-        "the example has prompts over 256 tokens"
+        "the fixture has prompts over 256 tokens"
     );
     assert_eq!(
         m.embeddings.tokens,

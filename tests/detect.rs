@@ -1,0 +1,340 @@
+//! `score`, `neighbors`, `eval` and `train` as a user runs them, on a small simulated log with a
+//! planted campaign (tests/fixtures/planted.jsonl: 16 benign accounts, one 8-account coding
+//! sweep; labels in planted.labels.jsonl). The log is embedded once per test binary and the
+//! run directory reused by every test (which also exercises run-directory reuse).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use distillguard::report::{read_scores, ScoreLine};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_distillguard"));
+    c.env("DISTILLGUARD_MODEL_DIR", common::model_dir());
+    c
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Labels of the fixture: account -> (label, campaign).
+fn labels() -> HashMap<String, (u8, Option<String>)> {
+    std::fs::read_to_string(common::fixture("planted.labels.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["account_id"].as_str().unwrap().to_string(),
+                (
+                    v["label"].as_u64().unwrap() as u8,
+                    v["campaign"].as_str().map(str::to_string),
+                ),
+            )
+        })
+        .collect()
+}
+
+struct Scored {
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    run: PathBuf,
+    summary: String,
+}
+
+/// `score` on the fixture with the default model, once.
+fn scored() -> &'static Scored {
+    static S: OnceLock<Scored> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("scores.jsonl");
+        let o = bin()
+            .args(["score", "--device", "cpu", "--input"])
+            .arg(common::fixture("planted.jsonl"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "score failed: {}", stderr(&o));
+        Scored {
+            run: dir.path().join("scores.run"),
+            out,
+            summary: stdout(&o),
+            _dir: dir,
+        }
+    })
+}
+
+fn scores() -> Vec<ScoreLine> {
+    read_scores(&scored().out).unwrap()
+}
+
+#[test]
+fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
+    let s = scores();
+    let labels = labels();
+    // One line per account, in the DESIGN.md format, most suspicious first.
+    assert_eq!(s.len(), labels.len());
+    assert!(s.windows(2).all(|w| w[0].score >= w[1].score));
+    for line in &s {
+        assert!(labels.contains_key(&line.account_id), "{}", line.account_id);
+        assert!((0.0..=1.0).contains(&line.score));
+        assert!(line.neighbors.len() <= 5);
+    }
+    let total: u64 = s.iter().map(|l| l.requests).sum();
+    let lines = std::fs::read_to_string(common::fixture("planted.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert_eq!(total, lines, "every request is counted for its account");
+
+    // Every planted account scores above every benign account, and is flagged.
+    let planted: Vec<&ScoreLine> = s.iter().filter(|l| labels[&l.account_id].0 == 1).collect();
+    let benign: Vec<&ScoreLine> = s.iter().filter(|l| labels[&l.account_id].0 == 0).collect();
+    assert!(planted.len() >= 5 && benign.len() >= 10);
+    let lowest_planted = planted.iter().map(|l| l.score).fold(1.0, f32::min);
+    let highest_benign = benign.iter().map(|l| l.score).fold(0.0, f32::max);
+    assert!(
+        lowest_planted > highest_benign,
+        "planted {lowest_planted} vs benign {highest_benign}"
+    );
+    assert!(planted.iter().all(|l| l.flagged));
+    assert!(benign.iter().all(|l| !l.flagged));
+
+    // The planted accounts are reported as one campaign, with reasons, and no benign account
+    // is in a campaign.
+    let ids: HashSet<Option<&str>> = planted.iter().map(|l| l.campaign.as_deref()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let campaign = ids.into_iter().next().unwrap().expect("a campaign id");
+    assert!(benign.iter().all(|l| l.campaign.is_none()));
+    assert!(planted
+        .iter()
+        .all(|l| l.reasons[0].starts_with(&format!("member of campaign {campaign}"))));
+
+    // campaigns.jsonl lists it with its members; the summary names it.
+    let camps = std::fs::read_to_string(scored().out.with_file_name("campaigns.jsonl")).unwrap();
+    let camps: Vec<serde_json::Value> = camps
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(camps.len(), 1);
+    assert_eq!(camps[0]["id"], campaign);
+    assert_eq!(camps[0]["size"], planted.len());
+    let members: HashSet<&str> = camps[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        members,
+        planted.iter().map(|l| l.account_id.as_str()).collect()
+    );
+    assert!(scored().summary.contains(campaign), "{}", scored().summary);
+    assert!(scored().summary.contains("Top accounts"));
+}
+
+#[test]
+fn neighbors_of_a_planted_account_are_its_campaign() {
+    let labels = labels();
+    let s = scores();
+    let planted: HashSet<&str> = s
+        .iter()
+        .filter(|l| labels[&l.account_id].0 == 1)
+        .map(|l| l.account_id.as_str())
+        .collect();
+    let target = s[0].account_id.clone();
+    let o = bin()
+        .args(["neighbors", &target, "--json", "-k", "3", "--run-dir"])
+        .arg(&scored().run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4, "the account, then k neighbours");
+    assert_eq!(rows[0]["account_id"], target.as_str());
+    for r in &rows[1..] {
+        let id = r["account_id"].as_str().unwrap();
+        assert!(planted.contains(id), "{id} is not planted");
+        assert!(r["similarity"].as_f64().unwrap() > 0.5);
+        assert!(r["shared_system_prompts"].as_u64().unwrap() >= 1);
+        assert!(r["campaign"].is_string());
+    }
+    // The index gives the same neighbours as scores.jsonl (saved and reloaded).
+    let from_scores: Vec<&str> = s[0]
+        .neighbors
+        .iter()
+        .take(3)
+        .map(|n| n.account_id.as_str())
+        .collect();
+    let from_index: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r["account_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(from_scores, from_index);
+
+    let o = bin()
+        .args(["neighbors", "no-such-account", "--run-dir"])
+        .arg(&scored().run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("account \"no-such-account\" is not in run"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn eval_reports_metrics_and_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("eval.json");
+    let o = bin()
+        .args(["eval", "--scores"])
+        .arg(&scored().out)
+        .arg("--labels")
+        .arg(common::fixture("planted.labels.jsonl"))
+        .arg("--out")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["model"]["auroc"], 1.0);
+    assert_eq!(r["model"]["false_positives"], 0);
+    assert_eq!(r["campaign_pairs"]["precision"], 1.0);
+    assert_eq!(r["campaign_pairs"]["recall"], 1.0);
+    assert!(r["baselines"]["volume"]["auroc"].is_number());
+    assert!(stdout(&o).contains("baseline: volume"));
+    let kinds: Vec<&str> = r["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"coding_sweep"), "{kinds:?}");
+
+    // Labels for an account that was not scored: error naming the file, line and field.
+    let bad = dir.path().join("labels.jsonl");
+    std::fs::write(&bad, "{\"account_id\":\"ghost\",\"label\":1}\n").unwrap();
+    let o = bin()
+        .args(["eval", "--scores"])
+        .arg(&scored().out)
+        .arg("--labels")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("labels.jsonl:1: account_id: 1 labelled account is not in the scores"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Train on the fixture (reusing the embedded run), score again with the new model, and check
+/// that a model with another schema is refused.
+#[test]
+fn train_then_score_with_the_new_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    // A private copy of the embedded run: train and score rewrite its index and features,
+    // which the other tests read.
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    for f in ["manifest.json", "embeddings.safetensors", "requests.jsonl"] {
+        std::fs::copy(scored().run.join(f), run.join(f)).unwrap();
+    }
+    // The fixture's labels hold a single campaign, which cannot be split into train and
+    // validation by campaign: training must say so rather than report an unearned score.
+    let o = bin()
+        .args(["train", "--quiet", "--device", "cpu", "--input"])
+        .arg(common::fixture("planted.jsonl"))
+        .arg("--labels")
+        .arg(common::fixture("planted.labels.jsonl"))
+        .arg("--run-dir")
+        .arg(&run)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot split"), "{}", stderr(&o));
+
+    // Label each planted account as its own incident: now there are groups to split.
+    let labels_path = dir.path().join("labels.jsonl");
+    let text: String = labels()
+        .iter()
+        .map(|(id, (l, _))| format!("{{\"account_id\":\"{id}\",\"label\":{l}}}\n"))
+        .collect();
+    std::fs::write(&labels_path, text).unwrap();
+    let o = bin()
+        .args(["train", "--device", "cpu", "--input"])
+        .arg(common::fixture("planted.jsonl"))
+        .arg("--labels")
+        .arg(&labels_path)
+        .arg("--run-dir")
+        .arg(&run)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("reusing embeddings"),
+        "the run directory is reused: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("out-of-fold: AUROC"), "{}", stderr(&o));
+    assert!(model.join("model.safetensors").is_file() && model.join("model.json").is_file());
+
+    let out = dir.path().join("again.jsonl");
+    let score = |model: &Path| {
+        bin()
+            .args([
+                "score",
+                "--quiet",
+                "--no-summary",
+                "--device",
+                "cpu",
+                "--input",
+            ])
+            .arg(common::fixture("planted.jsonl"))
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--out")
+            .arg(&out)
+            .arg("--model")
+            .arg(model)
+            .output()
+            .unwrap()
+    };
+    let o = score(&model);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert_eq!(read_scores(&out).unwrap().len(), labels().len());
+
+    // A model trained on other features is refused, naming what differs.
+    let meta = model.join("model.json");
+    let text = std::fs::read_to_string(&meta)
+        .unwrap()
+        .replace("\"log_requests\"", "\"log_requests_v0\"");
+    std::fs::write(&meta, text).unwrap();
+    let o = score(&model);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("log_requests"), "{}", stderr(&o));
+}
