@@ -222,11 +222,17 @@ pub fn detect(run: &Run, params: &CampaignParams, quiet: bool) -> Result<Detecti
     let local = features::local(&run.embeddings, &run.rows, &accounts)?;
 
     stages.start("index");
+    // A serial build gives the same graph, hence the same neighbours, links and features, on
+    // every run: retraining and rescoring must be reproducible. It costs seconds where
+    // embedding costs minutes.
     let index = AccountIndex::build(
         accounts.ids.clone(),
         &local.behaviour,
         local.dim,
-        IndexParams::default(),
+        IndexParams {
+            parallel: false,
+            ..IndexParams::default()
+        },
     )?;
     index.save(&run.dir.join(INDEX_DIR))?;
     let neighbors: Vec<Vec<(usize, f32)>> = index
