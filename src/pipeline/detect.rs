@@ -435,7 +435,7 @@ impl ScoreSummary {
         s += &self
             .stages
             .iter()
-            .map(|st| format!("{} {:.1}s", st.name, st.seconds))
+            .map(|st| format!("{} {:.2}s", st.name, st.seconds))
             .collect::<Vec<_>>()
             .join(", ");
         s += &format!(
