@@ -104,7 +104,8 @@ pub struct LogArgs {
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
     /// Run directory holding the log's embeddings: reused when it holds the same input embedded
-    /// by the same model, (re)written otherwise [default: see the command's help].
+    /// by the same model, (re)written otherwise [default: --out with its extension replaced by
+    /// .run for score, with .run appended for train].
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -189,10 +190,10 @@ pub struct TrainArgs {
     /// this path with `.run` appended.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Benign false positive rate the flagging threshold is chosen for (on validation).
+    /// Benign false positive rate the flagging threshold is chosen for (on out-of-fold scores).
     #[arg(long, default_value_t = 0.01, value_name = "FPR")]
     pub target_fpr: f64,
-    /// Seed of the split and the weight initialisation.
+    /// Seed of the folds and the weight initialisation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Cross-validation folds (= ensemble members): each labelled group (a campaign; a benign
