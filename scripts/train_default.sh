@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Rebuilds the default classifier in models/classifier/ from scratch:
-#   1. simulate the training traffic (seed 1, corpus slice 0 of 2, 16 campaigns),
+#   1. simulate the training traffic (seed 1, corpus slice 0 of 2, 32 campaigns),
 #   2. embed it and compute features (run directory runs/eval/train.run),
 #   3. train with the default options (seed 0, target FPR 1%).
 # The evaluation (scripts/evaluate.sh) uses slice 1 of 2 with other seeds, so no corpus item
 # the model was trained on appears in its test traffic.
-# Needs the corpora in ../shared/data/corpora (or CORPORA=...). About 10 minutes on 2 CPU
-# cores, most of it embedding.
+# Needs the corpora in ../shared/data/corpora (or CORPORA=...). About 15 minutes on 2 CPU
+# cores, most of it embedding (55,447 requests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPORA=${CORPORA:-../shared/data/corpora}
@@ -17,6 +17,6 @@ scripts/setup.sh
 cargo build --release --quiet
 mkdir -p "$DIR"
 "$BIN" simulate --corpora "$CORPORA" --out "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
-  --seed 1 --slice 0/2 --campaigns 16 --account-prefix tr --campaign-prefix trc
+  --seed 1 --slice 0/2 --campaigns 32 --account-prefix tr --campaign-prefix trc
 "$BIN" train --input "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
   --run-dir "$DIR/train.run" --out models/classifier --seed 0

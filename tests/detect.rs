@@ -97,7 +97,8 @@ fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
         .count() as u64;
     assert_eq!(total, lines, "every request is counted for its account");
 
-    // Every planted account scores above every benign account, and is flagged.
+    // Every planted account scores above every benign account; most are flagged on their own
+    // (the campaign is reported when at least half are), no benign account is.
     let planted: Vec<&ScoreLine> = s.iter().filter(|l| labels[&l.account_id].0 == 1).collect();
     let benign: Vec<&ScoreLine> = s.iter().filter(|l| labels[&l.account_id].0 == 0).collect();
     assert!(planted.len() >= 5 && benign.len() >= 10);
@@ -107,11 +108,11 @@ fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
         lowest_planted > highest_benign,
         "planted {lowest_planted} vs benign {highest_benign}"
     );
-    assert!(planted.iter().all(|l| l.flagged));
+    assert!(2 * planted.iter().filter(|l| l.flagged).count() >= planted.len());
     assert!(benign.iter().all(|l| !l.flagged));
 
-    // The planted accounts are reported as one campaign, with reasons, and no benign account
-    // is in a campaign.
+    // All planted accounts, flagged or not, are reported as one campaign, with reasons, and no
+    // benign account is in a campaign: the unflagged ones are caught through their campaign.
     let ids: HashSet<Option<&str>> = planted.iter().map(|l| l.campaign.as_deref()).collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
     let campaign = ids.into_iter().next().unwrap().expect("a campaign id");
