@@ -4,7 +4,8 @@
 # Simulates a week of labelled traffic (ACCOUNTS benign accounts + CAMPAIGNS campaigns, corpus
 # slice 1/2), scores it with the default model on the CPU, and prints one table row per stage from
 # the run directory's score.json (each stage's wall time and its own peak RSS, measured from a
-# reset high-water mark) plus the whole process's peak RSS from GNU time.
+# reset high-water mark; the process peak is the largest of them: resetting the mark also
+# resets what GNU time would report).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -14,12 +15,11 @@ out="target/bench/score_s${seed}_c${campaigns}_a${accounts}"; mkdir -p "$out"
 "$bin" simulate --corpora "$corpora" --out "$out/traffic.jsonl" --labels "$out/labels.jsonl" \
   --seed "$seed" --slice 1/2 --campaigns "$campaigns" --accounts "$accounts" --quiet
 rm -rf "$out/scores.run"
-/usr/bin/time -v "$bin" score --input "$out/traffic.jsonl" --out "$out/scores.jsonl" \
-  --device cpu --quiet --no-summary 2> "$out/time.txt"
-peak=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/time.txt")
-python3 - "$out/scores.run/score.json" "$out/scores.run/manifest.json" "$peak" <<'PY'
+"$bin" score --input "$out/traffic.jsonl" --out "$out/scores.jsonl" --device cpu --quiet --no-summary
+python3 - "$out/scores.run/score.json" "$out/scores.run/manifest.json" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1])); m = json.load(open(sys.argv[2])); peak = int(sys.argv[3]) / 1024
+s = json.load(open(sys.argv[1])); m = json.load(open(sys.argv[2]))
+peak = max(st["peak_rss_mib"] or 0 for st in s["stages"])
 req = m["input"]["requests"]; per = 10000 / req
 print(f"{req} requests, {s['accounts']} accounts, {m['embeddings']['rows']} distinct prompts, "
       f"{m['threads']} threads, process peak RSS {peak:.0f} MiB")
