@@ -105,3 +105,31 @@ fn batching_does_not_change_embeddings() {
         assert!(c > 0.99999, "prompt {i}: alone vs batched cosine {c}");
     }
 }
+
+/// The CUDA path (`cuda` feature, f16 and bf16) against the CPU's f32 embeddings, where a CUDA
+/// device opens: cosine >= 0.999 per prompt.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_half_precision_matches_cpu_f32() {
+    use distillguard::embed::{EmbedOptions, Embedder};
+    let Ok(gpu) = candle_core::Device::new_cuda(0) else {
+        eprintln!("cuda_half_precision_matches_cpu_f32: no CUDA device, nothing to compare");
+        return;
+    };
+    let refs = references(256);
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let cpu = common::embedder(256).embed(&texts).unwrap();
+    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
+        let opts = EmbedOptions {
+            gpu_dtype: dtype,
+            ..EmbedOptions::default()
+        };
+        let emb = Embedder::load(&common::model_dir(), &gpu, opts).unwrap();
+        let out = emb.embed(&texts).unwrap();
+        let dim = emb.dim();
+        for i in 0..texts.len() {
+            let c = common::cosine(&cpu[i * dim..(i + 1) * dim], &out[i * dim..(i + 1) * dim]);
+            assert!(c >= 0.999, "{dtype:?} prompt {i}: cosine {c}");
+        }
+    }
+}

@@ -58,6 +58,25 @@ pub struct ModelArgs {
     /// Most prompts per model batch.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_batch: usize,
+    /// Model precision on a CUDA device (the CPU always runs f32).
+    #[arg(long, value_enum, default_value = "f16")]
+    pub gpu_dtype: GpuDType,
+}
+
+/// Precision of the model on a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GpuDType {
+    F16,
+    Bf16,
+}
+
+impl GpuDType {
+    pub fn candle(self) -> candle_core::DType {
+        match self {
+            GpuDType::F16 => candle_core::DType::F16,
+            GpuDType::Bf16 => candle_core::DType::BF16,
+        }
+    }
 }
 
 impl ModelArgs {
@@ -66,14 +85,19 @@ impl ModelArgs {
     }
 
     pub fn load(&self) -> Result<Embedder> {
+        self.load_on(&device::resolve(self.device)?)
+    }
+
+    /// Load the model on an already opened device.
+    pub fn load_on(&self, device: &candle_core::Device) -> Result<Embedder> {
         let dir = self.dir();
-        let device = device::resolve(self.device)?;
         let opts = EmbedOptions {
             max_seq_len: self.max_seq_len,
             batch_tokens: self.batch_tokens,
             max_batch: self.max_batch,
+            gpu_dtype: self.gpu_dtype.candle(),
         };
-        Embedder::load(&dir, &device, opts)
+        Embedder::load(&dir, device, opts)
     }
 }
 
@@ -135,6 +159,7 @@ impl LogArgs {
     fn source<'a>(
         &self,
         run_dir: PathBuf,
+        device: candle_core::Device,
         load: &'a dyn Fn() -> Result<Embedder>,
     ) -> RunSource<'a> {
         RunSource {
@@ -144,6 +169,7 @@ impl LogArgs {
             max_seq_len: self.model.max_seq_len,
             skip_invalid: self.skip_invalid,
             quiet: self.quiet,
+            device,
             load,
         }
     }
@@ -284,9 +310,10 @@ fn score(args: ScoreArgs) -> Result<()> {
         .campaigns
         .clone()
         .unwrap_or_else(|| args.out.with_file_name("campaigns.jsonl"));
-    let load = || args.log.model.load();
+    let device = device::resolve(args.log.model.device)?;
+    let load = || args.log.model.load_on(&device);
     let summary = pipeline::score(&ScoreJob {
-        source: args.log.source(run_dir, &load),
+        source: args.log.source(run_dir, device.clone(), &load),
         out: args.out.clone(),
         campaigns_out: campaigns,
         model_dir: args.model.clone().unwrap_or_else(default_classifier_dir),
@@ -315,9 +342,10 @@ fn train(args: TrainArgs) -> Result<()> {
         ..defaults
     };
     options.validate()?;
-    let load = || args.log.model.load();
+    let device = device::resolve(args.log.model.device)?;
+    let load = || args.log.model.load_on(&device);
     let model = pipeline::train(&TrainJob {
-        source: args.log.source(run_dir, &load),
+        source: args.log.source(run_dir, device.clone(), &load),
         labels: args.labels.clone(),
         out: args.out.clone(),
         params: CampaignParams::default(),

@@ -30,6 +30,9 @@ pub struct EmbedOptions {
     pub batch_tokens: usize,
     /// Most sequences in one batch.
     pub max_batch: usize,
+    /// Weight and activation precision on a CUDA device (f16 or bf16); the CPU always runs
+    /// f32. Pooling and normalisation are done in f32 on the device either way.
+    pub gpu_dtype: DType,
 }
 
 impl Default for EmbedOptions {
@@ -38,6 +41,7 @@ impl Default for EmbedOptions {
             max_seq_len: 256,
             batch_tokens: 4096,
             max_batch: 64,
+            gpu_dtype: DType::F16,
         }
     }
 }
@@ -107,7 +111,11 @@ impl Embedder {
         tokenizer.with_padding(None);
 
         let sha256 = files.weights_sha256()?;
-        let dtype = DType::F32;
+        let dtype = if device.is_cuda() {
+            opts.gpu_dtype
+        } else {
+            DType::F32
+        };
         // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], dtype, device) }
             .map_err(|e| Error::model(&files.weights, format!("cannot read weights: {e}")))?;

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 use crate::error::Result;
 use crate::lexical::Marker;
@@ -187,7 +187,8 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
         rows.extend(accounts.distinct_rows(a, MAX_GEOMETRY_PROMPTS));
         offsets.push(rows.len());
     }
-    let gathered = emb.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu)?, 0)?;
+    // On the embeddings' device, so the similarity kernels run there (CUDA or CPU).
+    let gathered = emb.index_select(&Tensor::new(rows.as_slice(), emb.device())?, 0)?;
     let nd_dup = similarity::near_duplicates(&gathered, &offsets, NEAR_DUP)?;
     let nd_tpl = similarity::near_duplicates(&gathered, &offsets, TEMPLATE)?;
     let g: Vec<f32> = gathered.flatten_all()?.to_vec1()?;

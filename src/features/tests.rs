@@ -1,3 +1,5 @@
+use candle_core::Device;
+
 use super::*;
 use crate::run::RequestRecord;
 

@@ -43,7 +43,10 @@ pub struct RunSource<'a> {
     pub max_seq_len: usize,
     pub skip_invalid: bool,
     pub quiet: bool,
-    /// Loads the embedder; called only when embedding is needed.
+    /// Where the job computes: the embedder's device, and where the similarity kernels of the
+    /// detection stages run.
+    pub device: Device,
+    /// Loads the embedder (on `device`); called only when embedding is needed.
     pub load: &'a dyn Fn() -> Result<Embedder>,
 }
 
@@ -211,15 +214,23 @@ pub struct Detection {
 }
 
 /// Features, account index (saved to `run/index`), link groups and the feature matrix for
-/// every account of `run`.
-pub fn detect(run: &Run, params: &CampaignParams, quiet: bool) -> Result<Detection> {
+/// every account of `run`. The all-pairs similarity work runs on `device` (the CUDA kernels
+/// with the `cuda` feature, else the CPU ops).
+pub fn detect(
+    run: &Run,
+    params: &CampaignParams,
+    device: &Device,
+    quiet: bool,
+) -> Result<Detection> {
     let mut stages = Stages::new(quiet);
     stages.start("features");
     let accounts = Accounts::from_run(run)?;
     if accounts.is_empty() {
         return Err(Error::file(&run.dir, "the run holds no requests"));
     }
-    let local = features::local(&run.embeddings, &run.rows, &accounts)?;
+    let emb = run.embeddings.to_device(device)?;
+    let local = features::local(&emb, &run.rows, &accounts)?;
+    drop(emb);
 
     stages.start("index");
     // A serial build gives the same graph, hence the same neighbours, links and features, on
@@ -476,7 +487,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         seconds: embed_seconds,
         peak_rss_mib: peak_rss_mib(),
     };
-    let det = detect(&run, &job.params, job.source.quiet)?;
+    let det = detect(&run, &job.params, &job.source.device, job.source.quiet)?;
     let mut stages = vec![embed_stage];
     stages.extend(det.stages.iter().cloned());
 
@@ -628,7 +639,7 @@ pub fn train(job: &TrainJob) -> Result<Model> {
     job.options.validate()?;
     let labels = Labels::read(&job.labels)?;
     let (run, _) = ensure_run(&job.source)?;
-    let det = detect(&run, &job.params, job.source.quiet)?;
+    let det = detect(&run, &job.params, &job.source.device, job.source.quiet)?;
     // No classifier yet, so no campaigns: the file serves eval's baselines.
     save_features(&run.dir, &det, &vec![None; det.accounts.len()])?;
     let rows: HashMap<&str, usize> = det

@@ -62,6 +62,15 @@ impl CustomOp1 for CoverageOp<'_> {
             });
         Ok((CpuStorage::F32(out), Shape::from((self.pairs.len(), 4))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        super::cuda::coverage(self.offsets, self.pairs, self.threshold, storage, layout)
+    }
 }
 
 /// Best matches of A's rows in B and of B's rows in A.

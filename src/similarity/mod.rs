@@ -18,8 +18,9 @@
 //! of panicking. The CPU implementation works tile by tile (64 x 64 dot products, see
 //! `kernel.rs`) and never builds an account's full similarity matrix; it runs in parallel with
 //! rayon over accounts or pairs, and within one large account or pair over its row tiles.
-//! It is the test oracle and the fallback for the CUDA kernels planned in `kernels/`; until
-//! those exist, tensors on another device are copied to the CPU. [`reference`] holds the slow
+//! It is the test oracle and the fallback for the CUDA kernels in `kernels/similarity.cu`
+//! (`cuda.rs`, built with the `cuda` feature), which run when the embeddings are on a CUDA
+//! device; tensors on other devices are copied to the CPU. [`reference`] holds the slow
 //! versions built from plain tensor ops, which the tests hold the fast ones against.
 //!
 //! Conventions (also on the items):
@@ -29,6 +30,8 @@
 //!   of the only prompt of an account, and coverage results involving an empty account.
 
 mod coverage;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod kernel;
 mod near_dup;
 pub mod reference;
@@ -101,7 +104,7 @@ pub fn near_duplicates(emb: &Tensor, offsets: &[usize], threshold: f32) -> Resul
     }
     let op = near_dup::NearDupOp { offsets, threshold };
     // [N, 2] u32: column 0 the degree, column 1 the bits of max_sim (a custom op has one output).
-    let packed = on_cpu(emb)?
+    let packed = on_device(emb)?
         .apply_op1_no_bwd(&op)?
         .flatten_all()?
         .to_vec1::<u32>()?;
@@ -152,7 +155,7 @@ pub fn coverage(
         threshold,
     };
     // [P, 4] f32: a_in_b.mean_best, a_in_b.frac_above, b_in_a.mean_best, b_in_a.frac_above.
-    let packed = on_cpu(emb)?
+    let packed = on_device(emb)?
         .apply_op1_no_bwd(&op)?
         .flatten_all()?
         .to_vec1::<f32>()?;
@@ -171,10 +174,12 @@ pub fn coverage(
         .collect())
 }
 
-/// The tensor the op runs on: contiguous, on the CPU.
-fn on_cpu(emb: &Tensor) -> Result<Tensor> {
-    // The CUDA kernels (kernels/*.cu, a `cuda_fwd` on each op) replace this copy in a later
-    // change; until then every device runs the CPU op.
+/// The tensor the op runs on: contiguous, on a CUDA device (with the `cuda` feature) or the
+/// CPU; other devices are copied to the CPU.
+fn on_device(emb: &Tensor) -> Result<Tensor> {
+    if cfg!(feature = "cuda") && emb.device().is_cuda() {
+        return Ok(emb.contiguous()?);
+    }
     Ok(emb.to_device(&Device::Cpu)?.contiguous()?)
 }
 

@@ -62,6 +62,15 @@ impl CustomOp1 for NearDupOp<'_> {
         });
         Ok((CpuStorage::U32(out), Shape::from((n, 2))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        super::cuda::near_dup(self.offsets, self.threshold, storage, layout)
+    }
 }
 
 /// Per-prompt results of one account.

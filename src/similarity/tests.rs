@@ -532,3 +532,60 @@ fn bad_input_is_an_error_not_a_panic() {
     let no_dim = Tensor::zeros((6, 0), DType::F32, &dev).unwrap();
     assert_usage(near_duplicates(&no_dim, &offsets, 0.5), "dimension 0");
 }
+
+/// GPU against CPU (`cuda` feature, and only where a CUDA device opens): the same ragged
+/// batches, including empty and single-prompt accounts, sizes that are not multiples of the
+/// block, and thresholds at the edges; counts must be equal and similarities within 1e-3.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_kernels_match_the_cpu_ops() {
+    let Ok(gpu) = Device::new_cuda(0) else {
+        eprintln!("cuda_kernels_match_the_cpu_ops: no CUDA device, nothing to compare");
+        return;
+    };
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-3;
+    for (seed, sizes, d) in [
+        (1u64, vec![0, 1, 2, 33, 64, 65, 0, 130, 7], 384usize),
+        (2, vec![300, 1, 0, 5], 384),
+        (3, vec![3, 4, 5], 17),
+        (4, vec![1], 384),
+    ] {
+        let (data, offsets) = batch(seed, &sizes, d);
+        let cpu_t = tensor(&data, d);
+        let gpu_t = cpu_t.to_device(&gpu).unwrap();
+        let pairs = some_pairs(seed, sizes.len());
+        for threshold in [-1.0f32, 0.0, 0.5, 0.9, 1.0, 1.5] {
+            let (c, g) = (
+                near_duplicates(&cpu_t, &offsets, threshold).unwrap(),
+                near_duplicates(&gpu_t, &offsets, threshold).unwrap(),
+            );
+            let what = format!("near_duplicates seed {seed} threshold {threshold}");
+            // Dots within float noise of the threshold may land on either side.
+            let sims = within_sims(&data, &offsets, d);
+            if sims.iter().all(|&s| (s - threshold as f64).abs() > 1e-5) {
+                assert_eq!(c.degree, g.degree, "{what}");
+                assert_eq!(c.pair_counts, g.pair_counts, "{what}");
+            }
+            assert!(
+                c.max_sim.iter().zip(&g.max_sim).all(|(&a, &b)| close(a, b)),
+                "{what}"
+            );
+            let (c, g) = (
+                coverage(&cpu_t, &offsets, &pairs, threshold).unwrap(),
+                coverage(&gpu_t, &offsets, &pairs, threshold).unwrap(),
+            );
+            for (x, y) in c.iter().zip(&g) {
+                for (u, v) in [(x.a_in_b, y.a_in_b), (x.b_in_a, y.b_in_a)] {
+                    assert!(
+                        close(u.mean_best, v.mean_best),
+                        "coverage seed {seed}: {u:?} {v:?}"
+                    );
+                    assert!(
+                        close(u.frac_above, v.frac_above),
+                        "coverage seed {seed}: {u:?} {v:?}"
+                    );
+                }
+            }
+        }
+    }
+}
