@@ -339,3 +339,45 @@ fn train_then_score_with_the_new_model() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("log_requests"), "{}", stderr(&o));
 }
+
+/// A run directory is reused only for the same input: another log is embedded afresh, and
+/// says why on stderr.
+#[test]
+fn run_directory_is_reembedded_for_another_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    for f in ["manifest.json", "embeddings.safetensors", "requests.jsonl"] {
+        std::fs::copy(scored().run.join(f), run.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(common::fixture("planted.jsonl")).unwrap();
+    let part = dir.path().join("part.jsonl");
+    std::fs::write(&part, text.lines().take(60).collect::<Vec<_>>().join("\n")).unwrap();
+    let o = bin()
+        .args(["score", "--no-summary", "--device", "cpu", "--input"])
+        .arg(&part)
+        .arg("--run-dir")
+        .arg(&run)
+        .arg("--out")
+        .arg(dir.path().join("s.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("re-embedding into") && stderr(&o).contains("it holds another input"),
+        "{}",
+        stderr(&o)
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["input"]["requests"], 60);
+    let accounts: HashSet<String> = text
+        .lines()
+        .take(60)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["account_id"].to_string())
+        .collect();
+    assert_eq!(
+        read_scores(&dir.path().join("s.jsonl")).unwrap().len(),
+        accounts.len()
+    );
+}

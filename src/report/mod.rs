@@ -268,3 +268,78 @@ pub fn shared(camp: &Campaign, members_local: &[&[f32]]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(links: Vec<Vec<(usize, f32, f32)>>, cross: Vec<f32>) -> Context {
+        let n = links.len();
+        Context {
+            neighbors: vec![Vec::new(); n],
+            links,
+            campaign_of: vec![Some(0); n],
+            campaigns: vec![Campaign {
+                id: "G0001".into(),
+                members: (0..n).collect(),
+                size: n,
+                requests: 120,
+                mean_similarity: 0.91,
+                mean_coverage: 0.8,
+                shared_system_prompt_accounts: n,
+            }],
+            x: cross,
+        }
+    }
+
+    #[test]
+    fn reasons_name_the_campaign_links_and_markers_strongest_first() {
+        let d = CROSS_FEATURES.len();
+        let mut x = vec![0f32; 2 * d];
+        x[cross("link_coverage")] = 0.75;
+        x[cross("log_shared_system_accounts")] = (2f32).ln();
+        let ctx = context(vec![vec![(1, 0.9, 0.75)], vec![(0, 0.9, 0.75)]], x);
+        let mut local_row = vec![0f32; LOCAL_FEATURES.len()];
+        local_row[local("marker_reasoning")] = 0.8;
+        local_row[local("marker_grading")] = 0.1;
+        let r = reasons(0, 40, &local_row, &ctx, Some(("C0007", &ctx.campaigns[0])));
+        assert_eq!(
+            r,
+            vec![
+                "member of campaign C0007 (2 accounts, 120 requests, behaviour similarity 0.91)",
+                "prompts cover the same ground as 1 other account (mean coverage 75%)",
+                "its system prompt is also used by 1 other account",
+                "asks for step-by-step reasoning in 80% of requests",
+            ]
+        );
+        // Not a reported campaign, few requests: no campaign line, markers not over-read.
+        let r = reasons(0, 3, &local_row, &ctx, None);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r[0].starts_with("prompts cover"));
+    }
+
+    #[test]
+    fn scores_file_errors_name_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("scores.jsonl");
+        let ok = r#"{"account_id":"a","score":0.5,"flagged":false,"requests":3,"campaign":null,"neighbors":[],"reasons":[]}"#;
+        for (text, want) in [
+            (
+                format!("{ok}\n{{\"account_id\":\"b\"}}"),
+                ":2: score: not a scores line",
+            ),
+            (ok.replace("0.5", "1.5"), ":1: score: 1.5 is outside 0..1"),
+            (
+                format!("{ok}\n{ok}"),
+                ":2: account_id: account \"a\" already scored on line 1",
+            ),
+            (String::new(), "no scores in file"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = read_scores(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        std::fs::write(&p, ok).unwrap();
+        assert_eq!(read_scores(&p).unwrap()[0].account_id, "a");
+    }
+}
