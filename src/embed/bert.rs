@@ -221,8 +221,9 @@ impl Bert {
         if lengths.len() != b || lengths.iter().any(|&n| n == 0 || n > l) {
             candle_core::bail!("{} lengths for a [{b}, {l}] batch", lengths.len());
         }
+        let mask = fused::KeyMask::new(lengths, l, x.device(), x.dtype())?;
         for layer in &self.layers {
-            x = self.layer(layer, &x, lengths, b, l)?;
+            x = self.layer(layer, &x, &mask, b, l)?;
         }
         x.reshape((b, l, self.hidden))
     }
@@ -231,7 +232,7 @@ impl Bert {
         &self,
         layer: &Layer,
         x: &Tensor,
-        lengths: &[usize],
+        mask: &fused::KeyMask,
         b: usize,
         l: usize,
     ) -> Result<Tensor> {
@@ -246,7 +247,7 @@ impl Bert {
         let q = qkv.get(0)?;
         let k = qkv.get(1)?;
         let v = qkv.get(2)?;
-        let probs = fused::masked_softmax(&q.matmul(&k.t()?)?, lengths)?;
+        let probs = fused::masked_softmax(&q.matmul(&k.t()?)?, mask)?;
         let ctx = probs
             .matmul(&v)?
             .transpose(1, 2)?

@@ -10,7 +10,9 @@
 //! - [`masked_softmax`]: softmax over the real keys of each sequence; padded keys get 0.
 //! - [`bias_residual_layer_norm`]: `layer_norm(y + bias + residual)`.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, D,
+};
 use rayon::prelude::*;
 
 use crate::cpu_storage::contiguous_f32;
@@ -139,27 +141,60 @@ impl CustomOp1 for BiasGelu {
 // ---------------------------------------------------------------------------------------------
 // masked softmax
 
-/// Softmax over the last dim of attention scores `[B, H, L, L]`, where only the first
-/// `lengths[b]` keys of sequence `b` are real: padded keys get probability 0.
-pub fn masked_softmax(scores: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-    if use_fused(scores) {
-        scores.apply_op1_no_bwd(&MaskedSoftmax {
+/// Which keys of each sequence are padding, made once per batch and shared by every layer:
+/// the lengths for the fused CPU kernel, and for other devices or dtypes the additive mask
+/// `[B, 1, 1, L]` (0 for real keys, -inf for padding), already on the device.
+pub struct KeyMask {
+    lengths: Vec<usize>,
+    additive: Option<Tensor>,
+}
+
+impl KeyMask {
+    /// Mask for a batch of `lengths.len()` sequences padded to `l` tokens, for scores of
+    /// `dtype` on `device`.
+    pub fn new(lengths: &[usize], l: usize, device: &Device, dtype: DType) -> Result<Self> {
+        let additive = if device.is_cpu() && dtype == DType::F32 {
+            None
+        } else {
+            Some(additive_mask(lengths, l, device, dtype)?)
+        };
+        Ok(KeyMask {
             lengths: lengths.to_vec(),
+            additive,
         })
-    } else {
-        masked_softmax_slow(scores, lengths)
     }
 }
 
-pub fn masked_softmax_slow(scores: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-    let (b, _, _, l) = scores.dims4()?;
+/// Softmax over the last dim of attention scores `[B, H, L, L]`, where only the first
+/// `lengths[b]` keys of sequence `b` are real (see [`KeyMask`]): padded keys get probability 0.
+pub fn masked_softmax(scores: &Tensor, mask: &KeyMask) -> Result<Tensor> {
+    if use_fused(scores) {
+        scores.apply_op1_no_bwd(&MaskedSoftmax {
+            lengths: mask.lengths.clone(),
+        })
+    } else if let Some(add) = &mask.additive {
+        candle_nn::ops::softmax_last_dim(&scores.broadcast_add(add)?)
+    } else {
+        masked_softmax_slow(scores, &mask.lengths)
+    }
+}
+
+/// `[B, 1, 1, L]`: 0 for the first `lengths[b]` keys, -inf for the rest.
+fn additive_mask(lengths: &[usize], l: usize, device: &Device, dtype: DType) -> Result<Tensor> {
+    let b = lengths.len();
     let mut add = vec![0f32; b * l];
     for (i, &n) in lengths.iter().enumerate() {
         add[i * l + n.min(l)..(i + 1) * l]
             .iter_mut()
             .for_each(|v| *v = f32::NEG_INFINITY);
     }
-    let add = Tensor::from_vec(add, (b, 1, 1, l), scores.device())?.to_dtype(scores.dtype())?;
+    Tensor::from_vec(add, (b, 1, 1, l), device)?.to_dtype(dtype)
+}
+
+/// The plain-ops twin of [`masked_softmax`] (test oracle).
+pub fn masked_softmax_slow(scores: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+    let (_, _, _, l) = scores.dims4()?;
+    let add = additive_mask(lengths, l, scores.device(), scores.dtype())?;
     candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&add)?)
 }
 
@@ -393,9 +428,15 @@ mod tests {
     fn masked_softmax_matches_plain_ops_and_zeroes_padding() {
         let s = Tensor::randn(0f32, 4.0, (3, 2, 70, 70), &Device::Cpu).unwrap();
         let lengths = [70, 1, 33];
-        let fast = masked_softmax(&s, &lengths).unwrap();
+        let mask = KeyMask::new(&lengths, 70, &Device::Cpu, DType::F32).unwrap();
+        let fast = masked_softmax(&s, &mask).unwrap();
         let slow = masked_softmax_slow(&s, &lengths).unwrap();
         assert!(max_abs_diff(&fast, &slow) < 1e-6);
+        // The prebuilt additive mask (the path of other devices and dtypes) agrees too.
+        let f64_mask = KeyMask::new(&lengths, 70, &Device::Cpu, DType::F64).unwrap();
+        assert!(f64_mask.additive.is_some());
+        let other = masked_softmax(&s.to_dtype(DType::F64).unwrap(), &f64_mask).unwrap();
+        assert!(max_abs_diff(&other.to_dtype(DType::F32).unwrap(), &slow) < 1e-6);
         let v = fast
             .get(2)
             .unwrap()
@@ -433,8 +474,9 @@ mod tests {
         let x = Tensor::zeros((4, 8), DType::F32, &Device::Cpu).unwrap();
         assert!(bias_gelu(&x, &Tensor::zeros(7, DType::F32, &Device::Cpu).unwrap()).is_err());
         let s = Tensor::zeros((2, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
-        assert!(masked_softmax(&s, &[3]).is_err());
-        assert!(masked_softmax(&s, &[3, 4]).is_err());
-        assert!(masked_softmax(&s, &[3, 0]).is_err());
+        let mask = |lengths: &[usize]| KeyMask::new(lengths, 3, &Device::Cpu, DType::F32).unwrap();
+        assert!(masked_softmax(&s, &mask(&[3])).is_err());
+        assert!(masked_softmax(&s, &mask(&[3, 4])).is_err());
+        assert!(masked_softmax(&s, &mask(&[3, 0])).is_err());
     }
 }
