@@ -10,11 +10,15 @@ mod detect;
 mod embed;
 mod eval;
 mod neighbors;
+mod score;
+mod train;
 
 pub use detect::{
-    detect, ensure_run, load_features, score, train, Detection, RunSource, SavedFeatures, ScoreJob,
-    ScoreSummary, Stage, TrainJob, FEATURES_FILE, INDEX_DIR, SCORE_STATS,
+    detect, ensure_run, load_features, Detection, RunSource, SavedFeatures, Stage, FEATURES_FILE,
+    INDEX_DIR, SCORE_STATS,
 };
 pub use embed::{embed, short_hash, EmbedJob};
 pub use eval::{eval, EvalJob, EvalReport};
 pub use neighbors::{neighbors, render as render_neighbors, Evidence, NeighborsJob, Queried};
+pub use score::{score, ScoreJob, ScoreSummary};
+pub use train::{train, TrainJob};

@@ -1,0 +1,271 @@
+//! The `score` job: classify every account of a run, decide which link groups are campaigns,
+//! write `scores.jsonl`, `campaigns.jsonl` and the run directory's `score.json`.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::detect::{
+    detect, ensure_run, peak_rss_mib, save_features, RunSource, Stage, Stages, SCORE_STATS,
+};
+use crate::campaign::{self, CampaignParams, Context};
+use crate::classify::Model;
+use crate::embed::ModelFiles;
+use crate::error::{Error, IoContext, Result};
+use crate::features;
+use crate::report::{self, CampaignLine, NeighborOut, ScoreLine, SCORE_NEIGHBORS};
+
+/// The `score` job.
+pub struct ScoreJob<'a> {
+    pub source: RunSource<'a>,
+    pub out: PathBuf,
+    pub campaigns_out: PathBuf,
+    pub model_dir: PathBuf,
+    pub params: CampaignParams,
+}
+
+/// What `score` found, for the terminal summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreSummary {
+    pub accounts: usize,
+    pub requests: u64,
+    pub flagged: usize,
+    pub threshold: f32,
+    pub model_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub scores: PathBuf,
+    pub campaigns_file: PathBuf,
+    pub stages: Vec<Stage>,
+    /// The highest-scoring accounts (at most 10).
+    #[serde(skip)]
+    pub top: Vec<ScoreLine>,
+    /// Campaigns, largest first (at most 10).
+    #[serde(skip)]
+    pub campaigns: Vec<CampaignLine>,
+    pub campaign_count: usize,
+}
+
+impl ScoreSummary {
+    /// A short human-readable summary: counts, top accounts, campaigns, stage times.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "{} accounts, {} requests: {} flagged at threshold {:.3}, {} campaign{}\n",
+            self.accounts,
+            self.requests,
+            self.flagged,
+            self.threshold,
+            self.campaign_count,
+            if self.campaign_count == 1 { "" } else { "s" }
+        );
+        s += "\nTop accounts\n";
+        s += &format!(
+            "  {:<28} {:>6} {:>4} {:>8} {:<9} reason\n",
+            "account", "score", "flag", "requests", "campaign"
+        );
+        for l in &self.top {
+            s += &format!(
+                "  {:<28} {:>6.3} {:>4} {:>8} {:<9} {}\n",
+                truncate(&l.account_id, 28),
+                l.score,
+                if l.flagged { "yes" } else { "" },
+                l.requests,
+                l.campaign.as_deref().unwrap_or("-"),
+                l.reasons.first().map(String::as_str).unwrap_or("")
+            );
+        }
+        if !self.campaigns.is_empty() {
+            s += "\nCampaigns\n";
+            for c in &self.campaigns {
+                s += &format!(
+                    "  {} {} accounts ({} flagged), {} requests, mean score {:.2}: {}\n",
+                    c.id,
+                    c.size,
+                    c.flagged_members,
+                    c.requests,
+                    c.mean_score,
+                    c.shared.join("; ")
+                );
+            }
+        }
+        s += "\nStages: ";
+        s += &self
+            .stages
+            .iter()
+            .map(|st| format!("{} {:.2}s", st.name, st.seconds))
+            .collect::<Vec<_>>()
+            .join(", ");
+        s += &format!(
+            "\nWrote {} and {}; run directory {}\n",
+            self.scores.display(),
+            self.campaigns_file.display(),
+            self.run_dir.display()
+        );
+        s
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// Run `score` end to end: embed (or reuse), detect, classify, write `scores.jsonl` and
+/// `campaigns.jsonl`.
+pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
+    // The model is checked before any embedding where the embedding width is known, so a
+    // wrong --model fails in a second rather than after the embedding.
+    if let Ok(cfg) = ModelFiles::locate(&job.source.model_dir).and_then(|f| f.config()) {
+        Model::load(&job.model_dir, &campaign::feature_names(cfg.hidden_size))?;
+    }
+    let (run, embed_seconds) = ensure_run(&job.source)?;
+    let embed_stage = Stage {
+        name: "embed".into(),
+        seconds: embed_seconds,
+        peak_rss_mib: peak_rss_mib(),
+    };
+    let det = detect(&run, &job.params, &job.source.device, job.source.quiet)?;
+    let mut stages = vec![embed_stage];
+    stages.extend(det.stages.iter().cloned());
+
+    let mut timer = Stages::new(true);
+    timer.start("classify");
+    let model = Model::load(&job.model_dir, &det.names)?;
+    let probs = model.predict(&det.x)?;
+    timer.start("report");
+    let n = det.accounts.len();
+    let d_local = features::LOCAL_FEATURES.len();
+    let groups = reported_campaigns(&det.ctx, &probs, &model);
+    let campaign_of: Vec<Option<String>> = det
+        .ctx
+        .campaign_of
+        .iter()
+        .map(|g| g.and_then(|g| groups[g].clone()))
+        .collect();
+    save_features(&run.dir, &det, &campaign_of)?;
+    let lines: Vec<ScoreLine> = (0..n)
+        .map(|a| {
+            let requests = det.accounts.requests[a].len();
+            let campaign = det.ctx.campaign_of[a]
+                .zip(campaign_of[a].as_deref())
+                .map(|(g, id)| (id, &det.ctx.campaigns[g]));
+            ScoreLine {
+                account_id: det.accounts.ids[a].clone(),
+                score: probs[a],
+                flagged: model.flags(probs[a]),
+                requests: requests as u64,
+                campaign: campaign_of[a].clone(),
+                neighbors: det.ctx.neighbors[a]
+                    .iter()
+                    .take(SCORE_NEIGHBORS)
+                    .map(|&(b, s)| NeighborOut {
+                        account_id: det.accounts.ids[b].clone(),
+                        similarity: (s * 10_000.0).round() / 10_000.0,
+                    })
+                    .collect(),
+                reasons: report::reasons(
+                    a,
+                    requests,
+                    &det.x[a * det.names.len()..a * det.names.len() + d_local],
+                    &det.ctx,
+                    campaign,
+                ),
+            }
+        })
+        .collect();
+    let order = ranking(&probs, &det.accounts.ids);
+    let campaigns: Vec<CampaignLine> = det
+        .ctx
+        .campaigns
+        .iter()
+        .zip(&groups)
+        .filter_map(|(c, id)| id.as_ref().map(|id| (c, id)))
+        .map(|(c, id)| {
+            let mut members = c.members.clone();
+            members.sort_by(|&x, &y| probs[y].total_cmp(&probs[x]).then(x.cmp(&y)));
+            let scores: Vec<f32> = members.iter().map(|&m| probs[m]).collect();
+            let ts = members
+                .iter()
+                .flat_map(|&m| det.accounts.requests[m].iter().map(|q| q.ts_ms));
+            let (first, last) = ts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+            let rows: Vec<&[f32]> = members.iter().map(|&m| det.local.row(m)).collect();
+            CampaignLine {
+                id: id.clone(),
+                size: c.size,
+                requests: c.requests,
+                flagged_members: members.iter().filter(|&&m| model.flags(probs[m])).count(),
+                mean_score: scores.iter().sum::<f32>() / scores.len().max(1) as f32,
+                max_score: scores.iter().copied().fold(0.0, f32::max),
+                mean_similarity: c.mean_similarity,
+                mean_coverage: c.mean_coverage,
+                shared_system_prompt_accounts: c.shared_system_prompt_accounts,
+                first_seen: rfc3339(first),
+                last_seen: rfc3339(last),
+                shared: report::shared(c, &rows),
+                members: members
+                    .iter()
+                    .map(|&m| det.accounts.ids[m].clone())
+                    .collect(),
+            }
+        })
+        .collect();
+    let sorted: Vec<ScoreLine> = order.iter().map(|&a| lines[a].clone()).collect();
+    report::write_jsonl(&job.out, &sorted)?;
+    report::write_jsonl(&job.campaigns_out, &campaigns)?;
+    drop(lines);
+    stages.extend(timer.into_stages());
+
+    let summary = ScoreSummary {
+        accounts: n,
+        requests: run.manifest.input.requests,
+        flagged: sorted.iter().filter(|l| l.flagged).count(),
+        threshold: model.threshold,
+        model_dir: job.model_dir.clone(),
+        run_dir: run.dir.clone(),
+        scores: job.out.clone(),
+        campaigns_file: job.campaigns_out.clone(),
+        stages,
+        top: sorted.into_iter().take(10).collect(),
+        campaign_count: campaigns.len(),
+        campaigns: campaigns.into_iter().take(10).collect(),
+    };
+    let stats = run.dir.join(SCORE_STATS);
+    let mut bytes = serde_json::to_vec_pretty(&summary)
+        .map_err(|e| Error::file(&stats, format!("cannot serialise: {e}")))?;
+    bytes.push(b'\n');
+    std::fs::write(&stats, bytes).at(&stats)?;
+    Ok(summary)
+}
+
+/// Which link groups are reported as campaigns, and under which id: those where at least
+/// half the members are flagged, numbered C0001, C0002, ... largest first. A group of
+/// unflagged accounts (one company's service accounts, say) is linked evidence, not a
+/// campaign, and reporting it as one would send analysts after customers.
+fn reported_campaigns(ctx: &Context, probs: &[f32], model: &Model) -> Vec<Option<String>> {
+    let mut next = 0;
+    ctx.campaigns
+        .iter()
+        .map(|c| {
+            let flagged = c.members.iter().filter(|&&m| model.flags(probs[m])).count();
+            (2 * flagged >= c.size).then(|| {
+                next += 1;
+                format!("C{next:04}")
+            })
+        })
+        .collect()
+}
+
+/// Account indices by descending score, ties by account id (a stable, reproducible order).
+fn ranking(scores: &[f32], ids: &[String]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]).then(ids[x].cmp(&ids[y])));
+    order
+}
