@@ -226,9 +226,10 @@ pub struct TrainArgs {
     /// account) is scored by the member that did not train on it.
     #[arg(long, default_value_t = 5, value_name = "K")]
     pub folds: usize,
-    /// Hidden layer widths of the MLP, comma-separated [default: 128,64].
-    #[arg(long, value_name = "N,...", value_delimiter = ',')]
-    pub hidden: Option<Vec<usize>>,
+    /// Hidden layer widths of the MLP, comma-separated, or `none` for a linear model
+    /// (logistic regression) [default: 128,64].
+    #[arg(long, value_name = "N,...|none", value_parser = parse_hidden)]
+    pub hidden: Option<Hidden>,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +267,25 @@ pub struct EvalArgs {
     /// Labels of the training log, for fitting the mean-embedding baseline.
     #[arg(long, value_name = "FILE")]
     pub train_labels: Option<PathBuf>,
+}
+
+/// Hidden layer widths from `--hidden`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hidden(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> std::result::Result<Hidden, String> {
+    if s.trim() == "none" {
+        return Ok(Hidden(Vec::new()));
+    }
+    s.split(',')
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "{w:?} is not a layer width (positive integers, comma-separated, or none)"
+            )),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Hidden)
 }
 
 /// The classifier folder: `$DISTILLGUARD_CLASSIFIER_DIR` if set, else `models/classifier`
@@ -338,7 +358,7 @@ fn train(args: TrainArgs) -> Result<()> {
         target_fpr: args.target_fpr,
         seed: args.seed,
         folds: args.folds,
-        hidden: args.hidden.clone().unwrap_or(defaults.hidden.clone()),
+        hidden: args.hidden.clone().map_or(defaults.hidden.clone(), |h| h.0),
         ..defaults
     };
     options.validate()?;
