@@ -473,3 +473,30 @@ fn embed(args: EmbedArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_layers_parse_or_say_why() {
+        assert_eq!(parse_hidden("128,64"), Ok(Hidden(vec![128, 64])));
+        assert_eq!(parse_hidden("none"), Ok(Hidden(Vec::new())));
+        assert!(parse_hidden("0")
+            .unwrap_err()
+            .contains("\"0\" is not a layer width"));
+        assert!(parse_hidden("64,").is_err());
+    }
+
+    #[test]
+    fn default_run_dirs_sit_beside_the_output() {
+        assert_eq!(
+            run_dir_beside(Path::new("out/scores.jsonl")),
+            PathBuf::from("out/scores.run")
+        );
+        assert_eq!(
+            run_dir_beside(Path::new("scores")),
+            PathBuf::from("scores.run")
+        );
+    }
+}
