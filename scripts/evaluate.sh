@@ -16,7 +16,7 @@ CORPORA=${CORPORA:-../shared/data/corpora}
 D=runs/eval
 B=target/release/distillguard
 # The training run is the one scripts/train_default.sh makes (training is reproducible, so
-# running it again rebuilds the committed model byte for byte).
+# running it again rebuilds the committed weights byte for byte).
 [ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
 [ -f "$D/test.jsonl" ] || "$B" simulate --corpora "$CORPORA" --out "$D/test.jsonl" \
   --labels "$D/test.labels.jsonl" --seed 2 --slice 1/2 --campaigns 8 \
