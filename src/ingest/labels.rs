@@ -7,12 +7,12 @@
 //! quietly keeping one of two disagreeing labels would train on a guess.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::error::{Error, IoContext, Result};
+use super::{for_each_line, parse_json_line};
+use crate::error::{Error, Result};
 
 /// One labelled account.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,16 +39,13 @@ pub struct Labels {
 impl Labels {
     /// Read and validate a labels file. Blank lines are allowed; an empty file is an error.
     pub fn read(path: &Path) -> Result<Labels> {
-        let file = std::fs::File::open(path).at(path)?;
-        let mut labels = Vec::new();
+        let mut labels: Vec<Label> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line_no = i as u64 + 1;
-            let text = line.at(path)?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let label = parse_line(path, line_no, &text)?;
+        for_each_line(path, |line_no, bytes| {
+            let Some(value) = parse_json_line::<Value>(path, line_no, bytes)? else {
+                return Ok(());
+            };
+            let label = parse_label(path, line_no, value)?;
             if let Some(&j) = index.get(&label.account_id) {
                 let first: &Label = &labels[j];
                 return Err(Error::input(
@@ -63,7 +60,8 @@ impl Labels {
             }
             index.insert(label.account_id.clone(), labels.len());
             labels.push(label);
-        }
+            Ok(())
+        })?;
         if labels.is_empty() {
             return Err(Error::file(path, "no labels in file"));
         }
@@ -119,10 +117,8 @@ impl Labels {
     }
 }
 
-fn parse_line(path: &Path, line: u64, text: &str) -> Result<Label> {
+fn parse_label(path: &Path, line: u64, v: Value) -> Result<Label> {
     let err = |field: &str, msg: String| Error::input(path, line, field, msg);
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| err("(line)", format!("malformed JSON: {e}")))?;
     let Value::Object(obj) = v else {
         return Err(err("(line)", "expected a JSON object".into()));
     };
@@ -206,6 +202,18 @@ mod tests {
             assert!(e.contains(want), "{text:?}: {e}");
         }
         assert!(read("\n").unwrap_err().to_string().contains("no labels"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("labels.jsonl");
+        std::fs::write(
+            &p,
+            b"{\"account_id\":\"a\",\"label\":0}\n{\"account_id\":\"\xff\"}\n",
+        )
+        .unwrap();
+        let e = Labels::read(&p).unwrap_err().to_string();
+        assert!(
+            e.contains(":2: (line): not valid UTF-8 (bad byte at column 16)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -220,8 +220,8 @@ struct RawRequest {
 }
 
 /// Decode one JSONL line into `T`: UTF-8 check, line ending stripped, `Ok(None)` for a blank
-/// line, and errors naming file, line and `(line)` for bytes that are not a JSON object.
-/// Shared by every JSONL reader of the crate (request logs, corpora).
+/// line, and errors naming file, line and the field serde names (a missing field), else
+/// `(line)`. Shared by every JSONL reader of the crate (request logs, corpora, labels, scores).
 pub fn parse_json_line<T: serde::de::DeserializeOwned>(
     path: &Path,
     line: u64,
@@ -243,13 +243,33 @@ pub fn parse_json_line<T: serde::de::DeserializeOwned>(
         return Ok(None);
     }
     serde_json::from_str(text).map(Some).map_err(|e| {
-        let msg = if e.is_data() {
-            format!("expected a JSON object: {e}")
-        } else {
-            format!("malformed JSON: {e}")
-        };
-        Error::input(path, line, "(line)", msg)
+        if !e.is_data() {
+            return Error::input(path, line, "(line)", format!("malformed JSON: {e}"));
+        }
+        // serde names the field it misses between backticks: "missing field `score`".
+        let msg = e.to_string();
+        let field = msg
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or("(line)");
+        Error::input(path, line, field, format!("expected a JSON object: {e}"))
     })
+}
+
+/// Call `f(line_number, bytes)` for every line of `path` (1-based; line ending included),
+/// reading one line at a time. Pair with [`parse_json_line`] to decode.
+pub fn for_each_line(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+    let mut reader = BufReader::new(File::open(path).at(path)?);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).at(path)? == 0 {
+            return Ok(());
+        }
+        line += 1;
+        f(line, &buf)?;
+    }
 }
 
 /// Parse one line; `Ok(None)` for a blank line.

@@ -8,7 +8,7 @@
 //!
 //! Files are written to a `.partial` name and renamed, so a reader never sees half a report.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::campaign::{Campaign, Context, CROSS_FEATURES};
 use crate::error::{Error, IoContext, Result};
 use crate::features::LOCAL_FEATURES;
+use crate::ingest::{for_each_line, parse_json_line};
 
 /// Neighbours listed per account in `scores.jsonl`.
 pub const SCORE_NEIGHBORS: usize = 5;
@@ -87,24 +88,12 @@ pub fn write_jsonl<T: Serialize>(path: &Path, items: impl IntoIterator<Item = T>
 
 /// Read a `scores.jsonl` back, validating every line (file:line:field errors).
 pub fn read_scores(path: &Path) -> Result<Vec<ScoreLine>> {
-    let file = std::fs::File::open(path).at(path)?;
-    let mut out = Vec::new();
+    let mut out: Vec<ScoreLine> = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let n = i as u64 + 1;
-        let text = line.at(path)?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let s: ScoreLine = serde_json::from_str(&text).map_err(|e| {
-            let field = e
-                .to_string()
-                .split('`')
-                .nth(1)
-                .unwrap_or("(line)")
-                .to_string();
-            Error::input(path, n, &field, format!("not a scores line: {e}"))
-        })?;
+    for_each_line(path, |n, bytes| {
+        let Some(s) = parse_json_line::<ScoreLine>(path, n, bytes)? else {
+            return Ok(());
+        };
         if !(0.0..=1.0).contains(&s.score) {
             return Err(Error::input(
                 path,
@@ -122,7 +111,8 @@ pub fn read_scores(path: &Path) -> Result<Vec<ScoreLine>> {
             ));
         }
         out.push(s);
-    }
+        Ok(())
+    })?;
     if out.is_empty() {
         return Err(Error::file(path, "no scores in file"));
     }
@@ -326,7 +316,7 @@ mod tests {
         for (text, want) in [
             (
                 format!("{ok}\n{{\"account_id\":\"b\"}}"),
-                ":2: score: not a scores line",
+                ":2: score: expected a JSON object: missing field `score`",
             ),
             (ok.replace("0.5", "1.5"), ":1: score: 1.5 is outside 0..1"),
             (

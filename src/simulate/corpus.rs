@@ -8,15 +8,13 @@
 //! its turns in `turn` order; rows without a group are single-turn conversations.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{Error, IoContext, Result};
-use crate::ingest::brief;
+use crate::error::{Error, Result};
+use crate::ingest::{brief, for_each_line};
 
 /// The corpora the strategies use, one file each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -311,9 +309,6 @@ struct RawRow {
 }
 
 fn load_corpus(id: CorpusId, path: &Path) -> Result<Corpus> {
-    let mut reader = BufReader::new(File::open(path).at(path)?);
-    let mut buf = Vec::new();
-    let mut line = 0u64;
     let mut corpus = Corpus {
         texts: Vec::new(),
         source_of: Vec::new(),
@@ -325,14 +320,9 @@ fn load_corpus(id: CorpusId, path: &Path) -> Result<Corpus> {
     let mut group_idx: HashMap<String, usize> = HashMap::new();
     // (turn, row) per conversation, sorted once everything is read.
     let mut turns: Vec<Vec<(u64, u32)>> = Vec::new();
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf).at(path)? == 0 {
-            break;
-        }
-        line += 1;
-        let Some(row) = parse_row(path, line, &buf)? else {
-            continue;
+    for_each_line(path, |line, bytes| {
+        let Some(row) = parse_row(path, line, bytes)? else {
+            return Ok(());
         };
         let n = corpus.texts.len() as u32;
         let next_source = source_idx.len();
@@ -353,7 +343,8 @@ fn load_corpus(id: CorpusId, path: &Path) -> Result<Corpus> {
                 turns[c].push((row.turn, n));
             }
         }
-    }
+        Ok(())
+    })?;
     if corpus.texts.is_empty() {
         return Err(Error::file(path, "empty corpus: no rows"));
     }
