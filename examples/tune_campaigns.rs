@@ -36,14 +36,7 @@ fn main() -> distillguard::Result<()> {
     )?;
     let k_max = 20;
     let all = index.all_neighbors(k_max);
-    let truth: HashMap<String, Option<String>> = labels
-        .labels
-        .iter()
-        .map(|l| {
-            let c = (l.label == 1).then(|| l.campaign.clone()).flatten();
-            (l.account_id.clone(), c)
-        })
-        .collect();
+    let truth = labels.true_campaigns();
     let label_of: HashMap<&str, u8> = labels
         .labels
         .iter()

@@ -80,6 +80,18 @@ impl Labels {
         self.labels.len()
     }
 
+    /// Every labelled account with its true campaign: the `campaign` of an extraction account,
+    /// `None` for benign ones (the truth side of campaign pair precision/recall).
+    pub fn true_campaigns(&self) -> HashMap<String, Option<String>> {
+        self.labels
+            .iter()
+            .map(|l| {
+                let c = (l.label == 1).then(|| l.campaign.clone()).flatten();
+                (l.account_id.clone(), c)
+            })
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -176,6 +188,9 @@ mod tests {
         assert_eq!(a.kind.as_deref(), Some("hydra"));
         let b = l.get("b").unwrap();
         assert_eq!((b.line, b.label, b.campaign.as_deref()), (3, 0, None));
+        let truth = l.true_campaigns();
+        assert_eq!(truth["a"].as_deref(), Some("c1"));
+        assert_eq!(truth["b"], None);
     }
 
     #[test]

@@ -123,14 +123,7 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
         .zip(&rows)
         .map(|(l, &r)| (l.account_id.clone(), scores[r].campaign.clone()))
         .collect();
-    let truth: HashMap<String, Option<String>> = labels
-        .labels
-        .iter()
-        .map(|l| {
-            let c = (l.label == 1).then(|| l.campaign.clone()).flatten();
-            (l.account_id.clone(), c)
-        })
-        .collect();
+    let truth = labels.true_campaigns();
     let (precision, recall) = pair_precision_recall(&pred, &truth);
     let distinct = |m: &HashMap<String, Option<String>>| {
         m.values()
