@@ -12,7 +12,6 @@ use crate::campaign::{self, CampaignParams, Context};
 use crate::classify::Model;
 use crate::embed::ModelFiles;
 use crate::error::{Error, IoContext, Result};
-use crate::features;
 use crate::report::{self, CampaignLine, NeighborOut, ScoreLine, SCORE_NEIGHBORS};
 
 /// The `score` job.
@@ -121,11 +120,15 @@ fn rfc3339(ms: i64) -> String {
 /// Run `score` end to end: embed (or reuse), detect, classify, write `scores.jsonl` and
 /// `campaigns.jsonl`.
 pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
-    // The model is checked before any embedding where the embedding width is known, so a
+    // The model is loaded before any embedding where the embedding width is known, so a
     // wrong --model fails in a second rather than after the embedding.
-    if let Ok(cfg) = ModelFiles::locate(&job.source.model_dir).and_then(|f| f.config()) {
-        Model::load(&job.model_dir, &campaign::feature_names(cfg.hidden_size))?;
-    }
+    let early = match ModelFiles::locate(&job.source.model_dir).and_then(|f| f.config()) {
+        Ok(cfg) => Some(Model::load(
+            &job.model_dir,
+            &campaign::feature_names(cfg.hidden_size),
+        )?),
+        Err(_) => None,
+    };
     let (run, embed_seconds) = ensure_run(&job.source)?;
     let embed_stage = Stage {
         name: "embed".into(),
@@ -138,11 +141,13 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
 
     let mut timer = Stages::new(true);
     timer.start("classify");
-    let model = Model::load(&job.model_dir, &det.names)?;
+    let model = match early {
+        Some(m) if m.schema == det.names => m,
+        _ => Model::load(&job.model_dir, &det.names)?,
+    };
     let probs = model.predict(&det.x)?;
     timer.start("report");
     let n = det.accounts.len();
-    let d_local = features::LOCAL_FEATURES.len();
     let groups = reported_campaigns(&det.ctx, &probs, &model);
     let campaign_of: Vec<Option<String>> = det
         .ctx
@@ -151,8 +156,16 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         .map(|g| g.and_then(|g| groups[g].clone()))
         .collect();
     save_features(&run.dir, &det, &campaign_of)?;
-    let lines: Vec<ScoreLine> = (0..n)
-        .map(|a| {
+    // Most suspicious first, ties by account id (a stable, reproducible order).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| {
+        probs[y]
+            .total_cmp(&probs[x])
+            .then(det.accounts.ids[x].cmp(&det.accounts.ids[y]))
+    });
+    let lines: Vec<ScoreLine> = order
+        .iter()
+        .map(|&a| {
             let requests = det.accounts.requests[a].len();
             let campaign = det.ctx.campaign_of[a]
                 .zip(campaign_of[a].as_deref())
@@ -171,17 +184,10 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                         similarity: (s * 10_000.0).round() / 10_000.0,
                     })
                     .collect(),
-                reasons: report::reasons(
-                    a,
-                    requests,
-                    &det.x[a * det.names.len()..a * det.names.len() + d_local],
-                    &det.ctx,
-                    campaign,
-                ),
+                reasons: report::reasons(a, requests, det.local.row(a), &det.ctx, campaign),
             }
         })
         .collect();
-    let order = ranking(&probs, &det.accounts.ids);
     let campaigns: Vec<CampaignLine> = det
         .ctx
         .campaigns
@@ -217,23 +223,21 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
             }
         })
         .collect();
-    let sorted: Vec<ScoreLine> = order.iter().map(|&a| lines[a].clone()).collect();
-    report::write_jsonl(&job.out, &sorted)?;
+    report::write_jsonl(&job.out, &lines)?;
     report::write_jsonl(&job.campaigns_out, &campaigns)?;
-    drop(lines);
     stages.extend(timer.into_stages());
 
     let summary = ScoreSummary {
         accounts: n,
         requests: run.manifest.input.requests,
-        flagged: sorted.iter().filter(|l| l.flagged).count(),
+        flagged: lines.iter().filter(|l| l.flagged).count(),
         threshold: model.threshold,
         model_dir: job.model_dir.clone(),
         run_dir: run.dir.clone(),
         scores: job.out.clone(),
         campaigns_file: job.campaigns_out.clone(),
         stages,
-        top: sorted.into_iter().take(10).collect(),
+        top: lines.into_iter().take(10).collect(),
         campaign_count: campaigns.len(),
         campaigns: campaigns.into_iter().take(10).collect(),
     };
@@ -261,11 +265,4 @@ fn reported_campaigns(ctx: &Context, probs: &[f32], model: &Model) -> Vec<Option
             })
         })
         .collect()
-}
-
-/// Account indices by descending score, ties by account id (a stable, reproducible order).
-fn ranking(scores: &[f32], ids: &[String]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]).then(ids[x].cmp(&ids[y])));
-    order
 }
