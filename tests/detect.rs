@@ -74,6 +74,17 @@ fn scored() -> &'static Scored {
     })
 }
 
+/// A private copy of the embedded fixture run in `dir`: tests that score or train rewrite a
+/// run's index and features, which the other tests read.
+fn private_run(dir: &Path) -> PathBuf {
+    let run = dir.join("run");
+    std::fs::create_dir(&run).unwrap();
+    for f in ["manifest.json", "embeddings.safetensors", "requests.jsonl"] {
+        std::fs::copy(scored().run.join(f), run.join(f)).unwrap();
+    }
+    run
+}
+
 fn scores() -> Vec<ScoreLine> {
     read_scores(&scored().out).unwrap()
 }
@@ -253,13 +264,7 @@ fn eval_reports_metrics_and_baselines() {
 fn train_then_score_with_the_new_model() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
-    // A private copy of the embedded run: train and score rewrite its index and features,
-    // which the other tests read.
-    let run = dir.path().join("run");
-    std::fs::create_dir(&run).unwrap();
-    for f in ["manifest.json", "embeddings.safetensors", "requests.jsonl"] {
-        std::fs::copy(scored().run.join(f), run.join(f)).unwrap();
-    }
+    let run = private_run(dir.path());
     // The fixture's labels hold a single campaign, which cannot be split into train and
     // validation by campaign: training must say so rather than report an unearned score.
     let o = bin()
@@ -345,11 +350,7 @@ fn train_then_score_with_the_new_model() {
 #[test]
 fn run_directory_is_reembedded_for_another_input() {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    std::fs::create_dir(&run).unwrap();
-    for f in ["manifest.json", "embeddings.safetensors", "requests.jsonl"] {
-        std::fs::copy(scored().run.join(f), run.join(f)).unwrap();
-    }
+    let run = private_run(dir.path());
     let text = std::fs::read_to_string(common::fixture("planted.jsonl")).unwrap();
     let part = dir.path().join("part.jsonl");
     std::fs::write(&part, text.lines().take(60).collect::<Vec<_>>().join("\n")).unwrap();
