@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::campaign::CampaignParams;
 use crate::classify::TrainOptions;
 use crate::device::{self, DeviceSpec};
-use crate::embed::{default_model_dir, EmbedOptions, Embedder};
+use crate::embed::{default_dir, default_model_dir, EmbedOptions, Embedder};
 use crate::error::{Error, IoContext, Result};
 use crate::pipeline::{self, EmbedJob, EvalJob, NeighborsJob, RunSource, ScoreJob, TrainJob};
 use crate::run::StoreDType;
@@ -291,14 +291,7 @@ fn parse_hidden(s: &str) -> std::result::Result<Hidden, String> {
 /// The classifier folder: `$DISTILLGUARD_CLASSIFIER_DIR` if set, else `models/classifier`
 /// under the current directory if it exists there, else the same folder in this checkout.
 pub fn default_classifier_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DISTILLGUARD_CLASSIFIER_DIR") {
-        return PathBuf::from(dir);
-    }
-    let local = PathBuf::from("models/classifier");
-    if local.exists() {
-        return local;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/classifier")
+    default_dir("DISTILLGUARD_CLASSIFIER_DIR", "models/classifier")
 }
 
 /// Run a parsed command line.

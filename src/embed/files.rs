@@ -22,14 +22,20 @@ pub const MODEL_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca689589511437
 /// The model folder: `$DISTILLGUARD_MODEL_DIR` if set, else `models/all-MiniLM-L6-v2` under the
 /// current directory if it exists there, else the same folder in this source checkout.
 pub fn default_model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DISTILLGUARD_MODEL_DIR") {
+    default_dir("DISTILLGUARD_MODEL_DIR", "models/all-MiniLM-L6-v2")
+}
+
+/// A folder the repository ships or fetches (models): `$env_var` if set, else `relative` under
+/// the current directory if it exists there, else `relative` in this source checkout.
+pub fn default_dir(env_var: &str, relative: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(env_var) {
         return PathBuf::from(dir);
     }
-    let local = PathBuf::from("models/all-MiniLM-L6-v2");
+    let local = PathBuf::from(relative);
     if local.exists() {
         return std::path::absolute(&local).unwrap_or(local);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 /// The three files a model folder must hold.

@@ -19,7 +19,9 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 use crate::error::{Error, Result};
 pub use bert::{Bert, BertConfig};
-pub use files::{default_model_dir, sha256_file, ModelFiles, MODEL_NAME, MODEL_SHA256};
+pub use files::{
+    default_dir, default_model_dir, sha256_file, ModelFiles, MODEL_NAME, MODEL_SHA256,
+};
 
 /// Knobs for embedding; the defaults suit the CPU.
 #[derive(Debug, Clone)]
