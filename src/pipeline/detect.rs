@@ -307,8 +307,8 @@ fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
 /// account's campaign id.
 pub struct SavedFeatures {
     pub accounts: Vec<String>,
+    /// Feature names of the matrix `x` in the file (read as needed, not loaded here).
     pub names: Vec<String>,
-    pub x: Vec<f32>,
     pub behaviour: Vec<f32>,
     pub dim: usize,
     pub campaigns: Vec<Option<String>>,
@@ -338,7 +338,8 @@ pub fn load_features(run_dir: &Path) -> Result<SavedFeatures> {
     let campaigns: Vec<Option<String>> = field(&meta, "campaigns", &path)?;
     let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| bad(format!("corrupt tensors: {e}")))?;
-    let get = |name: &str| -> Result<(Vec<f32>, usize)> {
+    // A [accounts, cols] matrix by name, and its column count.
+    let get = |name: &str| -> Result<(&candle_core::Tensor, usize)> {
         let t = tensors
             .get(name)
             .ok_or_else(|| bad(format!("no tensor named {name:?}")))?;
@@ -349,19 +350,18 @@ pub fn load_features(run_dir: &Path) -> Result<SavedFeatures> {
                 accounts.len()
             )));
         }
-        Ok((t.flatten_all()?.to_vec1()?, cols))
+        Ok((t, cols))
     };
-    let (x, cols) = get("x")?;
-    if cols != names.len() || campaigns.len() != accounts.len() {
+    if get("x")?.1 != names.len() || campaigns.len() != accounts.len() {
         return Err(bad(
             "feature names or campaigns disagree with the matrix".into()
         ));
     }
     let (behaviour, dim) = get("behaviour")?;
+    let behaviour = behaviour.flatten_all()?.to_vec1()?;
     Ok(SavedFeatures {
         accounts,
         names,
-        x,
         behaviour,
         dim,
         campaigns,

@@ -163,6 +163,10 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
             .total_cmp(&probs[x])
             .then(det.accounts.ids[x].cmp(&det.accounts.ids[y]))
     });
+    let mut rank = vec![0usize; n];
+    for (r, &a) in order.iter().enumerate() {
+        rank[a] = r;
+    }
     let lines: Vec<ScoreLine> = order
         .iter()
         .map(|&a| {
@@ -196,7 +200,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         .filter_map(|(c, id)| id.as_ref().map(|id| (c, id)))
         .map(|(c, id)| {
             let mut members = c.members.clone();
-            members.sort_by(|&x, &y| probs[y].total_cmp(&probs[x]).then(x.cmp(&y)));
+            members.sort_by_key(|&m| rank[m]);
             let scores: Vec<f32> = members.iter().map(|&m| probs[m]).collect();
             let ts = members
                 .iter()
