@@ -8,7 +8,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape};
 use rayon::prelude::*;
 
-use super::kernel::{dot_tile, TILE};
+use super::kernel::{dot_tile, over_row_tiles, TILE};
 use super::Coverage;
 
 /// Pairs with more tiles than this also split their own work over rayon.
@@ -105,27 +105,13 @@ fn pair(a: &[f32], b: &[f32], d: usize, threshold: f32) -> (Coverage, Coverage) 
         return (Coverage::EMPTY, Coverage::EMPTY);
     }
     let tiles_a = na.div_ceil(TILE);
-    let best = if tiles_a * nb.div_ceil(TILE) <= SEQUENTIAL_TILES {
-        let mut best = Best::new(na, nb);
-        let mut buf = vec![0f32; TILE * TILE];
-        for ti in 0..tiles_a {
-            row_tile(a, b, d, ti, &mut best, &mut buf);
-        }
-        best
-    } else {
-        (0..tiles_a)
-            .into_par_iter()
-            .fold(
-                || (Best::new(na, nb), vec![0f32; TILE * TILE]),
-                |(mut best, mut buf), ti| {
-                    row_tile(a, b, d, ti, &mut best, &mut buf);
-                    (best, buf)
-                },
-            )
-            .map(|(best, _)| best)
-            .reduce_with(Best::merge)
-            .unwrap_or_else(|| Best::new(na, nb))
-    };
+    let best = over_row_tiles(
+        tiles_a,
+        tiles_a * nb.div_ceil(TILE) > SEQUENTIAL_TILES,
+        || Best::new(na, nb),
+        |best, ti, buf| row_tile(a, b, d, ti, best, buf),
+        Best::merge,
+    );
     (summarise(&best.a, threshold), summarise(&best.b, threshold))
 }
 

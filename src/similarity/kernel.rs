@@ -234,3 +234,37 @@ pub(crate) mod x86 {
         }
     }
 }
+
+/// Runs `tile(acc, ti, buf)` for the row tiles `0..tiles` of one account or pair and returns
+/// the accumulated result: in order on this thread when `parallel` is false (small work, the
+/// caller is already parallel over accounts), else over rayon with one accumulator and one
+/// `TILE x TILE` scratch block per split, combined with `merge`.
+pub(super) fn over_row_tiles<A: Send>(
+    tiles: usize,
+    parallel: bool,
+    new: impl Fn() -> A + Sync + Send,
+    tile: impl Fn(&mut A, usize, &mut [f32]) + Sync + Send,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+) -> A {
+    use rayon::prelude::*;
+    if !parallel {
+        let mut acc = new();
+        let mut buf = vec![0f32; TILE * TILE];
+        for ti in 0..tiles {
+            tile(&mut acc, ti, &mut buf);
+        }
+        return acc;
+    }
+    (0..tiles)
+        .into_par_iter()
+        .fold(
+            || (new(), vec![0f32; TILE * TILE]),
+            |(mut acc, mut buf), ti| {
+                tile(&mut acc, ti, &mut buf);
+                (acc, buf)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce_with(merge)
+        .unwrap_or_else(new)
+}

@@ -9,7 +9,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape};
 use rayon::prelude::*;
 
-use super::kernel::{dot_tile, TILE};
+use super::kernel::{dot_tile, over_row_tiles, TILE};
 use super::NO_MATCH;
 
 /// Accounts with more row tiles than this also split their own work over rayon.
@@ -102,27 +102,13 @@ impl Acc {
 fn account(rows: &[f32], d: usize, threshold: f32) -> Acc {
     let n = rows.len() / d;
     let tiles = n.div_ceil(TILE);
-    let mut acc = if tiles <= SEQUENTIAL_TILES {
-        let mut acc = Acc::new(n);
-        let mut buf = vec![0f32; TILE * TILE];
-        for ti in 0..tiles {
-            row_tile(rows, d, threshold, ti, &mut acc, &mut buf);
-        }
-        acc
-    } else {
-        (0..tiles)
-            .into_par_iter()
-            .fold(
-                || (Acc::new(n), vec![0f32; TILE * TILE]),
-                |(mut acc, mut buf), ti| {
-                    row_tile(rows, d, threshold, ti, &mut acc, &mut buf);
-                    (acc, buf)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce_with(Acc::merge)
-            .unwrap_or_else(|| Acc::new(n))
-    };
+    let mut acc = over_row_tiles(
+        tiles,
+        tiles > SEQUENTIAL_TILES,
+        || Acc::new(n),
+        |acc, ti, buf| row_tile(rows, d, threshold, ti, acc, buf),
+        Acc::merge,
+    );
     if n == 1 {
         acc.max[0] = NO_MATCH;
     }
