@@ -210,19 +210,26 @@ fn neighbors_of_a_planted_account_are_its_campaign() {
     );
 }
 
+/// `eval` of the fixture's scores against `labels`.
+fn eval(labels: &Path, extra: &[&str]) -> Output {
+    bin()
+        .args(["eval", "--scores"])
+        .arg(&scored().out)
+        .arg("--labels")
+        .arg(labels)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn eval_reports_metrics_and_baselines() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("eval.json");
-    let o = bin()
-        .args(["eval", "--scores"])
-        .arg(&scored().out)
-        .arg("--labels")
-        .arg(common::fixture("planted.labels.jsonl"))
-        .arg("--out")
-        .arg(&json)
-        .output()
-        .unwrap();
+    let o = eval(
+        &common::fixture("planted.labels.jsonl"),
+        &["--out", json.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -243,13 +250,7 @@ fn eval_reports_metrics_and_baselines() {
     // Labels for an account that was not scored: error naming the file, line and field.
     let bad = dir.path().join("labels.jsonl");
     std::fs::write(&bad, "{\"account_id\":\"ghost\",\"label\":1}\n").unwrap();
-    let o = bin()
-        .args(["eval", "--scores"])
-        .arg(&scored().out)
-        .arg("--labels")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let o = eval(&bad, &[]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains("labels.jsonl:1: account_id: 1 labelled account is not in the scores"),
