@@ -7,8 +7,9 @@
 //! account, its best match in the other) above [`CampaignParams::link_coverage`]. Connected
 //! components of the link graph with at least [`CampaignParams::min_size`] accounts are
 //! campaigns. Every account then gets [`CROSS_FEATURES`]: neighbour similarity, links, coverage,
-//! shared system prompts, timing synchrony with linked accounts, and its campaign's size and
-//! volume, so that a 10-request account inside a 150-account campaign is scored as part of it.
+//! how many of its nearest accounts share its system prompt, timing synchrony with linked
+//! accounts, and its campaign's size and volume, so that a 10-request account inside a
+//! 150-account campaign is scored as part of it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,7 +25,7 @@ pub const CROSS_FEATURES: &[&str] = &[
     "mean_top5_similarity",
     "log_links",
     "link_coverage",
-    "log_shared_system_accounts",
+    "log_system_prompt_neighbors",
     "sync_with_links",
     "log_campaign_size",
     "log_campaign_requests",
@@ -207,7 +208,13 @@ pub fn analyse(
         f[1] = mean(ns.iter().take(5).map(|p| p.1));
         f[2] = (1.0 + links[a].len() as f32).ln();
         f[3] = mean(links[a].iter().map(|l| l.2));
-        f[4] = top_system[a].map_or(0.0, |s| (users[s as usize].len() as f32).ln());
+        // Neighbours that also use the account's main system prompt: one operator's accounts
+        // behave alike *and* share its exact prompt, while a stock prompt ("You are a helpful
+        // assistant.") is shared by many unrelated people who do not behave alike.
+        f[4] = top_system[a].map_or(0.0, |s| {
+            let peers = ns.iter().take(params.k);
+            (1.0 + peers.filter(|p| users[s as usize].contains(&p.0)).count() as f32).ln()
+        });
         f[5] = if links[a].is_empty() || hours[a].is_empty() {
             0.0
         } else {

@@ -62,7 +62,9 @@ fn linked_accounts_form_a_campaign_and_outsiders_do_not() {
     let f =
         |a: usize, name: &str| ctx.row(a)[CROSS_FEATURES.iter().position(|n| *n == name).unwrap()];
     assert!((f(0, "log_campaign_size") - 4f32.ln()).abs() < 1e-6);
-    assert!((f(0, "log_shared_system_accounts") - 3f32.ln()).abs() < 1e-6);
+    // Both of s0's neighbours among the sweepers use its system prompt; "h" has none.
+    assert!((f(0, "log_system_prompt_neighbors") - 3f32.ln()).abs() < 1e-6);
+    assert_eq!(f(3, "log_system_prompt_neighbors"), 0.0);
     assert_eq!(f(0, "sync_with_links"), 1.0);
     assert_eq!(f(0, "link_coverage"), 1.0);
     assert_eq!(f(3, "log_links"), 0.0);

@@ -165,12 +165,11 @@ pub fn reasons(
             pct(c("link_coverage"))
         ));
     }
-    let sharing = c("log_shared_system_accounts").exp().round() as usize;
+    let sharing = c("log_system_prompt_neighbors").exp().round() as usize - 1;
     if sharing >= 2 {
         out.push(format!(
-            "its system prompt is also used by {} other account{}",
-            sharing - 1,
-            if sharing == 2 { "" } else { "s" }
+            "{sharing} of its {} nearest accounts use the same system prompt",
+            ctx.neighbors[a].len()
         ));
     }
     if c("sync_with_links") >= 0.5 {
@@ -287,8 +286,9 @@ mod tests {
         let d = CROSS_FEATURES.len();
         let mut x = vec![0f32; 2 * d];
         x[cross("link_coverage")] = 0.75;
-        x[cross("log_shared_system_accounts")] = (2f32).ln();
-        let ctx = context(vec![vec![(1, 0.9, 0.75)], vec![(0, 0.9, 0.75)]], x);
+        x[cross("log_system_prompt_neighbors")] = (3f32).ln();
+        let mut ctx = context(vec![vec![(1, 0.9, 0.75)], vec![(0, 0.9, 0.75)]], x);
+        ctx.neighbors[0] = vec![(1, 0.9), (2, 0.7), (3, 0.6), (4, 0.5)];
         let mut local_row = vec![0f32; LOCAL_FEATURES.len()];
         local_row[local("marker_reasoning")] = 0.8;
         local_row[local("marker_grading")] = 0.1;
@@ -298,7 +298,7 @@ mod tests {
             vec![
                 "member of campaign C0007 (2 accounts, 120 requests, behaviour similarity 0.91)",
                 "prompts cover the same ground as 1 other account (mean coverage 75%)",
-                "its system prompt is also used by 1 other account",
+                "2 of its 4 nearest accounts use the same system prompt",
                 "asks for step-by-step reasoning in 80% of requests",
             ]
         );
