@@ -226,6 +226,10 @@ pub struct TrainArgs {
     /// account) is scored by the member that did not train on it.
     #[arg(long, default_value_t = 5, value_name = "K")]
     pub folds: usize,
+    /// Rounds of cross-validation with other folds and seeds: the ensemble has K x R members
+    /// and each account's out-of-fold score (which sets the threshold) is its mean over rounds.
+    #[arg(long, default_value_t = 5, value_name = "R")]
+    pub repeats: usize,
     /// Hidden layer widths of the MLP, comma-separated, or `none` for a linear model
     /// (logistic regression) [default: 128,64].
     #[arg(long, value_name = "N,...|none", value_parser = parse_hidden)]
@@ -351,6 +355,7 @@ fn train(args: TrainArgs) -> Result<()> {
         target_fpr: args.target_fpr,
         seed: args.seed,
         folds: args.folds,
+        repeats: args.repeats,
         hidden: args.hidden.clone().map_or(defaults.hidden.clone(), |h| h.0),
         ..defaults
     };
@@ -369,11 +374,12 @@ fn train(args: TrainArgs) -> Result<()> {
         let t = &model.training;
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         eprintln!(
-            "distillguard: trained {} members by {}-fold cross-validation on {} accounts ({} extraction in {} groups, {} benign) in {:.1}s\n\
+            "distillguard: trained {} members by {}-fold cross-validation x {} on {} accounts ({} extraction in {} groups, {} benign) in {:.1}s\n\
              out-of-fold: AUROC {}, AP {}, recall {} at 1% FPR, {} at 0.1% FPR; threshold {:.4} for FPR {} \
              (precision {}, recall {}, FPR {} there)\nwrote {}",
             t.members.len(),
             t.folds,
+            t.options.repeats,
             t.rows,
             t.positives,
             t.positive_groups,
