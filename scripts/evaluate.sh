@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces docs/evaluation.md.
-#   1. Training traffic as in scripts/train_default.sh (seed 1, corpus slice 0/2, 16 campaigns);
+#   1. Training traffic as in scripts/train_default.sh (seed 1, corpus slice 0/2, 32 campaigns);
 #      test traffic from the other half of every corpus (seed 2, slice 1/2, 8 campaigns, other
 #      account and campaign ids).
 #   2. The default model (models/classifier) scored on the test traffic, with both baselines.
