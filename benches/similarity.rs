@@ -1,9 +1,12 @@
-//! Times the similarity ops on the CPU against their plain-tensor references.
+//! Times the similarity ops against their plain-tensor references (one matmul per account or
+//! pair, then threshold and maxima with tensor ops: on a GPU, cuBLAS GEMMs through candle).
 //!
 //! `cargo bench --bench similarity [-- ACCOUNTS PROMPTS PAIRS]` (defaults 2000 50 20000, d = 384):
 //! near-duplicate counting over every account, then coverage over random account pairs.
-//! Throughput counts useful work only: one dot product per unordered pair inside an account,
-//! |A| x |B| per coverage pair, 2 x d flops each.
+//! `DEVICE=cuda` (a `--features cuda` build) runs both on CUDA device 0: the custom kernels
+//! against the cuBLAS path. Throughput counts useful work only: one dot product per unordered
+//! pair inside an account, |A| x |B| per coverage pair, 2 x d flops each; the bytes are the
+//! embeddings each op must read at least once (its memory floor: kernels/README.md).
 
 use std::time::{Duration, Instant};
 
@@ -79,13 +82,14 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, out.expect("runs > 0"))
 }
 
-fn line(name: &str, t: Duration, dots: f64, unit: &str, items: f64) {
+fn line(name: &str, t: Duration, dots: f64, unit: &str, items: f64, bytes: f64) {
     let s = t.as_secs_f64();
     println!(
-        "  {name:<10} {:>10.1} ms  {:>8.2} M {unit}/s  {:>7.1} GFLOP/s",
+        "  {name:<10} {:>10.1} ms  {:>8.2} M {unit}/s  {:>7.1} GFLOP/s  {:>7.1} GB/s of floor bytes",
         s * 1e3,
         items / s / 1e6,
-        dots * 2.0 * D as f64 / s / 1e9
+        dots * 2.0 * D as f64 / s / 1e9,
+        bytes / s / 1e9
     );
 }
 
@@ -97,21 +101,27 @@ fn main() -> anyhow::Result<()> {
     let accounts = args.first().copied().unwrap_or(2000);
     let prompts = args.get(1).copied().unwrap_or(50);
     let n_pairs = args.get(2).copied().unwrap_or(20_000);
+    let device = match std::env::var("DEVICE").as_deref() {
+        Ok("cuda") => Device::new_cuda(0)?,
+        _ => Device::Cpu,
+    };
     println!(
-        "similarity bench: {accounts} accounts x {prompts} prompts, d {D}, threshold {THRESHOLD}, \
-         {} rayon threads",
+        "similarity bench on {device:?}: {accounts} accounts x {prompts} prompts, d {D}, \
+         threshold {THRESHOLD}, {} rayon threads",
         rayon::current_num_threads()
     );
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let (emb, offsets) = batch(&mut rng, accounts, prompts);
+    let emb = emb.to_device(&device)?;
+    let all_bytes = (accounts * prompts * D * 4) as f64;
 
     let pairs_in = (accounts * prompts * (prompts - 1) / 2) as f64;
     println!("near_duplicates: {pairs_in:.0} prompt pairs");
     let (t_fast, fast) = time(3, || similarity::near_duplicates(&emb, &offsets, THRESHOLD));
     let (t_slow, slow) = time(1, || reference::near_duplicates(&emb, &offsets, THRESHOLD));
     let (fast, slow) = (fast?, slow?);
-    line("tiled", t_fast, pairs_in, "pairs", pairs_in);
-    line("reference", t_slow, pairs_in, "pairs", pairs_in);
+    line("fast", t_fast, pairs_in, "pairs", pairs_in, all_bytes);
+    line("reference", t_slow, pairs_in, "pairs", pairs_in, all_bytes);
     let differ = fast
         .pair_counts
         .iter()
@@ -145,8 +155,10 @@ fn main() -> anyhow::Result<()> {
     });
     let (t_slow, slow) = time(1, || reference::coverage(&emb, &offsets, &pairs, THRESHOLD));
     let (fast, slow) = (fast?, slow?);
-    line("tiled", t_fast, dots, "pairs", dots);
-    line("reference", t_slow, dots, "pairs", dots);
+    // Each pair reads both accounts' prompts (a kernel may hit cache for repeats).
+    let pair_bytes = (n_pairs * 2 * prompts * D * 4) as f64;
+    line("fast", t_fast, dots, "pairs", dots, pair_bytes);
+    line("reference", t_slow, dots, "pairs", dots, pair_bytes);
     let max_diff = fast
         .iter()
         .zip(&slow)

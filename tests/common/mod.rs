@@ -25,8 +25,12 @@ pub fn embedder(max_seq_len: usize) -> Embedder {
     Embedder::load(&model_dir(), &Device::Cpu, opts).expect("model loads")
 }
 
+/// A file of tests/fixtures. The repository root is `$CARGO_MANIFEST_DIR` at run time when set
+/// (cargo sets it; benches/gpu_session.sh sets it for test binaries built here and run on a GPU
+/// machine, where the checkout lives elsewhere), else where the tests were built.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("tests/fixtures")
         .join(name)
 }
