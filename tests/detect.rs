@@ -266,19 +266,22 @@ fn train_then_score_with_the_new_model() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let run = private_run(dir.path());
+    let train = |labels: &Path| {
+        bin()
+            .args(["train", "--device", "cpu", "--input"])
+            .arg(common::fixture("planted.jsonl"))
+            .arg("--labels")
+            .arg(labels)
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--out")
+            .arg(&model)
+            .output()
+            .unwrap()
+    };
     // The fixture's labels hold a single campaign, which cannot be split into train and
     // validation by campaign: training must say so rather than report an unearned score.
-    let o = bin()
-        .args(["train", "--quiet", "--device", "cpu", "--input"])
-        .arg(common::fixture("planted.jsonl"))
-        .arg("--labels")
-        .arg(common::fixture("planted.labels.jsonl"))
-        .arg("--run-dir")
-        .arg(&run)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
+    let o = train(&common::fixture("planted.labels.jsonl"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot split"), "{}", stderr(&o));
 
@@ -289,17 +292,7 @@ fn train_then_score_with_the_new_model() {
         .map(|(id, (l, _))| format!("{{\"account_id\":\"{id}\",\"label\":{l}}}\n"))
         .collect();
     std::fs::write(&labels_path, text).unwrap();
-    let o = bin()
-        .args(["train", "--device", "cpu", "--input"])
-        .arg(common::fixture("planted.jsonl"))
-        .arg("--labels")
-        .arg(&labels_path)
-        .arg("--run-dir")
-        .arg(&run)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
+    let o = train(&labels_path);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("reusing embeddings"),
