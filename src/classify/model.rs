@@ -349,8 +349,10 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
     let mut summaries = Vec::with_capacity(folds.k * opts.repeats);
     for r in 0..opts.repeats {
         let round_seed = opts.seed.wrapping_add(REPEAT_SEED_STRIDE * r as u64);
-        // Same group counts every round, so the same k.
-        let folds = assign_folds(data, opts.folds, round_seed);
+        // Round 0 deals the folds already dealt above; every round has the same group counts,
+        // so the same k.
+        let dealt = (r > 0).then(|| assign_folds(data, opts.folds, round_seed));
+        let folds = dealt.as_ref().unwrap_or(&folds);
         for f in 0..folds.k {
             let (held, fit): (Vec<usize>, Vec<usize>) =
                 all.iter().partition(|&&i| folds.of[i] == f);
