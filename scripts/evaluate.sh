@@ -12,13 +12,13 @@
 # nothing is embedded yet (embedding dominates); minutes when the run directories exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CORPORA=${CORPORA:-../shared/data/corpora}
+# Corpora: the bundled data/corpora; CORPORA=DIR adds the optional ones (as in train_default.sh).
 D=runs/eval
 B=target/release/distillguard
 # The training run is the one scripts/train_default.sh makes (training is reproducible, so
 # running it again rebuilds the committed weights byte for byte).
 [ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
-[ -f "$D/test.jsonl" ] || "$B" simulate --corpora "$CORPORA" --out "$D/test.jsonl" \
+[ -f "$D/test.jsonl" ] || "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/test.jsonl" \
   --labels "$D/test.labels.jsonl" --seed 2 --slice 1/2 --campaigns 8 \
   --account-prefix te- --campaign-prefix tec-
 

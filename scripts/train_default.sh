@@ -5,18 +5,19 @@
 #   3. train with the default options (seed 0, target FPR 1%).
 # The evaluation (scripts/evaluate.sh) uses slice 1 of 2 with other seeds, so no corpus item
 # the model was trained on appears in its test traffic.
-# Needs the corpora in ../shared/data/corpora (or CORPORA=...). About 15 minutes on 2 CPU
-# cores, most of it embedding (55,447 requests).
+# Uses only the corpora bundled in data/corpora, so a clone rebuilds the committed weights and
+# model.json byte for byte. CORPORA=DIR adds a folder of the optional corpora (ShareGPT, LIMA,
+# ...; data/corpora/README.md): a different model, for experiments, not the committed one.
+# Time: see README.md ("Rebuilding the default model").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CORPORA=${CORPORA:-../shared/data/corpora}
 DIR=runs/eval
 BIN=target/release/distillguard
 
 scripts/setup.sh
 cargo build --release --quiet
 mkdir -p "$DIR"
-"$BIN" simulate --corpora "$CORPORA" --out "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
+"$BIN" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
   --seed 1 --slice 0/2 --campaigns 32 --account-prefix tr --campaign-prefix trc
 "$BIN" train --input "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
   --run-dir "$DIR/train.run" --out models/classifier --seed 0

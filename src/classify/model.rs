@@ -42,7 +42,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW};
@@ -247,8 +246,8 @@ pub struct TrainingSummary {
     /// in-sample, to compare with the out-of-fold [`Model::metrics`] and spot overfitting.
     pub train_loss: f64,
     pub train_metrics: Metrics,
-    /// Wall-clock seconds spent training (informational; not reproducible).
-    pub seconds: f64,
+    // No wall-clock time here: model.json is byte-reproducible (an older file's `seconds` is
+    // ignored on load); `train` reports the time on stderr.
 }
 
 /// One ensemble member: the fold it was scored on, and how it was fitted on the others.
@@ -326,7 +325,6 @@ const REPEAT_SEED_STRIDE: u64 = 1_000_003;
 /// Fails with [`Error::Usage`] on invalid options or data, or with fewer than two groups
 /// holding positives or two holding only negatives.
 pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
-    let start = Instant::now();
     opts.validate()?;
     data.validate()?;
     let d = data.dim();
@@ -388,7 +386,6 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
         oof_loss: balanced_log_loss(&oof, &data.y, &groups)?,
         train_loss: balanced_log_loss(&in_sample, &data.y, &groups)?,
         train_metrics: Metrics::from_scores(&in_sample, &data.y, Some(threshold)),
-        seconds: start.elapsed().as_secs_f64(),
     };
     Ok(Model {
         schema: data.features.clone(),

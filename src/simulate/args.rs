@@ -11,9 +11,11 @@ use crate::error::Result;
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Folder of prompt corpora (*.jsonl, see data/corpora/README.md).
+    /// Extra folder of prompt corpora (*.jsonl, see data/corpora/README.md), searched before
+    /// the bundled data/corpora; repeatable. Adds the optional, unshippable corpora (ShareGPT,
+    /// LIMA, ...) where you have them; without it their bundled stand-ins are used.
     #[arg(long, value_name = "DIR")]
-    pub corpora: PathBuf,
+    pub corpora: Vec<PathBuf>,
     /// Request log to write (JSONL, sorted by timestamp).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -62,7 +64,12 @@ pub struct SimulateArgs {
 impl SimulateArgs {
     pub fn options(&self) -> SimOptions {
         SimOptions {
-            corpora: self.corpora.clone(),
+            corpora: self
+                .corpora
+                .iter()
+                .cloned()
+                .chain([super::bundled_corpora_dir()])
+                .collect(),
             traffic: self.out.clone(),
             labels: self.labels.clone(),
             seed: self.seed,
@@ -99,6 +106,18 @@ impl SimulateArgs {
                 opts.labels.display(),
                 stats.kind_table()
             );
+            if !stats.stood_in.is_empty() {
+                let pairs: Vec<String> = stats
+                    .stood_in
+                    .iter()
+                    .map(|(missing, stand_in)| format!("{missing} -> {stand_in}"))
+                    .collect();
+                eprintln!(
+                    "  stand-ins for optional corpora (not found, or --permissive-only; add \
+                     them with --corpora DIR): {}",
+                    pairs.join(", ")
+                );
+            }
         }
         Ok(())
     }

@@ -1,14 +1,21 @@
-//! The prompt corpora the simulator draws from (`/work/shared/data/corpora`, described in its
-//! README): one JSONL file per corpus, each line `{"source", "group", "turn", "text"}`.
+//! The prompt corpora the simulator draws from: one JSONL file per corpus, each line
+//! `{"source", "group", "turn", "text"}` (data/corpora/README.md).
 //!
-//! Every file is read whole into memory (about 24 MB in all) because strategies sample from
-//! them at random. Lines are validated like request logs are: a bad line stops the run with the
+//! The repository bundles the corpora whose license allows shipping them (`data/corpora/`);
+//! the others are optional and read from extra folders when the user has them. A corpus is
+//! taken from the first folder of the search order that holds its file; an unshippable corpus
+//! found nowhere is replaced by its [`CorpusId::stand_in`], a bundled corpus of the same role,
+//! so that a clone simulates every strategy with nothing outside the repository. A shippable
+//! corpus found nowhere is an error: the checkout is incomplete.
+//!
+//! Every file is read whole into memory (8 MB bundled, 24 MB with the optional ones) because
+//! strategies sample from them at random. Lines are validated like request logs are: a bad line stops the run with the
 //! file, the 1-based line and the field, so that a corrupt corpus is fixed at its source rather
 //! than silently producing a skewed dataset. Rows sharing a `group` become one conversation with
 //! its turns in `turn` order; rows without a group are single-turn conversations.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -227,30 +234,68 @@ pub(crate) fn slice_of(key: &str, n: u32) -> u32 {
 #[derive(Debug)]
 pub(crate) struct Corpora {
     corpora: Vec<Corpus>,
+    /// The corpora that were found in no folder and hold their stand-in's rows, in
+    /// [`CorpusId::ALL`] order.
+    stood_in: Vec<CorpusId>,
 }
 
 impl Corpora {
-    /// Read every corpus the strategies need from `dir`.
-    pub(crate) fn load(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(Error::file(
-                dir,
-                "corpora directory not found (expected the folder of *.jsonl prompt corpora, \
-                 see data/corpora/README.md)",
-            ));
-        }
-        // Every file is checked before any is parsed, so a missing one fails at once.
-        for id in CorpusId::ALL {
-            let path = dir.join(id.file_name());
-            if !path.is_file() {
-                return Err(Error::file(&path, "corpus file not found"));
+    /// Read every corpus the strategies need, each from the first of `dirs` that holds its file
+    /// (see the module header for stand-ins). Every folder must exist.
+    pub(crate) fn load(dirs: &[PathBuf]) -> Result<Self> {
+        let Some(last) = dirs.last() else {
+            return Err(Error::Usage("no corpora folder given".into()));
+        };
+        for dir in dirs {
+            if !dir.is_dir() {
+                return Err(Error::file(
+                    dir,
+                    "corpora directory not found (expected a folder of *.jsonl prompt corpora, \
+                     see data/corpora/README.md)",
+                ));
             }
         }
-        let mut corpora = Vec::with_capacity(CorpusId::ALL.len());
+        // Every file is located before any is parsed, so a missing one fails at once.
+        let mut paths: Vec<Option<PathBuf>> = Vec::with_capacity(CorpusId::ALL.len());
         for id in CorpusId::ALL {
-            corpora.push(load_corpus(id, &dir.join(id.file_name()))?);
+            let found = dirs
+                .iter()
+                .map(|d| d.join(id.file_name()))
+                .find(|p| p.is_file());
+            if found.is_none() && id.shippable() {
+                return Err(Error::file(
+                    &last.join(id.file_name()),
+                    "corpus file not found",
+                ));
+            }
+            paths.push(found);
         }
-        Ok(Corpora { corpora })
+        let mut corpora = Vec::with_capacity(CorpusId::ALL.len());
+        for (id, path) in CorpusId::ALL.into_iter().zip(&paths) {
+            corpora.push(match path {
+                Some(p) => Some(load_corpus(id, p)?),
+                None => None,
+            });
+        }
+        let stood_in: Vec<CorpusId> = CorpusId::ALL
+            .into_iter()
+            .filter(|&id| corpora[id as usize].is_none())
+            .collect();
+        let corpora = CorpusId::ALL
+            .iter()
+            .map(|&id| {
+                corpora[id as usize]
+                    .clone()
+                    .or_else(|| corpora[id.stand_in() as usize].clone())
+                    .expect("every stand-in is shippable, so it was loaded")
+            })
+            .collect();
+        Ok(Corpora { corpora, stood_in })
+    }
+
+    /// The corpora found in no folder, replaced by their stand-ins.
+    pub(crate) fn stood_in(&self) -> &[CorpusId] {
+        &self.stood_in
     }
 
     /// Every corpus whose license does not allow shipping its text replaced by its
@@ -265,7 +310,11 @@ impl Corpora {
                 self.get(source).clone()
             })
             .collect();
-        Corpora { corpora }
+        let stood_in = CorpusId::ALL
+            .into_iter()
+            .filter(|id| !id.shippable())
+            .collect();
+        Corpora { corpora, stood_in }
     }
 
     pub(crate) fn get(&self, id: CorpusId) -> &Corpus {
@@ -296,7 +345,10 @@ impl Corpora {
             }
             corpora.push(s);
         }
-        Ok(Corpora { corpora })
+        Ok(Corpora {
+            corpora,
+            stood_in: self.stood_in.clone(),
+        })
     }
 }
 

@@ -64,8 +64,9 @@ pub const DEFAULT_START: &str = "2025-06-02T00:00:00Z";
 /// What to simulate and where to write it.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
-    /// Folder of the prompt corpora (`*.jsonl`, see data/corpora/README.md).
-    pub corpora: PathBuf,
+    /// Folders of prompt corpora (`*.jsonl`, see data/corpora/README.md), searched in order for
+    /// each corpus file; normally the user's extra folders, then [`bundled_corpora_dir`].
+    pub corpora: Vec<PathBuf>,
     /// Request log to write.
     pub traffic: PathBuf,
     /// Labels to write.
@@ -96,7 +97,7 @@ pub struct SimOptions {
 
 impl SimOptions {
     /// Defaults: 200 benign accounts, 8 campaigns, 7 days from [`DEFAULT_START`].
-    pub fn new(corpora: PathBuf, traffic: PathBuf, labels: PathBuf, seed: u64) -> Self {
+    pub fn new(corpora: Vec<PathBuf>, traffic: PathBuf, labels: PathBuf, seed: u64) -> Self {
         SimOptions {
             corpora,
             traffic,
@@ -249,6 +250,9 @@ pub struct SimStats {
     pub kinds: BTreeMap<String, KindStats>,
     pub first_ms: i64,
     pub last_ms: i64,
+    /// `(missing corpus file, the bundled file that stood in for it)`, for corpora found in no
+    /// folder (or all unshippable ones under `permissive_only`).
+    pub stood_in: Vec<(&'static str, &'static str)>,
 }
 
 impl SimStats {
@@ -292,7 +296,19 @@ pub fn simulate(opts: &SimOptions) -> Result<SimStats> {
     let accounts = generate(&corpora, opts);
     write_traffic(&opts.traffic, &accounts)?;
     write_labels(&opts.labels, &accounts)?;
-    Ok(stats(&accounts))
+    let mut stats = stats(&accounts);
+    stats.stood_in = corpora
+        .stood_in()
+        .iter()
+        .map(|id| (id.file_name(), id.stand_in().file_name()))
+        .collect();
+    Ok(stats)
+}
+
+/// The corpora bundled with the repository: `$DISTILLGUARD_CORPORA_DIR` if set, else
+/// `data/corpora` under the current directory if it exists there, else in this source checkout.
+pub fn bundled_corpora_dir() -> PathBuf {
+    crate::embed::default_dir("DISTILLGUARD_CORPORA_DIR", "data/corpora")
 }
 
 // ---- the data the strategies produce -------------------------------------------------------

@@ -1,5 +1,7 @@
-//! Tests against the real corpora in `../shared/data/corpora` (CI clones `shared/` beside the
-//! repository). Kept small: few benign accounts, and the corpora are read once per test binary.
+//! Tests against the real corpora bundled in `data/corpora` (the optional, unshippable ones
+//! stood in for). The test that needs the optional corpora is ignored unless asked for:
+//! `DISTILLGUARD_EXTRA_CORPORA=DIR cargo test -- --ignored extra_corpora`. Kept small: few
+//! benign accounts, and the corpora are read once per test binary.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -12,16 +14,16 @@ use super::corpus::{Corpora, CorpusId};
 use super::*;
 use crate::ingest::parse_line;
 
-const CORPORA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/corpora");
+const CORPORA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/corpora");
 
 fn corpora() -> &'static Corpora {
     static C: OnceLock<Corpora> = OnceLock::new();
-    C.get_or_init(|| Corpora::load(Path::new(CORPORA)).expect("corpora load"))
+    C.get_or_init(|| Corpora::load(&[PathBuf::from(CORPORA)]).expect("corpora load"))
 }
 
 fn opts(dir: &Path, seed: u64) -> SimOptions {
     let mut o = SimOptions::new(
-        PathBuf::from(CORPORA),
+        vec![PathBuf::from(CORPORA)],
         dir.join("traffic.jsonl"),
         dir.join("labels.jsonl"),
         seed,
@@ -255,7 +257,7 @@ fn corpus_turns_are_sorted_and_authors_are_not_conversations() {
 fn missing_corpora_dir_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let mut o = opts(tmp.path(), 1);
-    o.corpora = tmp.path().join("no-such-dir");
+    o.corpora = vec![tmp.path().join("no-such-dir"), PathBuf::from(CORPORA)];
     let e = simulate(&o).unwrap_err();
     assert_eq!(e.exit_code(), 3);
     let msg = e.to_string();
@@ -275,15 +277,15 @@ fn missing_corpus_file_and_malformed_line_name_the_file() {
     // ShareGPT is read first, so a broken copy of it fails before anything else is parsed.
     let (missing, broken) = (CorpusId::Gsm8k, CorpusId::ShareGpt);
     for id in CorpusId::ALL {
-        if id != missing && id != broken {
-            let name = id.file_name();
+        let name = id.file_name();
+        if id != missing && id != broken && Path::new(CORPORA).join(name).is_file() {
             std::os::unix::fs::symlink(Path::new(CORPORA).join(name), dir.join(name)).unwrap();
         }
     }
     let good = r#"{"source": "s", "group": null, "turn": 0, "text": "What is 2+2?"}"#;
     std::fs::write(dir.join(broken.file_name()), good).unwrap();
     let mut o = opts(tmp.path(), 1);
-    o.corpora = dir.clone();
+    o.corpora = vec![dir.clone()];
     let msg = simulate(&o).unwrap_err().to_string();
     assert!(msg.contains("gsm8k.jsonl: corpus file not found"), "{msg}");
     std::os::unix::fs::symlink(
@@ -623,25 +625,22 @@ fn bad_or_too_fine_slices_are_usage_errors_and_narrow_ones_still_work() {
     assert!(kinds.len() >= 12, "{kinds:?}");
 }
 
-#[test]
-fn permissive_only_draws_no_text_from_unshippable_corpora() {
-    let full = corpora();
-    let permissive = full.permissive_only();
-    // Texts found only in corpora whose license forbids shipping them.
-    let shippable: std::collections::HashSet<&str> = CorpusId::ALL
+/// Every text of the shippable corpora in `c`.
+fn shippable_texts(c: &Corpora) -> std::collections::HashSet<&str> {
+    CorpusId::ALL
         .iter()
         .filter(|id| id.shippable())
-        .flat_map(|&id| full.get(id).texts.iter().map(String::as_str))
-        .collect();
-    for id in CorpusId::ALL {
-        assert!(id.stand_in().shippable(), "{id:?}");
-        assert_eq!(permissive.get(id).texts, full.get(id.stand_in()).texts);
-    }
-    let accounts = generate(&permissive, &opts(Path::new("/unused"), 11));
+        .flat_map(|&id| c.get(id).texts.iter().map(String::as_str))
+        .collect()
+}
+
+/// Checks that every prompt of traffic generated from `c` comes from `shippable`.
+fn assert_traffic_is_shippable(c: &Corpora, shippable: &std::collections::HashSet<&str>) {
+    let accounts = generate(c, &opts(Path::new("/unused"), 11));
     let mut n = 0;
     for r in accounts.iter().flat_map(|a| &a.requests) {
         let Some(o) = r.origin else { continue };
-        let text = permissive.get(o.corpus).text(o.row);
+        let text = c.get(o.corpus).text(o.row);
         assert!(
             shippable.contains(text),
             "{o:?} is not from a shippable corpus"
@@ -649,4 +648,56 @@ fn permissive_only_draws_no_text_from_unshippable_corpora() {
         n += 1;
     }
     assert!(n > 500, "{n} prompts with an origin");
+}
+
+#[test]
+fn bundled_corpora_stand_in_for_the_optional_ones() {
+    let c = corpora();
+    // The repository ships exactly the shippable corpora, and nothing else is read.
+    for id in CorpusId::ALL {
+        assert!(id.stand_in().shippable(), "{id:?}");
+        let bundled = Path::new(CORPORA).join(id.file_name()).is_file();
+        assert_eq!(bundled, id.shippable(), "{id:?}");
+        assert_eq!(c.stood_in().contains(&id), !id.shippable(), "{id:?}");
+        assert_eq!(c.get(id).texts, c.get(id.stand_in()).texts, "{id:?}");
+    }
+    assert_traffic_is_shippable(c, &shippable_texts(c));
+    // A folder searched first wins; the bundled one fills in the rest.
+    let tmp = tempfile::tempdir().unwrap();
+    let name = CorpusId::TruthfulQa.file_name();
+    let row = r#"{"source": "mine", "group": null, "turn": 0, "text": "Is the sky green?"}"#;
+    std::fs::write(tmp.path().join(name), row).unwrap();
+    let both = Corpora::load(&[tmp.path().to_path_buf(), PathBuf::from(CORPORA)]).unwrap();
+    assert_eq!(both.get(CorpusId::TruthfulQa).texts, ["Is the sky green?"]);
+    assert_eq!(
+        both.get(CorpusId::Gsm8k).texts,
+        c.get(CorpusId::Gsm8k).texts
+    );
+    // The simulate entry point reports the stand-ins.
+    let stats = simulate(&opts(tmp.path(), 3)).unwrap();
+    let stood: Vec<&str> = stats.stood_in.iter().map(|p| p.0).collect();
+    assert!(stood.contains(&"sharegpt_v3_dev.jsonl"), "{stood:?}");
+    assert!(stats
+        .stood_in
+        .contains(&("zero_shot_cot.jsonl", "gsm8k.jsonl")));
+}
+
+/// With the optional corpora (`DISTILLGUARD_EXTRA_CORPORA`, e.g. a local `shared/data/corpora`):
+/// they are read, and `permissive_only` replaces every one of them by its stand-in.
+#[test]
+#[ignore = "needs the optional corpora: DISTILLGUARD_EXTRA_CORPORA=DIR cargo test -- --ignored extra_corpora"]
+fn extra_corpora_are_read_and_permissive_only_replaces_them() {
+    let extra = std::env::var_os("DISTILLGUARD_EXTRA_CORPORA")
+        .expect("set DISTILLGUARD_EXTRA_CORPORA to the folder of the optional corpora");
+    let full = Corpora::load(&[PathBuf::from(extra), PathBuf::from(CORPORA)]).unwrap();
+    assert!(full.stood_in().is_empty(), "{:?}", full.stood_in());
+    let permissive = full.permissive_only();
+    let shippable = shippable_texts(&full);
+    for id in CorpusId::ALL {
+        assert_eq!(permissive.get(id).texts, full.get(id.stand_in()).texts);
+        if !id.shippable() {
+            assert_ne!(full.get(id).texts, full.get(id.stand_in()).texts, "{id:?}");
+        }
+    }
+    assert_traffic_is_shippable(&permissive, &shippable);
 }
