@@ -1,6 +1,7 @@
-//! How the campaign-linking defaults (`CampaignParams::default()`) were chosen: sweep the
-//! linking thresholds on an embedded, labelled run and print campaign pair precision/recall and
-//! how many benign accounts end up inside a campaign.
+//! How the linking defaults (`CampaignParams::default()`) were chosen: sweep the form and
+//! infrastructure link thresholds on an embedded, labelled run and print link-group pair
+//! precision/recall (every group of at least `min_size` accounts, flagged or not), how many
+//! benign and extraction accounts end up in a group, and pair recall per extraction kind.
 //!
 //! ```text
 //! cargo run --release --example tune_campaigns -- RUN_DIR LABELS.jsonl
@@ -8,10 +9,10 @@
 //! RUN_DIR comes from `distillguard embed` (or `score`/`train`) on simulated traffic; LABELS is
 //! the simulator's labels file. Results are recorded in docs/evaluation.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use distillguard::campaign::{self, CampaignParams};
+use distillguard::campaign::{self, CampaignParams, FormParams, InfraParams};
 use distillguard::classify::pair_precision_recall;
 use distillguard::features::{self, Accounts};
 use distillguard::index::{AccountIndex, IndexParams};
@@ -32,77 +33,194 @@ fn main() -> distillguard::Result<()> {
         accounts.ids.clone(),
         &local.behaviour,
         local.dim,
-        IndexParams::default(),
+        IndexParams {
+            parallel: false,
+            ..IndexParams::default()
+        },
     )?;
-    let k_max = 20;
-    let all = index.all_neighbors(k_max);
+    let defaults = CampaignParams::default();
+    let all = index.all_neighbors(defaults.k);
     let truth = labels.true_campaigns();
-    let label_of: HashMap<&str, u8> = labels
+    let label_of: HashMap<&str, (u8, String)> = labels
         .labels
         .iter()
-        .map(|l| (l.account_id.as_str(), l.label))
+        .map(|l| {
+            let kind = l.kind.clone().unwrap_or_default();
+            (l.account_id.as_str(), (l.label, kind))
+        })
         .collect();
     println!(
-        "{:>3} {:>6} {:>6} {:>6} {:>9} {:>7} {:>9} {:>13} {:>13}",
-        "k",
-        "linksim",
-        "match",
-        "cover",
-        "campaigns",
+        "{:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8}  per-kind pair recall",
+        "share",
+        "jacc",
+        "shared",
+        "coact",
+        "infra",
+        "struct",
+        "groups",
         "pair_P",
         "pair_R",
-        "benign_in_c",
-        "extr_in_c"
+        "benign_g",
+        "extr_g"
     );
-    for k in [10] {
-        for link_similarity in [0.7f32, 0.75, 0.8] {
-            for prompt_match in [0.45f32, 0.5, 0.55] {
-                for link_coverage in [0.2f32, 0.3, 0.4] {
-                    let params = CampaignParams {
-                        k,
-                        link_similarity,
-                        prompt_match,
-                        link_coverage,
-                        ..CampaignParams::default()
-                    };
-                    let neighbors: Vec<Vec<(usize, f32)>> = all
-                        .iter()
-                        .map(|ns| ns.iter().take(k).map(|n| (n.row, n.similarity)).collect())
-                        .collect();
-                    let ctx = campaign::analyse(&accounts, &local, neighbors, &params)?;
-                    let pred: HashMap<String, Option<String>> = accounts
-                        .ids
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, id)| truth.contains_key(*id))
-                        .map(|(a, id)| {
-                            (
-                                id.clone(),
-                                ctx.campaign_of[a].map(|c| ctx.campaigns[c].id.clone()),
-                            )
-                        })
-                        .collect();
-                    let (p, r) = pair_precision_recall(&pred, &truth);
-                    let in_campaign = |label: u8| {
-                        accounts
-                            .ids
-                            .iter()
-                            .enumerate()
-                            .filter(|(a, id)| {
-                                ctx.campaign_of[*a].is_some()
-                                    && label_of.get(id.as_str()) == Some(&label)
-                            })
-                            .count()
-                    };
-                    println!(
-                        "{k:>3} {link_similarity:>6.2} {prompt_match:>6.2} {link_coverage:>6.2} {:>9} {p:>7.4} {r:>9.4} {:>13} {:>13}",
-                        ctx.campaigns.len(),
-                        in_campaign(0),
-                        in_campaign(1)
-                    );
+    // GRID=full sweeps the settings around the defaults; DUMP=1 lists every group's make-up.
+    let grid = std::env::var("GRID").unwrap_or_default() == "full";
+    let f = &defaults.form;
+    let shares: &[f32] = if grid {
+        &[0.1, 0.15, 0.2, 0.3]
+    } else {
+        &[f.min_share]
+    };
+    let jaccs: &[f32] = if grid {
+        &[0.3, 0.4, 0.5]
+    } else {
+        &[f.min_jaccard]
+    };
+    let shareds: &[usize] = if grid { &[4, 6, 8] } else { &[f.min_shared] };
+    let coacts: &[f32] = if grid {
+        &[0.0, 0.25, 0.5]
+    } else {
+        &[f.min_co_activity]
+    };
+    let overlaps: &[f32] = if grid {
+        &[0.4, 0.5]
+    } else {
+        &[defaults.infra.min_overlap]
+    };
+    let structural: &[f32] = if grid {
+        &[0.0, 0.2]
+    } else {
+        &[defaults.min_structural_similarity]
+    };
+    for &min_share in shares {
+        for &min_jaccard in jaccs {
+            for &min_shared in shareds {
+                for &min_co_activity in coacts {
+                    for &min_overlap in overlaps {
+                        for &min_structural_similarity in structural {
+                            let params = CampaignParams {
+                                form: FormParams {
+                                    min_share,
+                                    min_jaccard,
+                                    min_shared,
+                                    min_co_activity,
+                                    ..defaults.form.clone()
+                                },
+                                infra: InfraParams {
+                                    min_overlap,
+                                    ..defaults.infra.clone()
+                                },
+                                min_structural_similarity,
+                                ..defaults.clone()
+                            };
+                            let neighbors: Vec<Vec<(usize, f32)>> = all
+                                .iter()
+                                .map(|ns| ns.iter().map(|n| (n.row, n.similarity)).collect())
+                                .collect();
+                            let ctx = campaign::analyse(
+                                &accounts,
+                                &local,
+                                &run.shingles,
+                                neighbors,
+                                &params,
+                            )?;
+                            let row = report(&ctx, &accounts, &truth, &label_of);
+                            if std::env::var("DUMP").is_ok() {
+                                dump(&ctx, &accounts, &truth, &label_of);
+                            }
+                            println!(
+                            "{min_share:>6.2} {min_jaccard:>6.2} {min_shared:>6} {min_co_activity:>6.2} {min_overlap:>6.2} {min_structural_similarity:>6.2} {row}"
+                        );
+                        }
+                    }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// One table row: groups, pair precision/recall, benign and extraction accounts in groups,
+/// pair recall per extraction kind.
+fn report(
+    ctx: &campaign::Context,
+    accounts: &Accounts,
+    truth: &HashMap<String, Option<String>>,
+    label_of: &HashMap<&str, (u8, String)>,
+) -> String {
+    let group_of = |a: usize| ctx.campaign_of[a].map(|c| ctx.campaigns[c].id.clone());
+    let pred: HashMap<String, Option<String>> = accounts
+        .ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| truth.contains_key(*id))
+        .map(|(a, id)| (id.clone(), group_of(a)))
+        .collect();
+    let (p, r) = pair_precision_recall(&pred, truth);
+    let in_group = |label: u8| {
+        (0..accounts.len())
+            .filter(|&a| {
+                ctx.campaign_of[a].is_some()
+                    && label_of.get(accounts.ids[a].as_str()).map(|l| l.0) == Some(label)
+            })
+            .count()
+    };
+    // Pair recall per extraction kind: the truth restricted to that kind.
+    let mut kinds: BTreeMap<&str, HashMap<String, Option<String>>> = BTreeMap::new();
+    for (id, c) in truth {
+        if let Some((1, kind)) = label_of.get(id.as_str()) {
+            kinds
+                .entry(kind.as_str())
+                .or_default()
+                .insert(id.clone(), c.clone());
+        }
+    }
+    let per_kind: Vec<String> = kinds
+        .iter()
+        .map(|(kind, t)| {
+            let pred: HashMap<String, Option<String>> = t
+                .keys()
+                .map(|id| (id.clone(), pred.get(id).cloned().flatten()))
+                .collect();
+            let (_, r) = pair_precision_recall(&pred, t);
+            format!("{kind}={r:.2}")
+        })
+        .collect();
+    format!(
+        "{:>7} {p:>7.4} {r:>7.4} {:>8} {:>8}  {}",
+        ctx.campaigns.len(),
+        in_group(0),
+        in_group(1),
+        per_kind.join(" ")
+    )
+}
+
+/// Each link group's make-up: labelled campaigns (or benign kinds) and their account counts.
+fn dump(
+    ctx: &campaign::Context,
+    accounts: &Accounts,
+    truth: &HashMap<String, Option<String>>,
+    label_of: &HashMap<&str, (u8, String)>,
+) {
+    for c in &ctx.campaigns {
+        let mut parts: BTreeMap<String, usize> = BTreeMap::new();
+        for &m in &c.members {
+            let id = accounts.ids[m].as_str();
+            let key = match (truth.get(id).cloned().flatten(), label_of.get(id)) {
+                (Some(camp), Some((_, kind))) => format!("{camp}:{kind}"),
+                (_, Some((_, kind))) => format!("benign:{kind}"),
+                _ => "unlabelled".to_string(),
+            };
+            *parts.entry(key).or_default() += 1;
+        }
+        let parts: Vec<String> = parts.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        println!(
+            "  {} size {} form {} infra {}: {}",
+            c.id,
+            c.size,
+            c.form_links,
+            c.infra_links,
+            parts.join(" ")
+        );
+    }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces docs/evaluation.md.
 #   1. Training traffic as in scripts/train_default.sh (seed 1, corpus slice 0/2, 32 campaigns);
-#      test traffic from the other half of every corpus (seed 2, slice 1/2, 8 campaigns, other
+#      test traffic from the other half of every corpus (seed 2, slice 1/2, 11 campaigns, other
 #      account and campaign ids).
 #   2. The default model (models/classifier) scored on the test traffic, with both baselines.
 #   3. Held-out campaign kinds: the extraction kinds are split into two folds; for each fold a
@@ -19,7 +19,7 @@ B=target/release/distillguard
 # running it again rebuilds the committed weights byte for byte).
 [ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
 [ -f "$D/test.jsonl" ] || "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/test.jsonl" \
-  --labels "$D/test.labels.jsonl" --seed 2 --slice 1/2 --campaigns 8 \
+  --labels "$D/test.labels.jsonl" --seed 2 --slice 1/2 --campaigns 11 \
   --account-prefix te- --campaign-prefix tec-
 
 score() { # model scores-file
@@ -37,8 +37,8 @@ evaluate "$D/default.scores.jsonl" "$D/test.labels.jsonl" "$D/train.labels.jsonl
 
 # Held-out kinds.
 BENIGN='benchmark_eval|benign_human|bulk_business|heavy_user|narrow_integration'
-FOLD_A='agentic_sweep|cot_multilingual|mixed_cover|single_heavy'
-FOLD_B='coding_sweep|hydra_cot|low_and_slow|rubric_grading'
+FOLD_A='agentic_sweep|cot_multilingual|mixed_cover|single_heavy|thin_wrappers'
+FOLD_B='coding_sweep|hydra_cot|low_and_slow|rubric_grading|agent_sybil_cover|cot_varied_tasks'
 for fold in A B; do
   if [ $fold = A ]; then held=$FOLD_A; seen=$FOLD_B; else held=$FOLD_B; seen=$FOLD_A; fi
   grep -E "\"kind\":\"($BENIGN|$seen)\"" "$D/train.labels.jsonl" > "$D/heldout$fold.train.labels.jsonl"

@@ -36,6 +36,7 @@ pub mod lexical;
 pub mod pipeline;
 pub mod report;
 pub mod run;
+pub mod shingles;
 pub mod similarity;
 pub mod simulate;
 

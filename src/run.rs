@@ -8,6 +8,9 @@
 //!                                 "markers" (lexical marker bits, see lexical.rs)
 //! RUN_DIR/requests.jsonl          one line per request, in input order: its input line, account,
 //!                                 timestamp (epoch ms), embedding row and optional metadata
+//! RUN_DIR/shingles.safetensors    per row, the prompt's word-shingle hashes (shingles.rs) in CSR
+//!                                 form: u32 "offsets" [rows + 1], u32 "hashes"; metadata
+//!                                 "scheme" names the shingling, so another one is never mixed in
 //! ```
 //! Files are written to a temporary name and renamed, so a crashed run never leaves a file that
 //! looks complete. `FORMAT_VERSION` changes whenever a reader would misread an older run.
@@ -28,6 +31,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST: &str = "manifest.json";
 pub const EMBEDDINGS: &str = "embeddings.safetensors";
 pub const REQUESTS: &str = "requests.jsonl";
+pub const SHINGLES: &str = "shingles.safetensors";
 
 /// One line of `requests.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +192,106 @@ pub fn write_embeddings(
     std::fs::rename(&tmp, &path).at(&path)
 }
 
+/// Every row's shingle hashes, in CSR form: row `r` holds `hashes[offsets[r]..offsets[r + 1]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowShingles {
+    pub offsets: Vec<u32>,
+    pub hashes: Vec<u32>,
+}
+
+impl Default for RowShingles {
+    fn default() -> Self {
+        RowShingles {
+            offsets: vec![0],
+            hashes: Vec::new(),
+        }
+    }
+}
+
+impl RowShingles {
+    pub fn rows(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn row(&self, r: u32) -> &[u32] {
+        let r = r as usize;
+        &self.hashes[self.offsets[r] as usize..self.offsets[r + 1] as usize]
+    }
+
+    /// Append the next row.
+    pub fn push(&mut self, hashes: &[u32]) -> Result<()> {
+        self.hashes.extend_from_slice(hashes);
+        let end = u32::try_from(self.hashes.len())
+            .map_err(|_| Error::Usage("more than 2^32 shingles in one run".into()))?;
+        self.offsets.push(end);
+        Ok(())
+    }
+}
+
+pub fn write_shingles(dir: &Path, s: RowShingles) -> Result<()> {
+    let (rows1, n) = (s.offsets.len(), s.hashes.len());
+    let tensors = HashMap::from([
+        (
+            "offsets".to_string(),
+            Tensor::from_vec(s.offsets, rows1, &Device::Cpu)?,
+        ),
+        (
+            "hashes".to_string(),
+            Tensor::from_vec(s.hashes, n, &Device::Cpu)?,
+        ),
+    ]);
+    let path = dir.join(SHINGLES);
+    let tmp = dir.join(format!("{SHINGLES}.partial"));
+    let meta = HashMap::from([("scheme".to_string(), crate::shingles::SCHEME.to_string())]);
+    safetensors::serialize_to_file(
+        tensors.iter().map(|(k, v)| (k.clone(), v)),
+        Some(meta),
+        &tmp,
+    )
+    .map_err(|e| Error::file(&tmp, format!("cannot write shingles: {e}")))?;
+    std::fs::rename(&tmp, &path).at(&path)
+}
+
+/// The run's shingles, or `None` when the file is absent or holds another scheme (both mean:
+/// compute them again). A file that exists but is corrupt, or disagrees with `rows`, is an error.
+pub fn read_shingles(dir: &Path, rows: u64) -> Result<Option<RowShingles>> {
+    let path = dir.join(SHINGLES);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&path).at(&path)?;
+    let bad = |msg: String| Error::file(&path, msg);
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a shingles file: {e}")))?;
+    let scheme = meta.metadata().as_ref().and_then(|m| m.get("scheme"));
+    if scheme.map(String::as_str) != Some(crate::shingles::SCHEME) {
+        return Ok(None);
+    }
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| bad(format!("corrupt tensors: {e}")))?;
+    let get = |name: &str| -> Result<Vec<u32>> {
+        Ok(tensors
+            .get(name)
+            .ok_or_else(|| bad(format!("no tensor named {name:?}")))?
+            .to_vec1::<u32>()?)
+    };
+    let s = RowShingles {
+        offsets: get("offsets")?,
+        hashes: get("hashes")?,
+    };
+    let consistent = s.offsets.len() as u64 == rows + 1
+        && s.offsets.first() == Some(&0)
+        && s.offsets.windows(2).all(|w| w[0] <= w[1])
+        && s.offsets.last().map(|&e| e as usize) == Some(s.hashes.len());
+    if !consistent {
+        return Err(bad(format!(
+            "offsets do not describe {rows} rows of {} hashes",
+            s.hashes.len()
+        )));
+    }
+    Ok(Some(s))
+}
+
 pub fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST);
     let text = serde_json::to_string_pretty(m).expect("manifest serialises");
@@ -200,6 +304,7 @@ pub struct Run {
     pub manifest: Manifest,
     pub embeddings: Tensor,
     pub rows: RowInfo,
+    pub shingles: RowShingles,
 }
 
 impl Run {
@@ -250,11 +355,18 @@ impl Run {
                 ),
             ));
         }
+        let shingles = read_shingles(dir, rows as u64)?.ok_or_else(|| {
+            Error::file(
+                &dir.join(SHINGLES),
+                "missing or of another scheme: run `distillguard embed` or `score` on this run again",
+            )
+        })?;
         Ok(Run {
             dir: dir.to_path_buf(),
             manifest,
             embeddings,
             rows: rows_info,
+            shingles,
         })
     }
 

@@ -141,6 +141,12 @@ fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
     assert_eq!(camps.len(), 1);
     assert_eq!(camps[0]["id"], campaign);
     assert_eq!(camps[0]["size"], planted.len());
+    // What the campaign shares, signal by signal: the coding sweep's accounts share a system
+    // prompt and a few subnets, and every link of the group is counted.
+    let links = &camps[0]["links"];
+    assert!(links["infrastructure"].as_u64().unwrap() >= planted.len() as u64 - 1);
+    assert!(links["total"].as_u64().unwrap() >= links["infrastructure"].as_u64().unwrap());
+    assert!(camps[0]["mean_infra_overlap"].as_f64().unwrap() >= 0.4);
     let members: HashSet<&str> = camps[0]["members"]
         .as_array()
         .unwrap()
@@ -175,15 +181,36 @@ fn neighbors_of_a_planted_account_are_its_campaign() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 4, "the account, then k neighbours");
+    // The account, its k index neighbours, then up to k accounts linked to it by form or
+    // infrastructure that the index did not return.
+    assert!((4..=7).contains(&rows.len()), "{} rows", rows.len());
+    let mut linked_index_neighbours = 0;
     assert_eq!(rows[0]["account_id"], target.as_str());
-    for r in &rows[1..] {
+    for (i, r) in rows[1..].iter().enumerate() {
         let id = r["account_id"].as_str().unwrap();
         assert!(planted.contains(id), "{id} is not planted");
-        assert!(r["similarity"].as_f64().unwrap() > 0.5);
         assert!(r["shared_system_prompts"].as_u64().unwrap() >= 1);
         assert!(r["campaign"].is_string());
+        let by: Vec<&str> = r["linked_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        if i < 3 {
+            assert!(r["similarity"].as_f64().unwrap() > 0.5);
+            linked_index_neighbours += usize::from(by.contains(&"infrastructure"));
+        } else {
+            // Listed for a link, not for its topic.
+            assert!(
+                by.contains(&"infrastructure") || by.contains(&"form"),
+                "{id}: {by:?}"
+            );
+        }
     }
+    // The planted sweep shares a system prompt and subnets: linked by infrastructure (links
+    // are pairwise; the group is their closure, so not every pair need be linked).
+    assert!(linked_index_neighbours >= 1);
     // The index gives the same neighbours as scores.jsonl (saved and reloaded).
     let from_scores: Vec<&str> = s[0]
         .neighbors
@@ -191,11 +218,17 @@ fn neighbors_of_a_planted_account_are_its_campaign() {
         .take(3)
         .map(|n| n.account_id.as_str())
         .collect();
-    let from_index: Vec<&str> = rows[1..]
+    let from_index: Vec<&str> = rows[1..4]
         .iter()
         .map(|r| r["account_id"].as_str().unwrap())
         .collect();
     assert_eq!(from_scores, from_index);
+    // scores.jsonl records the account's links and what made them.
+    assert!(!s[0].links.is_empty());
+    assert!(s[0]
+        .links
+        .iter()
+        .all(|l| planted.contains(l.account_id.as_str()) && !l.by.is_empty()));
 
     let o = bin()
         .args(["neighbors", "no-such-account", "--run-dir"])

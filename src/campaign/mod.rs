@@ -1,10 +1,15 @@
-//! Cross-account evidence and campaigns: which accounts behave alike, and how strongly.
+//! Cross-account evidence and campaigns: which accounts are run together, and how strongly.
 //!
 //! Extraction is spread thin over many accounts, so the strongest signal about one account is
-//! often its neighbours. Given each account's nearest neighbours by behaviour vector (from the
-//! HNSW index), a pair is *linked* when the vectors are close ([`CampaignParams::link_similarity`])
-//! and the prompts really cover the same ground: set-to-set coverage (for each prompt of one
-//! account, its best match in the other) above [`CampaignParams::link_coverage`]. Connected
+//! often its siblings. Campaign accounts sweep *different* items of a task space, so they are
+//! alike in *form* and *infrastructure*, not in topic. Two accounts are *linked* ([`Link`],
+//! which records every signal) when they share a prompt template ([`form`]: the shingles
+//! recurring across each account's prompts, compared by MinHash/LSH, plus co-activity) or
+//! their infrastructure ([`infra`]: networks, client and system prompt, IDF-weighted). Topic
+//! alone never links: close behaviour vectors ([`CampaignParams::link_similarity`]) whose
+//! prompts cover the same ground (set-to-set coverage above [`CampaignParams::link_coverage`])
+//! are recorded on a link as evidence, because two honest teams running one benchmark cover
+//! the same ground too. Connected
 //! components of the link graph with at least [`CampaignParams::min_size`] accounts are
 //! campaigns. Every account then gets [`CROSS_FEATURES`]: neighbour similarity, links, coverage,
 //! how many of its nearest accounts share its system prompt, timing synchrony with linked
@@ -17,26 +22,44 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::features::{Accounts, LocalFeatures, LOCAL_FEATURES};
+use crate::run::RowShingles;
 use crate::similarity;
 
-/// Names of the cross-account features, in vector order.
-pub const CROSS_FEATURES: &[&str] = &[
-    "top1_similarity",
-    "mean_top5_similarity",
-    "log_links",
-    "link_coverage",
-    "log_system_prompt_neighbors",
-    "sync_with_links",
-    "log_campaign_size",
-    "log_campaign_requests",
-    "campaign_mean_similarity",
-];
+pub mod form;
+pub mod infra;
 
-/// Linking thresholds. The defaults were chosen with `examples/tune_campaigns.rs` on simulated
-/// training traffic (docs/evaluation.md): campaign accounts sweep *different* items of a task
-/// set, so their prompts are alike in form rather than near-duplicates, and a loose prompt
-/// match (0.45) over a third of the prompts links them while behaviour similarity 0.8 keeps
-/// unrelated accounts apart (pair precision 0.71, recall 0.83 there).
+pub use form::{FormOverlap, FormParams, Signatures};
+pub use infra::{Footprints, InfraOverlap, InfraParams};
+
+crate::features::feature_set! {
+    /// The cross-account features, in vector order.
+    pub enum Cross {
+        Top1Similarity => "top1_similarity",
+        MeanTop5Similarity => "mean_top5_similarity",
+        LogLinks => "log_links",
+        LinkCoverage => "link_coverage",
+        LogSystemPromptNeighbors => "log_system_prompt_neighbors",
+        SyncWithLinks => "sync_with_links",
+        LogCampaignSize => "log_campaign_size",
+        LogCampaignRequests => "log_campaign_requests",
+        CampaignMeanSimilarity => "campaign_mean_similarity",
+        LogFormLinks => "log_form_links",
+        LogInfraLinks => "log_infra_links",
+        LinkSync => "link_sync",
+        CampaignFormLinkShare => "campaign_form_link_share",
+        CampaignInfraLinkShare => "campaign_infra_link_share",
+        CampaignMeanSync => "campaign_mean_sync",
+    }
+}
+
+/// Names of the cross-account features, in vector order.
+pub const CROSS_FEATURES: &[&str] = Cross::NAMES;
+
+/// Linking settings, stored in model.json (features depend on them). The form and
+/// infrastructure thresholds and the structural-similarity cut were chosen with
+/// `examples/tune_campaigns.rs` on the default model's training traffic (docs/evaluation.md);
+/// `link_similarity`, `prompt_match` and `link_coverage` define "same ground" (close behaviour
+/// vectors, prompts covered by the other account's), recorded on links as evidence.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct CampaignParams {
     /// Neighbours looked at per account.
@@ -49,6 +72,13 @@ pub struct CampaignParams {
     pub link_coverage: f32,
     /// Smallest component reported as a campaign.
     pub min_size: usize,
+    /// Structural similarity (`|N[a] ∩ N[b]| / sqrt(|N[a]| |N[b]|)` over closed link
+    /// neighbourhoods) a link needs to join two accounts' groups.
+    pub min_structural_similarity: f32,
+    /// Form (template-signature) links.
+    pub form: FormParams,
+    /// Infrastructure links.
+    pub infra: InfraParams,
 }
 
 impl Default for CampaignParams {
@@ -59,6 +89,9 @@ impl Default for CampaignParams {
             prompt_match: 0.45,
             link_coverage: 0.3,
             min_size: 3,
+            min_structural_similarity: 0.2,
+            form: FormParams::default(),
+            infra: InfraParams::default(),
         }
     }
 }
@@ -78,14 +111,49 @@ pub struct Campaign {
     pub mean_coverage: f32,
     /// Accounts using the campaign's most common system prompt.
     pub shared_system_prompt_accounts: usize,
+    /// Links inside the group; those made by a shared form and by shared infrastructure (a
+    /// link can be both); those whose accounts also cover the same ground.
+    pub links: usize,
+    pub form_links: usize,
+    pub infra_links: usize,
+    pub same_ground_links: usize,
+    /// Mean signature Jaccard, footprint overlap and activity synchrony over the group's links.
+    pub mean_form_jaccard: f32,
+    pub mean_infra_overlap: f32,
+    pub mean_sync: f32,
+}
+
+/// A link between two accounts and the signals behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Link {
+    /// The other account.
+    pub other: usize,
+    /// Behaviour-vector cosine.
+    pub similarity: f32,
+    /// Prompt coverage, the larger direction.
+    pub coverage: f32,
+    /// Template-signature overlap ([`form`]).
+    pub form: FormOverlap,
+    /// Footprint overlap ([`infra`]).
+    pub infra: InfraOverlap,
+    /// Activity synchrony ([`Footprints::sync`]) and co-activity ([`Footprints::co_activity`]).
+    pub sync: f32,
+    pub co_activity: f32,
+    /// Close behaviour vectors and covered prompts: same ground. Evidence, never a link alone
+    /// (two honest teams running one benchmark cover the same ground).
+    pub by_behaviour: bool,
+    /// Made by a shared template signature (with co-activity).
+    pub by_form: bool,
+    /// Made by shared infrastructure.
+    pub by_infra: bool,
 }
 
 /// Everything learned across accounts.
 pub struct Context {
     /// Per account: neighbours `(account, similarity)`, most similar first.
     pub neighbors: Vec<Vec<(usize, f32)>>,
-    /// Per account: linked accounts with `(account, similarity, coverage)`.
-    pub links: Vec<Vec<(usize, f32, f32)>>,
+    /// Per account: its links, in the order the pairs were examined.
+    pub links: Vec<Vec<Link>>,
     pub campaign_of: Vec<Option<usize>>,
     pub campaigns: Vec<Campaign>,
     /// `accounts x CROSS_FEATURES.len()`, row-major.
@@ -104,36 +172,85 @@ impl Context {
 pub fn analyse(
     accounts: &Accounts,
     local: &LocalFeatures,
+    shingles: &RowShingles,
     neighbors: Vec<Vec<(usize, f32)>>,
     params: &CampaignParams,
 ) -> Result<Context> {
     let n = accounts.len();
-    // Candidate pairs: close behaviour vectors, each unordered pair once.
-    let mut candidates: Vec<(u32, u32, f32)> = Vec::new();
-    let mut seen = HashSet::new();
+    let footprints = Footprints::new(accounts);
+    let signatures = Signatures::new(accounts, shingles, &params.form);
+    // Candidate pairs, each unordered pair once: LSH buckets of template signatures, the
+    // infrastructure index, and close behaviour vectors (which share a form or infrastructure
+    // more often than chance, and cost nothing to check).
+    let mut candidates: Vec<(u32, u32)> = signatures.candidate_pairs(&params.form);
+    candidates.extend(footprints.candidate_pairs(&params.infra));
     for (a, ns) in neighbors.iter().enumerate() {
         for &(b, s) in ns.iter().take(params.k) {
-            if s >= params.link_similarity && a != b && seen.insert((a.min(b), a.max(b))) {
-                candidates.push((a.min(b) as u32, a.max(b) as u32, s));
+            if s >= params.link_similarity && a != b {
+                candidates.push((a.min(b) as u32, a.max(b) as u32));
             }
         }
     }
-    let pairs: Vec<(u32, u32)> = candidates.iter().map(|&(a, b, _)| (a, b)).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    // A link needs a shared form (with co-activity) or shared infrastructure; topic alone
+    // never links.
+    let kept: Vec<(u32, u32, FormOverlap, InfraOverlap, f32)> = candidates
+        .into_iter()
+        .filter_map(|(a, b)| {
+            let (x, y) = (a as usize, b as usize);
+            let f = signatures.overlap(x, y);
+            let o = footprints.overlap(x, y);
+            let co = footprints.co_activity(x, y);
+            let by_form = form_links(&f, &o, co, &params.form);
+            (by_form || o.links(&params.infra)).then_some((a, b, f, o, co))
+        })
+        .collect();
+    let pairs: Vec<(u32, u32)> = kept.iter().map(|&(a, b, ..)| (a, b)).collect();
     let cov = similarity::coverage(&local.prompts, &local.offsets, &pairs, params.prompt_match)?;
-    let mut links: Vec<Vec<(usize, f32, f32)>> = vec![Vec::new(); n];
-    for (&(a, b, s), c) in candidates.iter().zip(&cov) {
+    let mut links: Vec<Vec<Link>> = vec![Vec::new(); n];
+    for (&(a, b, f, o, co), c) in kept.iter().zip(&cov) {
+        let (a, b) = (a as usize, b as usize);
+        let similarity = dot(local.behaviour(a), local.behaviour(b));
         let coverage = c.a_in_b.frac_above.max(c.b_in_a.frac_above);
-        if coverage >= params.link_coverage {
-            links[a as usize].push((b as usize, s, coverage));
-            links[b as usize].push((a as usize, s, coverage));
-        }
+        let link = Link {
+            other: b,
+            similarity,
+            coverage,
+            form: f,
+            infra: o,
+            sync: footprints.sync(a, b),
+            co_activity: co,
+            by_behaviour: similarity >= params.link_similarity && coverage >= params.link_coverage,
+            by_form: form_links(&f, &o, co, &params.form),
+            by_infra: o.links(&params.infra),
+        };
+        links[a].push(link);
+        links[b].push(Link { other: a, ..link });
     }
 
-    // Campaigns: connected components of the link graph.
+    // Link groups: connected components of the link graph over the links whose two accounts
+    // share enough of their linked accounts (structural similarity, as in SCAN), so that a few
+    // stray links between two campaigns do not merge them.
+    let closed: Vec<Vec<usize>> = links
+        .iter()
+        .enumerate()
+        .map(|(a, ls)| {
+            let mut v: Vec<usize> = ls.iter().map(|l| l.other).chain([a]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
     let mut uf = UnionFind::new(n);
     for (a, ls) in links.iter().enumerate() {
-        for &(b, _, _) in ls {
-            uf.union(a, b);
+        for l in ls {
+            let (x, y) = (&closed[a], &closed[l.other]);
+            let common = sorted_common(x, y);
+            let s = common as f32 / ((x.len() * y.len()) as f32).sqrt();
+            if s >= params.min_structural_similarity {
+                uf.union(a, l.other);
+            }
         }
     }
     let mut comps: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -165,14 +282,10 @@ pub fn analyse(
     let mut campaigns = Vec::with_capacity(groups.len());
     for (ci, members) in groups.into_iter().enumerate() {
         let set: HashSet<usize> = members.iter().copied().collect();
-        let inner: Vec<(f32, f32)> = members
+        // Each link inside the group, seen from both ends (means are unchanged by that).
+        let inner: Vec<&Link> = members
             .iter()
-            .flat_map(|&a| {
-                links[a]
-                    .iter()
-                    .filter(|l| set.contains(&l.0))
-                    .map(|l| (l.1, l.2))
-            })
+            .flat_map(|&a| links[a].iter().filter(|l| set.contains(&l.other)))
             .collect();
         let mut sys_counts: HashMap<u32, usize> = HashMap::new();
         for &a in &members {
@@ -185,9 +298,16 @@ pub fn analyse(
             id: format!("G{:04}", ci + 1),
             size: members.len(),
             requests: members.iter().map(|&a| accounts.requests[a].len()).sum(),
-            mean_similarity: mean(inner.iter().map(|p| p.0)),
-            mean_coverage: mean(inner.iter().map(|p| p.1)),
+            mean_similarity: mean(inner.iter().map(|l| l.similarity)),
+            mean_coverage: mean(inner.iter().map(|l| l.coverage)),
             shared_system_prompt_accounts: sys_counts.values().copied().max().unwrap_or(0),
+            links: inner.len() / 2,
+            form_links: inner.iter().filter(|l| l.by_form).count() / 2,
+            infra_links: inner.iter().filter(|l| l.by_infra).count() / 2,
+            same_ground_links: inner.iter().filter(|l| l.by_behaviour).count() / 2,
+            mean_form_jaccard: mean(inner.iter().map(|l| l.form.jaccard)),
+            mean_infra_overlap: mean(inner.iter().map(|l| l.infra.overlap)),
+            mean_sync: mean(inner.iter().map(|l| l.sync)),
             members,
         });
     }
@@ -204,31 +324,39 @@ pub fn analyse(
     for a in 0..n {
         let f = &mut x[a * d..(a + 1) * d];
         let ns = &neighbors[a];
-        f[0] = ns.first().map_or(0.0, |p| p.1);
-        f[1] = mean(ns.iter().take(5).map(|p| p.1));
-        f[2] = (1.0 + links[a].len() as f32).ln();
-        f[3] = mean(links[a].iter().map(|l| l.2));
+        f[Cross::Top1Similarity] = ns.first().map_or(0.0, |p| p.1);
+        f[Cross::MeanTop5Similarity] = mean(ns.iter().take(5).map(|p| p.1));
+        f[Cross::LogLinks] = (1.0 + links[a].len() as f32).ln();
+        f[Cross::LinkCoverage] = mean(links[a].iter().map(|l| l.coverage));
         // Neighbours that also use the account's main system prompt: one operator's accounts
         // behave alike *and* share its exact prompt, while a stock prompt ("You are a helpful
         // assistant.") is shared by many unrelated people who do not behave alike.
-        f[4] = top_system[a].map_or(0.0, |s| {
+        f[Cross::LogSystemPromptNeighbors] = top_system[a].map_or(0.0, |s| {
             let peers = ns.iter().take(params.k);
             (1.0 + peers.filter(|p| users[s as usize].contains(&p.0)).count() as f32).ln()
         });
-        f[5] = if links[a].is_empty() || hours[a].is_empty() {
+        f[Cross::SyncWithLinks] = if links[a].is_empty() || hours[a].is_empty() {
             0.0
         } else {
             let others: HashSet<i64> = links[a]
                 .iter()
-                .flat_map(|l| hours[l.0].iter().copied())
+                .flat_map(|l| hours[l.other].iter().copied())
                 .collect();
             hours[a].iter().filter(|h| others.contains(h)).count() as f32 / hours[a].len() as f32
         };
         if let Some(c) = campaign_of[a].map(|c| &campaigns[c]) {
-            f[6] = (1.0 + c.size as f32).ln();
-            f[7] = (1.0 + c.requests as f32).ln();
-            f[8] = c.mean_similarity;
+            f[Cross::LogCampaignSize] = (1.0 + c.size as f32).ln();
+            f[Cross::LogCampaignRequests] = (1.0 + c.requests as f32).ln();
+            f[Cross::CampaignMeanSimilarity] = c.mean_similarity;
+            let links = c.links.max(1) as f32;
+            f[Cross::CampaignFormLinkShare] = c.form_links as f32 / links;
+            f[Cross::CampaignInfraLinkShare] = c.infra_links as f32 / links;
+            f[Cross::CampaignMeanSync] = c.mean_sync;
         }
+        let count = |pred: fn(&Link) -> bool| links[a].iter().filter(|l| pred(l)).count();
+        f[Cross::LogFormLinks] = (1.0 + count(|l| l.by_form) as f32).ln();
+        f[Cross::LogInfraLinks] = (1.0 + count(|l| l.by_infra) as f32).ln();
+        f[Cross::LinkSync] = mean(links[a].iter().map(|l| l.sync));
     }
     Ok(Context {
         neighbors,
@@ -283,6 +411,38 @@ fn shrunk_behaviour(local: &LocalFeatures, a: usize) -> impl Iterator<Item = f32
     let k = (local.offsets[a + 1] - local.offsets[a]) as f32;
     let w = k / (k + BEHAVIOUR_PRIOR_PROMPTS);
     local.behaviour(a).iter().map(move |v| v * w)
+}
+
+/// Whether a shared form links two accounts: the signatures agree ([`FormOverlap::shares_form`]),
+/// the accounts were active in the same hours, and they share at least one footprint token of
+/// any kind (a network, a system prompt or a client build). A template can be copied from a
+/// public collection; the same template sent by the same client in the same hours is one
+/// operator's tooling. (A user agent alone never links, but it may corroborate a form.)
+fn form_links(f: &FormOverlap, o: &InfraOverlap, co_activity: f32, params: &FormParams) -> bool {
+    f.shares_form(params)
+        && co_activity >= params.min_co_activity
+        && o.networks + o.user_agents + o.system_prompts > 0
+}
+
+/// Elements common to two sorted, distinct lists.
+fn sorted_common(x: &[usize], y: &[usize]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+        }
+    }
+    n
+}
+
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
 }
 
 fn mean(it: impl Iterator<Item = f32>) -> f32 {

@@ -2,75 +2,410 @@ use candle_core::{Device, Tensor};
 
 use super::*;
 use crate::features::{self, Accounts};
-use crate::run::{RequestRecord, RowInfo};
+use crate::run::{RequestRecord, RowInfo, RowShingles};
 
-fn rec(account: &str, ts_s: i64, row: u32, system: Option<&str>) -> Result<RequestRecord> {
-    Ok(RequestRecord {
-        line: 0,
-        account_id: account.into(),
-        timestamp_ms: ts_s * 1000,
-        row,
-        conversation_id: None,
-        system_prompt_sha: system.map(Into::into),
-        response_tokens: None,
-        model: None,
-        ip: None,
-        user_agent: None,
-    })
+/// One request of a hand-made log.
+struct R {
+    account: &'static str,
+    ts_s: i64,
+    text: String,
+    ip: Option<&'static str>,
+    ua: Option<&'static str>,
+    system: Option<&'static str>,
 }
 
-/// Accounts s0..s2 sweep the same ground (rows 0 and 1, close vectors) under one system prompt
-/// in the same hours; "h" asks about something else (row 2, orthogonal).
-#[test]
-fn linked_accounts_form_a_campaign_and_outsiders_do_not() {
-    let mut recs = Vec::new();
-    for (i, a) in ["s0", "s1", "s2"].iter().enumerate() {
-        recs.push(rec(a, i as i64 * 10, 0, Some("sys")));
-        recs.push(rec(a, 100 + i as i64 * 10, 1, Some("sys")));
+fn r(account: &'static str, ts_s: i64, text: impl Into<String>) -> R {
+    R {
+        account,
+        ts_s,
+        text: text.into(),
+        ip: None,
+        ua: None,
+        system: None,
     }
-    recs.push(rec("h", 0, 2, None));
-    let acc = Accounts::from_records(recs.into_iter()).unwrap();
-    let v = vec![1.0, 0.0, 0.0, 0.96, 0.28, 0.0, 0.0, 0.0, 1.0f32];
-    let emb = Tensor::from_vec(v, (3, 3), &Device::Cpu).unwrap();
+}
+
+impl R {
+    fn net(mut self, ip: &'static str, ua: &'static str) -> Self {
+        self.ip = Some(ip);
+        self.ua = Some(ua);
+        self
+    }
+    fn system(mut self, s: &'static str) -> Self {
+        self.system = Some(s);
+        self
+    }
+}
+
+/// A small deterministic unit vector for topic `t` (dimension 16): topics are orthogonal.
+fn topic(t: usize) -> Vec<f32> {
+    let mut v = vec![0f32; 16];
+    v[t % 16] = 1.0;
+    v
+}
+
+/// Everything `analyse` needs, built from requests as `embed` would: one row per distinct
+/// text, with the embedding `emb_of(text)` and the text's shingles.
+struct Log {
+    accounts: Accounts,
+    local: features::LocalFeatures,
+    shingles: RowShingles,
+}
+
+fn log(reqs: &[R], emb_of: impl Fn(&str) -> Vec<f32>) -> Log {
+    let mut rows: Vec<&str> = Vec::new();
+    let mut recs = Vec::new();
+    for q in reqs {
+        let row = match rows.iter().position(|t| *t == q.text) {
+            Some(i) => i,
+            None => {
+                rows.push(&q.text);
+                rows.len() - 1
+            }
+        };
+        recs.push(Ok(RequestRecord {
+            line: 0,
+            account_id: q.account.into(),
+            timestamp_ms: q.ts_s * 1000,
+            row: row as u32,
+            conversation_id: None,
+            system_prompt_sha: q.system.map(Into::into),
+            response_tokens: None,
+            model: None,
+            ip: q.ip.map(Into::into),
+            user_agent: q.ua.map(Into::into),
+        }));
+    }
+    let accounts = Accounts::from_records(recs.into_iter()).unwrap();
+    let dim = emb_of(rows[0]).len();
+    let v: Vec<f32> = rows.iter().flat_map(|t| emb_of(t)).collect();
+    let emb = Tensor::from_vec(v, (rows.len(), dim), &Device::Cpu).unwrap();
     let info = RowInfo {
-        tokens: vec![5; 3],
-        chars: vec![20; 3],
-        markers: vec![0; 3],
+        tokens: vec![20; rows.len()],
+        chars: rows.iter().map(|t| t.len() as u32).collect(),
+        markers: vec![0; rows.len()],
     };
-    let local = features::local(&emb, &info, &acc).unwrap();
-    // Neighbours as the index would give them: the sweepers see each other at ~1.0, "h" at 0.
-    let neighbors = vec![
-        vec![(1, 0.99), (2, 0.99), (3, 0.0)],
-        vec![(0, 0.99), (2, 0.99), (3, 0.0)],
-        vec![(0, 0.99), (1, 0.99), (3, 0.0)],
-        vec![(0, 0.0), (1, 0.0), (2, 0.0)],
+    let local = features::local(&emb, &info, &accounts).unwrap();
+    let mut shingles = RowShingles::default();
+    for t in &rows {
+        shingles.push(&crate::shingles::shingles(t)).unwrap();
+    }
+    Log {
+        accounts,
+        local,
+        shingles,
+    }
+}
+
+impl Log {
+    /// `analyse` with each account's neighbours = every other account, by behaviour cosine.
+    fn analyse(&self) -> Context {
+        let n = self.accounts.len();
+        let neighbors = (0..n)
+            .map(|a| {
+                let mut ns: Vec<(usize, f32)> = (0..n)
+                    .filter(|&b| b != a)
+                    .map(|b| (b, dot(self.local.behaviour(a), self.local.behaviour(b))))
+                    .collect();
+                ns.sort_by(|x, y| y.1.total_cmp(&x.1));
+                ns
+            })
+            .collect();
+        analyse(
+            &self.accounts,
+            &self.local,
+            &self.shingles,
+            neighbors,
+            &CampaignParams::default(),
+        )
+        .unwrap()
+    }
+
+    fn id(&self, a: &str) -> usize {
+        self.accounts.ids.iter().position(|x| x == a).unwrap()
+    }
+}
+
+const COT: &str = "Explain your full reasoning step by step before giving the final answer.";
+
+/// Items of task `t`: `n` different questions on one topic.
+fn item(t: usize, i: usize) -> String {
+    let subjects = ["apples", "trains", "rivers", "planets", "poems", "taxes"];
+    format!(
+        "How many {} does case number {i} involve when {} {}?",
+        subjects[t % 6],
+        ["we", "they", "you"][i % 3],
+        ["count twice", "split evenly", "add one more", "wait a day"][i % 4]
+    )
+}
+
+/// The topic a text is about (which subject word it names), for embeddings.
+fn topic_of(text: &str) -> Vec<f32> {
+    let subjects = ["apples", "trains", "rivers", "planets", "poems", "taxes"];
+    let t = subjects.iter().position(|s| text.contains(s)).unwrap_or(15);
+    topic(t)
+}
+
+/// A campaign of four accounts that wrap *different topics* in one chain-of-thought wrapper,
+/// from one datacenter /24, under one system prompt, plus two people: one campaign, linked by
+/// form and infrastructure, not by topic; the people stay out.
+#[test]
+fn form_and_infrastructure_link_a_campaign_across_topics() {
+    let mut reqs = Vec::new();
+    let ips = ["45.10.20.5", "45.10.20.6", "45.10.20.7", "45.10.20.8"];
+    for (k, acc) in ["c0", "c1", "c2", "c3"].into_iter().enumerate() {
+        for i in 0..5 {
+            let text = format!("{COT}\n\n{}", item(k, i));
+            reqs.push(
+                r(acc, 60 * i as i64 + k as i64, text)
+                    .net(ips[k], "python-httpx/0.27.0")
+                    .system("sweeper system prompt"),
+            );
+        }
+    }
+    let human = [
+        "can you recommend a good book about the history of rome",
+        "what should i cook tonight with leftover rice and eggs",
+        "my cat keeps scratching the sofa, any ideas?",
     ];
-    let ctx = analyse(&acc, &local, neighbors, &CampaignParams::default()).unwrap();
-    assert_eq!(ctx.campaigns.len(), 1);
+    for (i, t) in human.iter().enumerate() {
+        reqs.push(r("h0", 5000 + i as i64 * 900, *t).net("98.1.2.3", "Firefox"));
+        reqs.push(r("h1", 9000 + i as i64 * 700, format!("{t} please")).net("77.4.5.6", "Safari"));
+    }
+    let log = log(&reqs, topic_of);
+    let ctx = log.analyse();
+    assert_eq!(ctx.campaigns.len(), 1, "{:?}", ctx.campaigns);
     let c = &ctx.campaigns[0];
-    assert_eq!(c.members, vec![0, 1, 2]);
+    let members: Vec<usize> = ["c0", "c1", "c2", "c3"].iter().map(|a| log.id(a)).collect();
+    assert_eq!(c.members, members);
+    // Every pair linked, by form and by infrastructure; none covers the same ground.
+    assert_eq!((c.links, c.form_links, c.infra_links), (6, 6, 6));
+    assert_eq!(c.same_ground_links, 0);
+    assert_eq!(c.shared_system_prompt_accounts, 4);
+    let l = &ctx.links[members[0]][0];
+    assert!(l.by_form && l.by_infra && !l.by_behaviour, "{l:?}");
+    assert!(l.similarity < 0.1, "different topics: {l:?}");
+    assert!(l.form.jaccard > 0.7 && l.form.shared >= 11, "{l:?}");
+    assert!(
+        l.infra.networks == 1 && l.infra.system_prompts == 1,
+        "{l:?}"
+    );
+    for h in ["h0", "h1"] {
+        assert!(ctx.links[log.id(h)].is_empty());
+        assert_eq!(ctx.campaign_of[log.id(h)], None);
+    }
+    let f = |a: usize, name: &str| ctx.row(a)[cross(name)];
+    let a = members[0];
+    assert!((f(a, "log_campaign_size") - 5f32.ln()).abs() < 1e-6);
+    assert!((f(a, "log_form_links") - 4f32.ln()).abs() < 1e-6);
+    assert!((f(a, "log_infra_links") - 4f32.ln()).abs() < 1e-6);
+    assert_eq!(f(a, "campaign_form_link_share"), 1.0);
+    assert_eq!(f(a, "campaign_infra_link_share"), 1.0);
+    assert_eq!(f(log.id("h0"), "log_links"), 0.0);
+    assert_eq!(
+        feature_matrix(&log.local, &ctx).len(),
+        log.accounts.len() * feature_names(log.local.dim).len()
+    );
+}
+
+/// Two teams run the same benchmark (identical items: the same topic, full prompt coverage)
+/// with their own harness wording, from their own networks: not linked. Nor are two people
+/// who both say "step by step" (a shared idiom is not a template), nor two strangers who paste
+/// the same public template from their own networks and clients.
+#[test]
+fn topic_alone_or_a_shared_idiom_does_not_link() {
+    // One benchmark: six untemplated questions about apples.
+    let bench = [
+        "how many apples fit in a wooden crate",
+        "an orchard yields apples daily, how long until it has a thousand",
+        "the price of apples rose by a third; what was the old price",
+        "three friends share apples unevenly, who gets the most",
+        "a basket loses apples each hour; when is it empty",
+        "compare the weight of red and green apples in grams",
+    ];
+    let mut reqs = Vec::new();
+    for (i, q) in bench.iter().enumerate() {
+        reqs.push(
+            r(
+                "lab0",
+                i as i64 * 30,
+                format!("{q}\nAnswer with the final number only, nothing else."),
+            )
+            .net("34.1.1.1", "python-requests/2.31.0"),
+        );
+        reqs.push(
+            r(
+                "lab1",
+                100_000 + i as i64 * 45,
+                format!("Respond tersely with no working shown at all: {q}"),
+            )
+            .net("52.9.9.9", "python-requests/2.31.0"),
+        );
+        let t = [
+            "solve x squared minus four",
+            "derive the area of a circle",
+            "integrate sine of x",
+        ];
+        reqs.push(
+            r(
+                "s0",
+                7000 + i as i64 * 900,
+                format!("{} step by step", t[i % 3]),
+            )
+            .net("81.1.1.1", "Chrome"),
+        );
+        reqs.push(
+            r(
+                "s1",
+                9000 + i as i64 * 800,
+                format!("step by step, {}", t[(i + 1) % 3]),
+            )
+            .net("90.2.2.2", "Chrome"),
+        );
+    }
+    // Two strangers pasting the same public chain-of-thought template, in the same hours, from
+    // their own networks and clients: the same form, nothing else shared, not linked.
+    for i in 0..5 {
+        let (x, y) = (item(1, i), item(2, i));
+        reqs.push(
+            r("copy0", 20_000 + i as i64 * 60, format!("{COT}\n\n{x}")).net("99.1.1.1", "Edge"),
+        );
+        reqs.push(
+            r("copy1", 20_030 + i as i64 * 60, format!("{COT}\n\n{y}")).net("88.2.2.2", "Opera"),
+        );
+    }
+    let log = log(&reqs, topic_of);
+    let (lab0, lab1) = (log.id("lab0"), log.id("lab1"));
+    // Same topic: the index would put them side by side.
+    assert!(dot(log.local.behaviour(lab0), log.local.behaviour(lab1)) > 0.99);
+    let ctx = log.analyse();
+    assert!(ctx.campaigns.is_empty(), "{:?}", ctx.campaigns);
+    assert!(ctx.links.iter().all(Vec::is_empty), "{:?}", ctx.links);
+    // The labs' signatures are their own instructions, not the shared items.
+    let sigs = Signatures::new(&log.accounts, &log.shingles, &FormParams::default());
+    assert!(sigs.of(lab0).len() >= 4 && sigs.of(lab1).len() >= 4);
+    assert_eq!(sigs.overlap(lab0, lab1).shared, 0);
+    let copied = sigs.overlap(log.id("copy0"), log.id("copy1"));
+    assert!(copied.shares_form(&FormParams::default()), "{copied:?}");
+    let idiom = sigs.overlap(log.id("s0"), log.id("s1"));
+    assert!(
+        idiom.shared >= 1 && !idiom.shares_form(&FormParams::default()),
+        "{idiom:?}"
+    );
+}
+
+#[test]
+fn infrastructure_weighs_rare_tokens_and_never_links_on_a_user_agent_alone() {
+    let mut reqs = Vec::new();
+    // 20 accounts share a stock system prompt and one SDK user agent; "a00"/"a01" also share a
+    // /24 (two addresses in it); "a05"/"a06" share only the user agent and the stock prompt.
+    let names: Vec<&'static str> = (0..20)
+        .map(|i| &*Box::leak(format!("a{i:02}").into_boxed_str()))
+        .collect();
+    let ips: Vec<&'static str> = (0..20)
+        .map(|i| &*Box::leak(format!("{}.{}.7.9", 100 + i, i).into_boxed_str()))
+        .collect();
+    for (i, &a) in names.iter().enumerate() {
+        let ip = match i {
+            0 => "203.0.113.10",
+            1 => "203.0.113.99",
+            _ => ips[i],
+        };
+        reqs.push(
+            r(a, i as i64 * 1000, format!("question {i}"))
+                .net(ip, "OpenAI/Python 1.40.6")
+                .system("You are a helpful assistant."),
+        );
+    }
+    let log = log(&reqs, |_| topic(0));
+    let fp = Footprints::new(&log.accounts);
+    let params = InfraParams::default();
+    let (p0, p1, q0, q1) = (log.id("a00"), log.id("a01"), log.id("a05"), log.id("a06"));
+    let same_net = fp.overlap(p0, p1);
     assert_eq!(
         (
-            c.id.as_str(),
-            c.size,
-            c.requests,
-            c.shared_system_prompt_accounts
+            same_net.networks,
+            same_net.user_agents,
+            same_net.system_prompts
         ),
-        ("G0001", 3, 6, 3)
+        (1, 1, 1)
     );
-    assert_eq!(ctx.campaign_of[3], None);
-    let f =
-        |a: usize, name: &str| ctx.row(a)[CROSS_FEATURES.iter().position(|n| *n == name).unwrap()];
-    assert!((f(0, "log_campaign_size") - 4f32.ln()).abs() < 1e-6);
-    // Both of s0's neighbours among the sweepers use its system prompt; "h" has none.
-    assert!((f(0, "log_system_prompt_neighbors") - 3f32.ln()).abs() < 1e-6);
-    assert_eq!(f(3, "log_system_prompt_neighbors"), 0.0);
-    assert_eq!(f(0, "sync_with_links"), 1.0);
-    assert_eq!(f(0, "link_coverage"), 1.0);
-    assert_eq!(f(3, "log_links"), 0.0);
-    assert_eq!(f(3, "log_campaign_size"), 0.0);
-    assert_eq!(
-        feature_matrix(&local, &ctx).len(),
-        4 * feature_names(local.dim).len()
+    // The /24 weighs ln(20/2); the stock prompt and the SDK, used by all 20, weigh nothing.
+    assert!((same_net.overlap - 1.0).abs() < 1e-6, "{same_net:?}");
+    assert!(same_net.links(&params));
+    let ua_only = fp.overlap(q0, q1);
+    assert_eq!((ua_only.networks, ua_only.user_agents), (0, 1));
+    assert!(
+        ua_only.overlap < 1e-6 && !ua_only.links(&params),
+        "{ua_only:?}"
     );
+    // The /24 proposes the pair (user agents propose none; the stock prompt's posting list
+    // pairs everyone along the ring, but none of those pairs links).
+    assert!(fp
+        .candidate_pairs(&params)
+        .contains(&(p0 as u32, p1 as u32)));
+    let ctx = log.analyse();
+    let linked: Vec<(usize, usize)> = (0..log.accounts.len())
+        .flat_map(|a| ctx.links[a].iter().map(move |l| (a, l.other)))
+        .filter(|(a, b)| a < b)
+        .collect();
+    assert_eq!(linked, vec![(p0, p1)]);
+}
+
+#[test]
+fn sync_is_the_share_of_five_minute_buckets_active_together() {
+    let mut reqs = Vec::new();
+    for i in 0..4 {
+        // x and y alternate within the same five minutes; z works another day.
+        reqs.push(r("x", i * 3600, format!("x{i}")));
+        reqs.push(r("y", i * 3600 + 60, format!("y{i}")));
+        reqs.push(r("z", 86_400 + i * 3600, format!("z{i}")));
+    }
+    reqs.push(r("y", 99_999, "one more"));
+    let log = log(&reqs, |_| topic(0));
+    let fp = Footprints::new(&log.accounts);
+    let (x, y, z) = (log.id("x"), log.id("y"), log.id("z"));
+    assert_eq!(fp.sync(x, y), 1.0, "x's 4 buckets all shared; y has 5");
+    assert_eq!(fp.sync(y, x), 1.0);
+    assert_eq!(fp.sync(x, z), 0.0);
+    assert_eq!(fp.co_activity(x, y), 1.0);
+    assert_eq!(fp.co_activity(x, z), 0.0);
+}
+
+/// A campaign of 300 accounts with one wrapper: LSH proposes at most `ring` pairs per account
+/// and band, yet every account ends up in the one campaign.
+#[test]
+fn lsh_pairs_stay_linear_and_keep_a_large_campaign_connected() {
+    let mut reqs = Vec::new();
+    let names: Vec<&'static str> = (0..300)
+        .map(|i| &*Box::leak(format!("s{i:03}").into_boxed_str()))
+        .collect();
+    // Each account on its own residential network, all with one client build (which is what
+    // corroborates their shared form: a user agent alone would never link them).
+    let ips: Vec<&'static str> = (0..300)
+        .map(|i| &*Box::leak(format!("{}.{}.{}.7", 20 + i / 250, i % 250, i % 7).into_boxed_str()))
+        .collect();
+    for (k, &a) in names.iter().enumerate() {
+        for i in 0..3 {
+            let text = format!("{COT} {}", item(k, i + 3 * k));
+            reqs.push(r(a, (k * 3 + i) as i64, text).net(ips[k], "python-httpx/0.27.0"));
+        }
+    }
+    let log = log(&reqs, topic_of);
+    let params = FormParams::default();
+    let sigs = Signatures::new(&log.accounts, &log.shingles, &params);
+    let pairs = sigs.candidate_pairs(&params);
+    assert!(
+        pairs.len() <= 300 * params.ring * params.bands,
+        "{}",
+        pairs.len()
+    );
+    assert!(pairs.len() >= 299);
+    let ctx = log.analyse();
+    assert_eq!(ctx.campaigns.len(), 1);
+    assert_eq!(ctx.campaigns[0].size, 300);
+}
+
+fn cross(name: &str) -> usize {
+    CROSS_FEATURES.iter().position(|n| *n == name).unwrap()
 }

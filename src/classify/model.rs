@@ -55,7 +55,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// Version of the `model.json` + `model.safetensors` pair. Bump on any change a reader of an
 /// older version would misread.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Weights file inside a model folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// Metadata file inside a model folder; written last, so its presence marks a complete model.
@@ -288,6 +288,9 @@ pub struct Model {
     /// Out-of-fold metrics at `threshold`.
     pub metrics: Metrics,
     pub training: TrainingSummary,
+    /// The cross-account linking settings the features were computed with (opaque here; the
+    /// pipeline sets them before saving and checks them on load, like the schema).
+    pub linking: serde_json::Value,
     /// Ensemble members, each input to output; ReLU between layers, the last yields one logit.
     members: Vec<Vec<Linear>>,
 }
@@ -306,6 +309,8 @@ struct ModelJson {
     target_fpr: f64,
     metrics: Metrics,
     training: TrainingSummary,
+    #[serde(default)]
+    linking: serde_json::Value,
 }
 
 /// Seed offset between cross-validation rounds: far from the per-fold offsets (16 per fold) so
@@ -396,6 +401,7 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
         target_fpr: opts.target_fpr,
         metrics,
         training,
+        linking: serde_json::Value::Null,
         members,
     })
 }
@@ -622,6 +628,7 @@ impl Model {
             target_fpr: self.target_fpr,
             metrics: self.metrics.clone(),
             training: self.training.clone(),
+            linking: self.linking.clone(),
         };
         let json_path = dir.join(META_FILE);
         let tmp = dir.join(format!("{META_FILE}.partial"));
@@ -706,8 +713,59 @@ impl Model {
             target_fpr: meta.target_fpr,
             metrics: meta.metrics,
             training: meta.training,
+            linking: meta.linking,
             members,
         })
+    }
+
+    /// Refuses a model whose linking settings differ from `expected` (those this build computes
+    /// features with), naming every setting that differs. `dir` is the model folder.
+    pub fn check_linking(&self, dir: &Path, expected: &serde_json::Value) -> Result<()> {
+        if &self.linking == expected {
+            return Ok(());
+        }
+        let mut diffs = Vec::new();
+        json_diff("", &self.linking, expected, &mut diffs);
+        Err(Error::model(
+            &dir.join(META_FILE),
+            format!(
+                "the model was trained with other linking settings than this build's ({}): retrain it",
+                diffs.join("; ")
+            ),
+        ))
+    }
+}
+
+/// The dotted paths at which `model` and `build` differ, as "path: model X, this build Y".
+fn json_diff(
+    path: &str,
+    model: &serde_json::Value,
+    build: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (model, build) {
+        (Value::Object(m), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = m.keys().chain(b.keys()).collect();
+            for k in keys {
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                json_diff(
+                    &sub,
+                    m.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (m, b) if m != b => out.push(format!(
+            "{}: model {m}, this build {b}",
+            if path.is_empty() { "linking" } else { path }
+        )),
+        _ => {}
     }
 }
 
@@ -1308,11 +1366,38 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(META_FILE)).unwrap())
                 .unwrap();
-        assert_eq!(json["format_version"], 2);
+        assert_eq!(json["format_version"], FORMAT_VERSION);
         assert_eq!(json["members"], 10);
         assert_eq!(json["hidden"], serde_json::json!(model.hidden));
         assert_eq!(model.hidden, TrainOptions::default().hidden);
         assert!(!dir.path().join("model.json.partial").exists());
+    }
+
+    #[test]
+    fn other_linking_settings_are_refused_naming_each_difference() {
+        let (dir, schema) = saved();
+        let mut model = Model::load(dir.path(), &schema).unwrap();
+        let build = serde_json::json!({"k": 10, "form": {"min_jaccard": 0.5, "ring": 10}});
+        model.linking = serde_json::json!({"k": 10, "form": {"min_jaccard": 0.4, "ring": 10}});
+        model.save(dir.path()).unwrap();
+        let loaded = Model::load(dir.path(), &schema).unwrap();
+        assert_eq!(loaded.linking, model.linking, "saved and read back");
+        let err = loaded.check_linking(dir.path(), &build).unwrap_err();
+        assert_eq!(err.exit_code(), 4);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("form.min_jaccard: model 0.4, this build 0.5") && !msg.contains("ring"),
+            "{msg}"
+        );
+        model.linking = build.clone();
+        assert!(model.check_linking(dir.path(), &build).is_ok());
+        // A model.json from before linking settings were saved has none: refused.
+        model.linking = serde_json::Value::Null;
+        let msg = model
+            .check_linking(dir.path(), &build)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("linking: model null"), "{msg}");
     }
 
     fn saved() -> (tempfile::TempDir, Vec<String>) {
@@ -1363,7 +1448,7 @@ mod tests {
         let weights = dir.path().join(WEIGHTS_FILE);
         let original = std::fs::read_to_string(&json).unwrap();
 
-        std::fs::write(&json, "{\"format_version\": 2, \"schema\": [").unwrap();
+        std::fs::write(&json, "{\"format_version\": 3, \"schema\": [").unwrap();
         let msg = load_err(dir.path(), &schema);
         assert!(
             msg.contains("corrupt JSON") && msg.contains("model.json"),
@@ -1372,7 +1457,7 @@ mod tests {
 
         std::fs::write(
             &json,
-            original.replace("\"format_version\": 2", "\"format_version\": 1"),
+            original.replace("\"format_version\": 3", "\"format_version\": 1"),
         )
         .unwrap();
         let msg = load_err(dir.path(), &schema);

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
+mod registry;
+pub(crate) use registry::feature_set;
+
 use crate::error::Result;
 use crate::lexical::Marker;
 use crate::run::{RequestRecord, RowInfo, Run};
@@ -39,6 +42,10 @@ pub struct Req {
     /// System prompt hash, interned over the whole run.
     pub system: Option<u32>,
     pub response_tokens: Option<u64>,
+    /// Network of the client address ([`network_of`]), interned over the whole run.
+    pub net: Option<u32>,
+    /// User agent, interned over the whole run.
+    pub ua: Option<u32>,
 }
 
 /// All accounts of a run, in first-seen order, each with its requests in time order.
@@ -47,6 +54,25 @@ pub struct Accounts {
     pub requests: Vec<Vec<Req>>,
     /// Number of distinct system prompts seen in the run.
     pub systems: usize,
+    /// Number of distinct client networks and user agents seen in the run.
+    pub nets: usize,
+    pub uas: usize,
+}
+
+/// The network an address belongs to, as infrastructure is shared: the /24 of an IPv4 address,
+/// the /48 of an IPv6 one (one site), the text itself when it does not parse as an address.
+pub fn network_of(ip: &str) -> String {
+    match ip.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => ip.trim().to_string(),
+    }
 }
 
 impl Accounts {
@@ -61,6 +87,12 @@ impl Accounts {
         let mut requests: Vec<Vec<Req>> = Vec::new();
         let mut convs: Vec<HashMap<String, u32>> = Vec::new();
         let mut systems: HashMap<String, u32> = HashMap::new();
+        let mut nets: HashMap<String, u32> = HashMap::new();
+        let mut uas: HashMap<String, u32> = HashMap::new();
+        let intern = |map: &mut HashMap<String, u32>, key: String| {
+            let n = map.len() as u32;
+            *map.entry(key).or_insert(n)
+        };
         for rec in records {
             let rec = rec?;
             let a = *index.entry(rec.account_id.clone()).or_insert_with(|| {
@@ -73,16 +105,14 @@ impl Accounts {
                 let n = convs[a].len() as u32;
                 *convs[a].entry(c).or_insert(n)
             });
-            let system = rec.system_prompt_sha.map(|s| {
-                let n = systems.len() as u32;
-                *systems.entry(s).or_insert(n)
-            });
             requests[a].push(Req {
                 ts_ms: rec.timestamp_ms,
                 row: rec.row,
                 conv,
-                system,
+                system: rec.system_prompt_sha.map(|s| intern(&mut systems, s)),
                 response_tokens: rec.response_tokens,
+                net: rec.ip.map(|ip| intern(&mut nets, network_of(&ip))),
+                ua: rec.user_agent.map(|ua| intern(&mut uas, ua)),
             });
         }
         for r in &mut requests {
@@ -92,6 +122,8 @@ impl Accounts {
             ids,
             requests,
             systems: systems.len(),
+            nets: nets.len(),
+            uas: uas.len(),
         })
     }
 
@@ -119,37 +151,58 @@ impl Accounts {
     }
 }
 
+feature_set! {
+    /// The per-account features, in vector order.
+    pub enum Local {
+        LogRequests => "log_requests",
+        LogActiveDays => "log_active_days",
+        LogRequestsPerActiveHour => "log_requests_per_active_hour",
+        GapCv => "gap_cv",
+        LogMedianGapS => "log_median_gap_s",
+        FracGapsUnder10s => "frac_gaps_under_10s",
+        GapRegularity => "gap_regularity",
+        HourEntropy => "hour_entropy",
+        FollowupRate => "followup_rate",
+        SingleShotRate => "single_shot_rate",
+        SystemPromptRate => "system_prompt_rate",
+        LogMeanResponseTokens => "log_mean_response_tokens",
+        DistinctPromptRatio => "distinct_prompt_ratio",
+        LogMeanChars => "log_mean_chars",
+        LogMeanTokens => "log_mean_tokens",
+        MarkerReasoning => "marker_reasoning",
+        MarkerGrading => "marker_grading",
+        MarkerFormat => "marker_format",
+        MarkerLongAnswer => "marker_long_answer",
+        MarkerDataGeneration => "marker_data_generation",
+        MarkerIdentity => "marker_identity",
+        MarkerCode => "marker_code",
+        MarkerDatasetForm => "marker_dataset_form",
+        Concentration => "concentration",
+        NearDupRate => "near_dup_rate",
+        TemplateRate => "template_rate",
+        MeanMaxSim => "mean_max_sim",
+        SuccessiveJump => "successive_jump",
+    }
+}
+
 /// Names of the per-account features, in vector order.
-pub const LOCAL_FEATURES: &[&str] = &[
-    "log_requests",
-    "log_active_days",
-    "log_requests_per_active_hour",
-    "gap_cv",
-    "log_median_gap_s",
-    "frac_gaps_under_10s",
-    "gap_regularity",
-    "hour_entropy",
-    "followup_rate",
-    "single_shot_rate",
-    "system_prompt_rate",
-    "log_mean_response_tokens",
-    "distinct_prompt_ratio",
-    "log_mean_chars",
-    "log_mean_tokens",
-    "marker_reasoning",
-    "marker_grading",
-    "marker_format",
-    "marker_long_answer",
-    "marker_data_generation",
-    "marker_identity",
-    "marker_code",
-    "marker_dataset_form",
-    "concentration",
-    "near_dup_rate",
-    "template_rate",
-    "mean_max_sim",
-    "successive_jump",
-];
+pub const LOCAL_FEATURES: &[&str] = Local::NAMES;
+
+impl Local {
+    /// The rate feature of a lexical marker.
+    pub fn marker(m: Marker) -> Local {
+        match m {
+            Marker::Reasoning => Local::MarkerReasoning,
+            Marker::Grading => Local::MarkerGrading,
+            Marker::Format => Local::MarkerFormat,
+            Marker::Long => Local::MarkerLongAnswer,
+            Marker::DataGeneration => Local::MarkerDataGeneration,
+            Marker::Identity => Local::MarkerIdentity,
+            Marker::Code => Local::MarkerCode,
+            Marker::DatasetForm => Local::MarkerDatasetForm,
+        }
+    }
+}
 
 /// Per-account features and behaviour vectors of a run.
 pub struct LocalFeatures {
@@ -199,12 +252,9 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
     for a in 0..accounts.len() {
         let reqs = &accounts.requests[a];
         let f = &mut x[a * d..(a + 1) * d];
-        let mut put = {
-            let mut i = 0;
-            move |f: &mut [f32], v: f64| {
-                f[i] = if v.is_finite() { v as f32 } else { 0.0 };
-                i += 1;
-            }
+        // A non-finite value (an empty account's ratio) is stored as 0.
+        let put = |f: &mut [f32], name: Local, v: f64| {
+            f[name] = if v.is_finite() { v as f32 } else { 0.0 };
         };
         let n = reqs.len() as f64;
         // Volume and timing.
@@ -220,21 +270,27 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
             .collect();
         let (gap_mean, gap_sd) = mean_sd(&gaps);
         let median_gap = median(&gaps);
-        put(f, (1.0 + n).ln());
-        put(f, (1.0 + days.len() as f64).ln());
-        put(f, (1.0 + n / hours.len().max(1) as f64).ln());
+        put(f, Local::LogRequests, (1.0 + n).ln());
+        put(f, Local::LogActiveDays, (1.0 + days.len() as f64).ln());
         put(
             f,
+            Local::LogRequestsPerActiveHour,
+            (1.0 + n / hours.len().max(1) as f64).ln(),
+        );
+        put(
+            f,
+            Local::GapCv,
             if gaps.len() >= 2 && gap_mean > 0.0 {
                 gap_sd / gap_mean
             } else {
                 0.0
             },
         );
-        put(f, (1.0 + median_gap).ln());
-        put(f, frac(&gaps, |g| g < 10.0));
+        put(f, Local::LogMedianGapS, (1.0 + median_gap).ln());
+        put(f, Local::FracGapsUnder10s, frac(&gaps, |g| g < 10.0));
         put(
             f,
+            Local::GapRegularity,
             if median_gap > 0.0 {
                 frac(&gaps, |g| (g - median_gap).abs() <= 0.2 * median_gap)
             } else {
@@ -245,7 +301,7 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
         for q in reqs {
             hist[q.ts_ms.div_euclid(3_600_000).rem_euclid(24) as usize] += 1.0;
         }
-        put(f, entropy(&hist) / (24f64).ln());
+        put(f, Local::HourEntropy, entropy(&hist) / (24f64).ln());
         // Conversation structure.
         let mut conv_sizes: HashMap<u32, usize> = HashMap::new();
         for q in reqs {
@@ -258,28 +314,39 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
             .iter()
             .filter(|q| q.conv.is_none_or(|c| conv_sizes[&c] == 1))
             .count();
-        put(f, followups as f64 / n);
-        put(f, single as f64 / n);
-        put(f, frac_iter(reqs.iter().map(|q| q.system.is_some())));
+        put(f, Local::FollowupRate, followups as f64 / n);
+        put(f, Local::SingleShotRate, single as f64 / n);
+        put(
+            f,
+            Local::SystemPromptRate,
+            frac_iter(reqs.iter().map(|q| q.system.is_some())),
+        );
         let resp: Vec<f64> = reqs
             .iter()
             .filter_map(|q| q.response_tokens.map(|t| t as f64))
             .collect();
-        put(f, (1.0 + mean_sd(&resp).0).ln());
-        // Prompts.
-        let distinct: std::collections::HashSet<u32> = reqs.iter().map(|q| q.row).collect();
-        put(f, distinct.len() as f64 / n);
         put(
             f,
+            Local::LogMeanResponseTokens,
+            (1.0 + mean_sd(&resp).0).ln(),
+        );
+        // Prompts.
+        let distinct: std::collections::HashSet<u32> = reqs.iter().map(|q| q.row).collect();
+        put(f, Local::DistinctPromptRatio, distinct.len() as f64 / n);
+        put(
+            f,
+            Local::LogMeanChars,
             (1.0 + mean_of(reqs.iter().map(|q| info.chars[q.row as usize] as f64))).ln(),
         );
         put(
             f,
+            Local::LogMeanTokens,
             (1.0 + mean_of(reqs.iter().map(|q| info.tokens[q.row as usize] as f64))).ln(),
         );
         for m in Marker::ALL {
             put(
                 f,
+                Local::marker(m),
                 frac_iter(
                     reqs.iter()
                         .map(|q| info.markers[q.row as usize] & m.bit() != 0),
@@ -296,14 +363,15 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
             }
         }
         let norm = b.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
-        put(f, norm / k.max(1) as f64);
+        put(f, Local::Concentration, norm / k.max(1) as f64);
         if norm > 0.0 {
             b.iter_mut().for_each(|v| *v /= norm as f32);
         }
         let pairs = (k * k.saturating_sub(1) / 2).max(1) as f64;
-        put(f, nd_dup.pair_counts[a] as f64 / pairs);
+        put(f, Local::NearDupRate, nd_dup.pair_counts[a] as f64 / pairs);
         put(
             f,
+            Local::TemplateRate,
             if k > 1 {
                 nd_tpl.degree[lo..hi].iter().filter(|&&dg| dg > 0).count() as f64 / k as f64
             } else {
@@ -312,6 +380,7 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
         );
         put(
             f,
+            Local::MeanMaxSim,
             if k > 1 {
                 mean_of(nd_dup.max_sim[lo..hi].iter().map(|&s| s as f64))
             } else {
@@ -326,7 +395,11 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
                 .sum();
             1.0 - dot as f64
         });
-        put(f, if k > 1 { mean_of(jumps) } else { 0.0 });
+        put(
+            f,
+            Local::SuccessiveJump,
+            if k > 1 { mean_of(jumps) } else { 0.0 },
+        );
     }
     Ok(LocalFeatures {
         x,

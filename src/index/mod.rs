@@ -104,6 +104,16 @@ impl Default for IndexParams {
 }
 
 impl IndexParams {
+    /// The settings the pipeline builds an index of `n` accounts with: the defaults, inserted
+    /// serially so that the same run always gives the same graph (retraining and rescoring are
+    /// reproducible).
+    pub fn for_accounts(_n: usize) -> Self {
+        IndexParams {
+            parallel: false,
+            ..IndexParams::default()
+        }
+    }
+
     fn check(&self) -> Result<()> {
         if !(2..=128).contains(&self.m) {
             return Err(Error::Usage(format!(

@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::embed::{embed, EmbedJob};
+use super::embed::{build_shingles, embed, EmbedJob};
 use crate::campaign::{self, CampaignParams, Context};
 use crate::embed::{sha256_file, Embedder};
 use crate::error::{Error, IoContext, Result};
@@ -85,6 +85,15 @@ fn stale(src: &RunSource) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// The row count of a reusable run directory, from its manifest.
+fn reused_rows(dir: &Path) -> Result<u64> {
+    let mpath = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&mpath).at(&mpath)?;
+    let m: crate::run::Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&mpath, format!("not a distillguard manifest: {e}")))?;
+    Ok(m.embeddings.rows)
+}
+
 /// The run for `src.input`: reused from `src.run_dir` when it holds the same input embedded by
 /// the same model, else embedded there now. Returns the run and the seconds spent embedding.
 pub fn ensure_run(src: &RunSource) -> Result<(Run, f64)> {
@@ -99,6 +108,13 @@ pub fn ensure_run(src: &RunSource) -> Result<(Run, f64)> {
                     "distillguard: reusing embeddings in {} (same input and model)",
                     src.run_dir.display()
                 );
+            }
+            let rows = reused_rows(&src.run_dir)?;
+            if crate::run::read_shingles(&src.run_dir, rows)?.is_none() {
+                if !src.quiet {
+                    eprintln!("distillguard: adding prompt shingles to the run directory");
+                }
+                build_shingles(&src.input, &src.run_dir, src.skip_invalid, rows)?;
             }
         }
         Some(why) => {
@@ -237,10 +253,7 @@ pub fn detect(
         accounts.ids.clone(),
         &local.behaviour,
         local.dim,
-        IndexParams {
-            parallel: false,
-            ..IndexParams::default()
-        },
+        IndexParams::for_accounts(accounts.len()),
     )?;
     index.save(&run.dir.join(INDEX_DIR))?;
     let neighbors: Vec<Vec<(usize, f32)>> = index
@@ -250,7 +263,7 @@ pub fn detect(
         .collect();
 
     stages.start("campaigns");
-    let ctx = campaign::analyse(&accounts, &local, neighbors, params)?;
+    let ctx = campaign::analyse(&accounts, &local, &run.shingles, neighbors, params)?;
     let names = campaign::feature_names(local.dim);
     let x = campaign::feature_matrix(&local, &ctx);
     Ok(Detection {

@@ -19,6 +19,7 @@ use crate::run::{
     self, EmbeddingsInfo, InputInfo, Manifest, RequestRecord, RowInfo, StoreDType, TableWriter,
     Timing,
 };
+use crate::shingles;
 
 /// Distinct prompts embedded together; large enough for good length bucketing.
 const CHUNK: usize = 8192;
@@ -150,9 +151,11 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
         );
     }
     table.commit()?;
+    let rows_n = rows.len() as u64;
+    drop(rows);
+    build_shingles(&job.input, &job.out, job.skip_invalid, rows_n)?;
 
     let dim = job.embedder.dim();
-    let rows_n = pending.rows.tokens.len() as u64;
     let tokens_total: u64 = pending.rows.tokens.iter().map(|&t| t as u64).sum();
     run::write_embeddings(
         &job.out,
@@ -194,6 +197,35 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
     };
     run::write_manifest(&job.out, &manifest)?;
     Ok(manifest)
+}
+
+/// Write the shingles ([`crate::shingles`]) of every distinct prompt of `input` into the run
+/// directory `dir`, row for row as [`embed`] numbered them (first-seen order of the prompt
+/// hashes, lines skipped by the same rule). A second pass over the log: parsing costs seconds
+/// where embedding costs minutes, and a run directory embedded before shingles existed gets
+/// them without being embedded again. `rows` is the run's row count, checked at the end.
+pub fn build_shingles(input: &Path, dir: &Path, skip_invalid: bool, rows: u64) -> Result<()> {
+    let mut reader = RequestReader::open(input, skip_invalid)?;
+    let mut seen: std::collections::HashSet<[u8; 16]> = std::collections::HashSet::new();
+    let mut out = run::RowShingles::default();
+    for req in reader.by_ref() {
+        let req = req?;
+        if seen.insert(prompt_key(&req.prompt)) {
+            out.push(&shingles::shingles(&req.prompt))?;
+        }
+    }
+    reader.finish()?;
+    if out.rows() as u64 != rows {
+        return Err(crate::error::Error::file(
+            input,
+            format!(
+                "holds {} distinct prompts but the run directory {} has {rows}: the input changed",
+                out.rows(),
+                dir.display()
+            ),
+        ));
+    }
+    run::write_shingles(dir, out)
 }
 
 fn absolute(p: &Path) -> PathBuf {

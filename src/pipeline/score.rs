@@ -117,6 +117,11 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The linking settings as model.json stores them.
+pub fn linking_json(params: &campaign::CampaignParams) -> serde_json::Value {
+    serde_json::to_value(params).expect("plain settings serialise")
+}
+
 /// Run `score` end to end: embed (or reuse), detect, classify, write `scores.jsonl` and
 /// `campaigns.jsonl`.
 pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
@@ -145,6 +150,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         Some(m) if m.schema == det.names => m,
         _ => Model::load(&job.model_dir, &det.names)?,
     };
+    model.check_linking(&job.model_dir, &linking_json(&job.params))?;
     let probs = model.predict(&det.x)?;
     timer.start("report");
     let n = det.accounts.len();
@@ -188,6 +194,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                         similarity: (s * 10_000.0).round() / 10_000.0,
                     })
                     .collect(),
+                links: report::LinkOut::top(&det.ctx.links[a], &det.accounts.ids),
                 reasons: report::reasons(a, requests, det.local.row(a), &det.ctx, campaign),
             }
         })
@@ -217,6 +224,10 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                 mean_similarity: c.mean_similarity,
                 mean_coverage: c.mean_coverage,
                 shared_system_prompt_accounts: c.shared_system_prompt_accounts,
+                links: report::LinkCounts::of(c),
+                mean_form_jaccard: c.mean_form_jaccard,
+                mean_infra_overlap: c.mean_infra_overlap,
+                mean_sync: c.mean_sync,
                 first_seen: rfc3339(first),
                 last_seen: rfc3339(last),
                 shared: report::shared(c, &rows),

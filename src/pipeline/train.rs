@@ -61,7 +61,8 @@ pub fn train(job: &TrainJob) -> Result<Model> {
             unlabelled
         );
     }
-    let model = classify::train(&data, &job.options)?;
+    let mut model = classify::train(&data, &job.options)?;
+    model.linking = super::score::linking_json(&job.params);
     model.save(&job.out)?;
     Ok(model)
 }

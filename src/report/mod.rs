@@ -13,9 +13,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Campaign, Context, CROSS_FEATURES};
+use crate::campaign::{Campaign, Context, Cross};
 use crate::error::{Error, IoContext, Result};
-use crate::features::LOCAL_FEATURES;
+use crate::features::Local;
 use crate::ingest::{for_each_line, parse_json_line};
 
 /// Neighbours listed per account in `scores.jsonl`.
@@ -34,6 +34,10 @@ pub struct ScoreLine {
     pub requests: u64,
     pub campaign: Option<String>,
     pub neighbors: Vec<NeighborOut>,
+    /// The account's strongest links (at most [`SCORE_NEIGHBORS`]) and the signals that made
+    /// them; absent from files written before links were recorded.
+    #[serde(default)]
+    pub links: Vec<LinkOut>,
     pub reasons: Vec<String>,
 }
 
@@ -41,6 +45,54 @@ pub struct ScoreLine {
 pub struct NeighborOut {
     pub account_id: String,
     pub similarity: f32,
+}
+
+/// One link of an account, as `scores.jsonl` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkOut {
+    pub account_id: String,
+    /// "form", "infrastructure" (what linked them), "same ground" (close behaviour and
+    /// covered prompts, recorded as evidence).
+    pub by: Vec<String>,
+    /// Template-signature Jaccard, footprint overlap, 5-minute synchrony, 0..1.
+    pub form: f32,
+    pub infrastructure: f32,
+    pub sync: f32,
+}
+
+impl LinkOut {
+    /// The strongest links of `links` (by the larger of form and footprint overlap).
+    pub fn top(links: &[crate::campaign::Link], ids: &[String]) -> Vec<LinkOut> {
+        let round = |v: f32| (v * 10_000.0).round() / 10_000.0;
+        let mut sorted: Vec<&crate::campaign::Link> = links.iter().collect();
+        sorted.sort_by(|x, y| {
+            let s = |l: &crate::campaign::Link| l.form.jaccard.max(l.infra.overlap);
+            s(y).total_cmp(&s(x)).then(x.other.cmp(&y.other))
+        });
+        sorted
+            .into_iter()
+            .take(SCORE_NEIGHBORS)
+            .map(|l| {
+                let mut by = Vec::new();
+                if l.by_form {
+                    by.push("form".to_string());
+                }
+                if l.by_infra {
+                    by.push("infrastructure".to_string());
+                }
+                if l.by_behaviour {
+                    by.push("same ground".to_string());
+                }
+                LinkOut {
+                    account_id: ids[l.other].clone(),
+                    by,
+                    form: round(l.form.jaccard),
+                    infrastructure: round(l.infra.overlap),
+                    sync: round(l.sync),
+                }
+            })
+            .collect()
+    }
 }
 
 /// One line of `campaigns.jsonl`.
@@ -58,12 +110,43 @@ pub struct CampaignLine {
     /// Mean prompt coverage over the campaign's links.
     pub mean_coverage: f32,
     pub shared_system_prompt_accounts: usize,
+    /// Links inside the campaign, by the signal that made them (a link can be both).
+    pub links: LinkCounts,
+    /// Mean template-signature Jaccard, footprint overlap (networks, client, system prompt)
+    /// and activity synchrony (share of 5-minute buckets active together), 0..1, over the
+    /// campaign's links.
+    pub mean_form_jaccard: f32,
+    pub mean_infra_overlap: f32,
+    pub mean_sync: f32,
     pub first_seen: String,
     pub last_seen: String,
     /// What the members share, in words.
     pub shared: Vec<String>,
     /// Member account ids, most suspicious first.
     pub members: Vec<String>,
+}
+
+/// A campaign's links counted by signal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LinkCounts {
+    pub total: usize,
+    /// Made by a shared template signature.
+    pub form: usize,
+    /// Made by shared networks, client or system prompt.
+    pub infrastructure: usize,
+    /// Links whose accounts also cover the same ground (close behaviour, matching prompts).
+    pub same_ground: usize,
+}
+
+impl LinkCounts {
+    pub fn of(camp: &Campaign) -> Self {
+        LinkCounts {
+            total: camp.links,
+            form: camp.form_links,
+            infrastructure: camp.infra_links,
+            same_ground: camp.same_ground_links,
+        }
+    }
 }
 
 /// Write `items` as JSONL to `path` atomically (temporary file, then rename).
@@ -119,20 +202,6 @@ pub fn read_scores(path: &Path) -> Result<Vec<ScoreLine>> {
     Ok(out)
 }
 
-fn local(name: &str) -> usize {
-    LOCAL_FEATURES
-        .iter()
-        .position(|f| *f == name)
-        .unwrap_or_else(|| panic!("no local feature {name}"))
-}
-
-fn cross(name: &str) -> usize {
-    CROSS_FEATURES
-        .iter()
-        .position(|f| *f == name)
-        .unwrap_or_else(|| panic!("no cross feature {name}"))
-}
-
 fn pct(v: f32) -> String {
     format!("{:.0}%", 100.0 * v)
 }
@@ -147,8 +216,8 @@ pub fn reasons(
     ctx: &Context,
     campaign: Option<(&str, &Campaign)>,
 ) -> Vec<String> {
-    let l = |name: &str| local_row[local(name)];
-    let c = |name: &str| ctx.row(a)[cross(name)];
+    let l = |f: Local| local_row[f];
+    let c = |f: Cross| ctx.row(a)[f];
     let mut out = Vec::new();
     if let Some((id, camp)) = campaign {
         out.push(format!(
@@ -157,41 +226,69 @@ pub fn reasons(
         ));
     }
     let links = &ctx.links[a];
-    if !links.is_empty() {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let form: Vec<_> = links.iter().filter(|l| l.by_form).collect();
+    if !form.is_empty() {
         out.push(format!(
-            "prompts cover the same ground as {} other account{} (mean coverage {})",
-            links.len(),
-            if links.len() == 1 { "" } else { "s" },
-            pct(c("link_coverage"))
+            "uses the same prompt template as {} other account{} (mean signature overlap {})",
+            form.len(),
+            plural(form.len()),
+            pct(form.iter().map(|l| l.form.jaccard).sum::<f32>() / form.len() as f32)
         ));
     }
-    let sharing = c("log_system_prompt_neighbors").exp().round() as usize - 1;
+    let infra: Vec<_> = links.iter().filter(|l| l.by_infra).collect();
+    if !infra.is_empty() {
+        let nets = infra.iter().filter(|l| l.infra.networks > 0).count();
+        out.push(format!(
+            "shares infrastructure with {} other account{} ({} on the same networks, mean footprint overlap {})",
+            infra.len(),
+            plural(infra.len()),
+            nets,
+            pct(infra.iter().map(|l| l.infra.overlap).sum::<f32>() / infra.len() as f32)
+        ));
+    }
+    let ground: Vec<_> = links.iter().filter(|l| l.by_behaviour).collect();
+    if !ground.is_empty() {
+        out.push(format!(
+            "prompts cover the same ground as {} linked account{} (mean coverage {})",
+            ground.len(),
+            plural(ground.len()),
+            pct(ground.iter().map(|l| l.coverage).sum::<f32>() / ground.len() as f32)
+        ));
+    }
+    let sharing = c(Cross::LogSystemPromptNeighbors).exp().round() as usize - 1;
     if sharing >= 2 {
         out.push(format!(
             "{sharing} of its {} nearest accounts use the same system prompt",
             ctx.neighbors[a].len()
         ));
     }
-    if c("sync_with_links") >= 0.5 {
+    if c(Cross::SyncWithLinks) >= 0.5 {
         out.push(format!(
             "active in the same hours as its linked accounts ({} of its hours)",
-            pct(c("sync_with_links"))
+            pct(c(Cross::SyncWithLinks))
         ));
     }
     let markers = [
-        ("marker_reasoning", "asks for step-by-step reasoning"),
-        ("marker_grading", "asks the model to grade or score answers"),
+        (Local::MarkerReasoning, "asks for step-by-step reasoning"),
         (
-            "marker_data_generation",
+            Local::MarkerGrading,
+            "asks the model to grade or score answers",
+        ),
+        (
+            Local::MarkerDataGeneration,
             "asks for generated tasks or training data",
         ),
-        ("marker_identity", "asks who the model is or who made it"),
         (
-            "marker_dataset_form",
+            Local::MarkerIdentity,
+            "asks who the model is or who made it",
+        ),
+        (
+            Local::MarkerDatasetForm,
             "sends dataset-style prompts (Q:/A:, options)",
         ),
-        ("marker_format", "demands a fixed output format"),
-        ("marker_long_answer", "asks for long, detailed answers"),
+        (Local::MarkerFormat, "demands a fixed output format"),
+        (Local::MarkerLongAnswer, "asks for long, detailed answers"),
     ];
     for (name, text) in markers {
         let v = l(name);
@@ -199,22 +296,22 @@ pub fn reasons(
             out.push(format!("{text} in {} of requests", pct(v)));
         }
     }
-    if requests >= 10 && l("template_rate") >= 0.5 {
+    if requests >= 10 && l(Local::TemplateRate) >= 0.5 {
         out.push(format!(
             "{} of its prompts reuse one of its own templates",
-            pct(l("template_rate"))
+            pct(l(Local::TemplateRate))
         ));
     }
-    if requests >= 10 && l("gap_regularity") >= 0.5 {
+    if requests >= 10 && l(Local::GapRegularity) >= 0.5 {
         out.push(format!(
             "machine-regular timing: {} of gaps within 20% of the median gap",
-            pct(l("gap_regularity"))
+            pct(l(Local::GapRegularity))
         ));
     }
-    if requests >= 20 && l("single_shot_rate") >= 0.95 {
+    if requests >= 20 && l(Local::SingleShotRate) >= 0.95 {
         out.push(format!(
             "{} of requests are single-shot (no follow-up turns)",
-            pct(l("single_shot_rate"))
+            pct(l(Local::SingleShotRate))
         ));
     }
     out.truncate(MAX_REASONS);
@@ -228,27 +325,48 @@ pub fn shared(camp: &Campaign, members_local: &[&[f32]]) -> Vec<String> {
         pct(camp.mean_coverage),
         camp.mean_similarity
     )];
+    if camp.form_links > 0 {
+        out.push(format!(
+            "{} of {} links from a shared prompt template (mean signature overlap {})",
+            camp.form_links,
+            camp.links,
+            pct(camp.mean_form_jaccard)
+        ));
+    }
+    if camp.infra_links > 0 {
+        out.push(format!(
+            "{} of {} links from shared infrastructure (mean footprint overlap {})",
+            camp.infra_links,
+            camp.links,
+            pct(camp.mean_infra_overlap)
+        ));
+    }
+    if camp.mean_sync >= 0.2 {
+        out.push(format!(
+            "linked accounts active in the same 5 minutes {} of the time",
+            pct(camp.mean_sync)
+        ));
+    }
     if camp.shared_system_prompt_accounts >= 2 {
         out.push(format!(
             "{} of {} accounts use the same system prompt",
             camp.shared_system_prompt_accounts, camp.size
         ));
     }
-    let mean = |name: &str| {
-        let i = local(name);
-        members_local.iter().map(|r| r[i]).sum::<f32>() / members_local.len().max(1) as f32
+    let mean = |f: Local| {
+        members_local.iter().map(|r| r[f]).sum::<f32>() / members_local.len().max(1) as f32
     };
     for (name, text) in [
-        ("marker_reasoning", "step-by-step reasoning requested"),
-        ("marker_grading", "grading or scoring requested"),
+        (Local::MarkerReasoning, "step-by-step reasoning requested"),
+        (Local::MarkerGrading, "grading or scoring requested"),
         (
-            "marker_data_generation",
+            Local::MarkerDataGeneration,
             "generated tasks or data requested",
         ),
-        ("marker_identity", "identity probes"),
-        ("marker_dataset_form", "dataset-style prompts"),
-        ("marker_code", "code in prompts"),
-        ("marker_format", "fixed output format demanded"),
+        (Local::MarkerIdentity, "identity probes"),
+        (Local::MarkerDatasetForm, "dataset-style prompts"),
+        (Local::MarkerCode, "code in prompts"),
+        (Local::MarkerFormat, "fixed output format demanded"),
     ] {
         let v = mean(name);
         if v >= 0.3 {
@@ -261,8 +379,29 @@ pub fn shared(camp: &Campaign, members_local: &[&[f32]]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::campaign::CROSS_FEATURES;
+    use crate::features::LOCAL_FEATURES;
 
-    fn context(links: Vec<Vec<(usize, f32, f32)>>, cross: Vec<f32>) -> Context {
+    /// A form link to `other` whose accounts also cover the same ground.
+    fn link(other: usize, similarity: f32, coverage: f32) -> crate::campaign::Link {
+        crate::campaign::Link {
+            other,
+            similarity,
+            coverage,
+            form: crate::campaign::FormOverlap {
+                jaccard: 0.8,
+                shared: 10,
+            },
+            infra: Default::default(),
+            sync: 0.0,
+            co_activity: 1.0,
+            by_behaviour: true,
+            by_form: true,
+            by_infra: false,
+        }
+    }
+
+    fn context(links: Vec<Vec<crate::campaign::Link>>, cross: Vec<f32>) -> Context {
         let n = links.len();
         Context {
             neighbors: vec![Vec::new(); n],
@@ -276,6 +415,13 @@ mod tests {
                 mean_similarity: 0.91,
                 mean_coverage: 0.8,
                 shared_system_prompt_accounts: n,
+                links: 1,
+                form_links: 1,
+                infra_links: 0,
+                same_ground_links: 1,
+                mean_form_jaccard: 0.8,
+                mean_infra_overlap: 0.0,
+                mean_sync: 0.0,
             }],
             x: cross,
         }
@@ -285,27 +431,28 @@ mod tests {
     fn reasons_name_the_campaign_links_and_markers_strongest_first() {
         let d = CROSS_FEATURES.len();
         let mut x = vec![0f32; 2 * d];
-        x[cross("link_coverage")] = 0.75;
-        x[cross("log_system_prompt_neighbors")] = (3f32).ln();
-        let mut ctx = context(vec![vec![(1, 0.9, 0.75)], vec![(0, 0.9, 0.75)]], x);
+        x[Cross::LinkCoverage as usize] = 0.75;
+        x[Cross::LogSystemPromptNeighbors as usize] = (3f32).ln();
+        let mut ctx = context(vec![vec![link(1, 0.9, 0.75)], vec![link(0, 0.9, 0.75)]], x);
         ctx.neighbors[0] = vec![(1, 0.9), (2, 0.7), (3, 0.6), (4, 0.5)];
         let mut local_row = vec![0f32; LOCAL_FEATURES.len()];
-        local_row[local("marker_reasoning")] = 0.8;
-        local_row[local("marker_grading")] = 0.1;
+        local_row[Local::MarkerReasoning as usize] = 0.8;
+        local_row[Local::MarkerGrading as usize] = 0.1;
         let r = reasons(0, 40, &local_row, &ctx, Some(("C0007", &ctx.campaigns[0])));
         assert_eq!(
             r,
             vec![
                 "member of campaign C0007 (2 accounts, 120 requests, behaviour similarity 0.91)",
-                "prompts cover the same ground as 1 other account (mean coverage 75%)",
+                "uses the same prompt template as 1 other account (mean signature overlap 80%)",
+                "prompts cover the same ground as 1 linked account (mean coverage 75%)",
                 "2 of its 4 nearest accounts use the same system prompt",
                 "asks for step-by-step reasoning in 80% of requests",
             ]
         );
         // Not a reported campaign, few requests: no campaign line, markers not over-read.
         let r = reasons(0, 3, &local_row, &ctx, None);
-        assert_eq!(r.len(), 2, "{r:?}");
-        assert!(r[0].starts_with("prompts cover"));
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(r[0].starts_with("uses the same prompt template"));
     }
 
     #[test]

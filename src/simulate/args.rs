@@ -28,8 +28,8 @@ pub struct SimulateArgs {
     /// Benign accounts (campaign accounts come on top).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub accounts: usize,
-    /// Extraction campaigns (8 covers every campaign kind once).
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Extraction campaigns (11 covers every campaign kind once).
+    #[arg(long, default_value_t = 11, value_name = "N")]
     pub campaigns: usize,
     /// Length of the simulated period in days.
     #[arg(long, default_value_t = 7, value_name = "N")]

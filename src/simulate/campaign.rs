@@ -16,6 +16,9 @@
 //! | `low_and_slow` | 10-35 | every task set, a few a day, plain or lightly wrapped | human-like daytime over the whole period |
 //! | `mixed_cover` | 6-20 | data-generation prompts + replayed human conversations | scripted bursts among human sessions |
 //! | `single_heavy` | 1 | everything, 800-2500 requests | one account, steady |
+//! | `agent_sybil_cover` | 10-40 | tool-use + OS-agent tasks, one system prompt, 20-30% chat copied in | load-balanced at machine-regular pace, datacenter subnets |
+//! | `thin_wrappers` | 150-400 | ~12 requests each: generic "answer thoroughly" wrappers around writing and benchmark items | load-balanced, rotating residential proxies |
+//! | `cot_varied_tasks` | 8-30 | CoT wrappers around varied benchmark and coding tasks | load-balanced, rotating residential proxies |
 //!
 //! To add a campaign kind, add a preset to [`presets`]; a new behaviour is a new variant of
 //! [`Style`], [`Langs`], [`Schedule`] or [`Network`].
@@ -315,6 +318,78 @@ pub(crate) fn presets() -> Vec<Campaign> {
                 gap_s: (3.0, 15.0),
             },
             network: Network::Datacenter { subnets: (1, 1) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+        },
+        // The failure types of an independent evaluation (issue 9), each a kind of its own.
+        // A sybil group under one system prompt at machine-regular pace, sweeping tool-use and
+        // agent tasks, a quarter of its requests copied from ordinary chat.
+        Campaign {
+            kind: "agent_sybil_cover",
+            accounts: (10, 40),
+            quota: (25.0, 0.5, 8, 80),
+            tasks: &[(GlaiveToolcall, 0.6), (AgentbenchOs, 0.4)],
+            styles: &[(Style::Agent, 1.0)],
+            langs: Langs::English,
+            system: (1.0, SystemKind::Agent),
+            schedule: Schedule::LoadBalanced {
+                days: (2.0, 5.0),
+                waves: (3, 8),
+                gap_s: (30.0, 36.0),
+            },
+            network: Network::Datacenter { subnets: (1, 3) },
+            human_mix: (0.2, 0.3),
+            samples: (1, 1),
+        },
+        // A thin campaign: very many accounts of about a dozen requests, a few generic
+        // "answer thoroughly" wrappers around varied writing and benchmark items, rotating
+        // residential proxies: no account stands out, only the group gives them away.
+        Campaign {
+            kind: "thin_wrappers",
+            accounts: (150, 400),
+            quota: (12.0, 0.3, 6, 20),
+            tasks: &[
+                (AlpacaEn, 0.3),
+                (AlpacaSeed, 0.1),
+                (Gsm8k, 0.25),
+                (TruthfulQa, 0.2),
+                (HumanEval, 0.15),
+            ],
+            styles: &[(Style::Detail, 1.0)],
+            langs: Langs::English,
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (2.0, 6.0),
+                waves: (3, 8),
+                gap_s: (30.0, 120.0),
+            },
+            network: Network::Residential,
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+        },
+        // Chain-of-thought elicitation around varied benchmark and software tasks, each
+        // account sweeping other items: alike in form, not in topic.
+        Campaign {
+            kind: "cot_varied_tasks",
+            accounts: (8, 30),
+            quota: (25.0, 0.6, 8, 100),
+            tasks: &[
+                (Gsm8k, 0.2),
+                (ZeroShotCot, 0.15),
+                (HumanEval, 0.15),
+                (Mbpp, 0.2),
+                (TruthfulQa, 0.15),
+                (AgentbenchOs, 0.15),
+            ],
+            styles: &[(Style::Cot, 1.0)],
+            langs: Langs::Several(1, 2),
+            system: (0.3, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (1.5, 5.0),
+                waves: (2, 6),
+                gap_s: (15.0, 90.0),
+            },
+            network: Network::Residential,
             human_mix: (0.0, 0.0),
             samples: (1, 1),
         },

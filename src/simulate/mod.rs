@@ -74,7 +74,7 @@ pub struct SimOptions {
     pub seed: u64,
     /// Benign accounts (campaign accounts come on top).
     pub benign_accounts: usize,
-    /// Extraction campaigns, drawn in turn from the campaign kinds (8 covers each once).
+    /// Extraction campaigns, drawn in turn from the campaign kinds (11 covers each once).
     pub campaigns: usize,
     pub days: u32,
     /// Start of the period, epoch milliseconds.
@@ -104,7 +104,7 @@ impl SimOptions {
             labels,
             seed,
             benign_accounts: 200,
-            campaigns: 8,
+            campaigns: 11,
             days: 7,
             start_ms: parse_start(DEFAULT_START).unwrap_or(0),
             kinds: None,

@@ -29,7 +29,7 @@ fn opts(dir: &Path, seed: u64) -> SimOptions {
         seed,
     );
     o.benign_accounts = 40;
-    o.campaigns = 8;
+    o.campaigns = extraction_plan().len();
     o.days = 5;
     o
 }
@@ -70,7 +70,7 @@ fn same_seed_same_bytes_and_another_seed_differs() {
 
     assert_eq!(stats.accounts, stats.benign + stats.extraction);
     assert_eq!(stats.benign, 40);
-    assert_eq!(stats.campaigns, 8);
+    assert_eq!(stats.campaigns, extraction_plan().len());
     let lines = traffic.iter().filter(|&&b| b == b'\n').count();
     assert_eq!(stats.requests, lines);
     let kinds: usize = stats.kinds.values().map(|k| k.requests).sum();
@@ -143,7 +143,7 @@ fn campaigns_span_several_accounts_except_the_single_extractor() {
         c.0.insert(a.kind);
         c.1 += 1;
     }
-    assert_eq!(campaigns.len(), 8);
+    assert_eq!(campaigns.len(), extraction_plan().len());
     for (id, (kinds, n)) in &campaigns {
         assert_eq!(kinds.len(), 1, "{id} mixes kinds {kinds:?}");
         let kind = *kinds.iter().next().unwrap();
@@ -576,7 +576,7 @@ fn slices_are_disjoint_cover_the_corpora_and_share_no_item() {
     for (s, h) in halves.iter().enumerate() {
         let mut o = opts(Path::new("/unused"), 21 + s as u64);
         o.benign_accounts = 30;
-        o.campaigns = 8;
+        o.campaigns = extraction_plan().len();
         o.slice = Some((s as u32, 2));
         let accounts = generate(h, &o);
         let (keys, n) = item_keys(h, &accounts);
