@@ -223,17 +223,20 @@ fn main() -> distillguard::Result<()> {
     let x = campaign::feature_matrix(&local, &ctx);
     total += t.stop();
 
-    // A model of the default shape (25 members of 128-64) fitted briefly on 2,000 rows.
+    // A model of the default shape (25 members of 128-64) fitted briefly on 2,000 accounts
+    // spread over the whole population (the planted ones come first in account order).
     let d = names.len();
     let fit = 2_000.min(accounts.len());
+    let rows: Vec<usize> = (0..fit).map(|i| i * accounts.len() / fit).collect();
     let data = Dataset {
         features: names.clone(),
-        names: accounts.ids[..fit].to_vec(),
-        x: x[..fit * d].to_vec(),
-        y: (0..fit)
-            .map(|a| u8::from(ctx.campaign_of[a].is_some()))
+        names: rows.iter().map(|&a| accounts.ids[a].clone()).collect(),
+        x: rows
+            .iter()
+            .flat_map(|&a| x[a * d..(a + 1) * d].iter().copied())
             .collect(),
-        groups: (0..fit).map(|a| format!("a{a}")).collect(),
+        y: rows.iter().map(|&a| u8::from(a < members)).collect(),
+        groups: rows.iter().map(|&a| format!("a{a}")).collect(),
     };
     let model = classify::train(
         &data,

@@ -33,10 +33,7 @@ fn main() -> distillguard::Result<()> {
         accounts.ids.clone(),
         &local.behaviour,
         local.dim,
-        IndexParams {
-            parallel: false,
-            ..IndexParams::default()
-        },
+        IndexParams::for_accounts(accounts.len()),
     )?;
     let defaults = CampaignParams::default();
     let all = index.all_neighbors(defaults.k);
