@@ -137,19 +137,7 @@ impl Signatures {
                 buckets.entry((b, key)).or_default().push(a as u32);
             }
         }
-        let mut pairs = Vec::new();
-        for list in buckets.values() {
-            let m = list.len();
-            for i in 0..m {
-                for j in 1..=params.ring.min(m.saturating_sub(1)) {
-                    let (x, y) = (list[i], list[(i + j) % m]);
-                    pairs.push((x.min(y), x.max(y)));
-                }
-            }
-        }
-        pairs.sort_unstable();
-        pairs.dedup();
-        pairs
+        super::ring_pairs(buckets.values().map(Vec::as_slice), params.ring)
     }
 
     /// The exact form overlap of accounts `a` and `b`.
@@ -158,18 +146,7 @@ impl Signatures {
         if x.is_empty() || y.is_empty() {
             return FormOverlap::default();
         }
-        let (mut i, mut j, mut shared) = (0, 0, 0usize);
-        while i < x.len() && j < y.len() {
-            match x[i].cmp(&y[j]) {
-                std::cmp::Ordering::Equal => {
-                    shared += 1;
-                    i += 1;
-                    j += 1;
-                }
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-            }
-        }
+        let shared = super::sorted_common(x, y);
         let union = x.len() + y.len() - shared;
         FormOverlap {
             jaccard: shared as f32 / union as f32,

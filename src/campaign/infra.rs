@@ -138,22 +138,11 @@ impl Footprints {
                 postings.entry(t).or_default().push(a as u32);
             }
         }
-        let mut pairs = Vec::new();
-        for list in postings.values() {
-            let m = list.len();
-            if m < 2 || m > params.max_token_accounts {
-                continue;
-            }
-            for i in 0..m {
-                for j in 1..=params.ring.min(m - 1) {
-                    let (x, y) = (list[i], list[(i + j) % m]);
-                    pairs.push((x.min(y), x.max(y)));
-                }
-            }
-        }
-        pairs.sort_unstable();
-        pairs.dedup();
-        pairs
+        let lists = postings
+            .values()
+            .filter(|l| l.len() <= params.max_token_accounts)
+            .map(Vec::as_slice);
+        super::ring_pairs(lists, params.ring)
     }
 
     /// The footprint overlap of accounts `a` and `b`.
@@ -216,17 +205,5 @@ fn shared_share(x: &[i64], y: &[i64]) -> f32 {
     if smaller == 0 {
         return 0.0;
     }
-    let (mut i, mut j, mut both) = (0, 0, 0usize);
-    while i < x.len() && j < y.len() {
-        match x[i].cmp(&y[j]) {
-            std::cmp::Ordering::Equal => {
-                both += 1;
-                i += 1;
-                j += 1;
-            }
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-        }
-    }
-    both as f32 / smaller as f32
+    super::sorted_common(x, y) as f32 / smaller as f32
 }

@@ -424,8 +424,8 @@ fn form_links(f: &FormOverlap, o: &InfraOverlap, co_activity: f32, params: &Form
         && o.networks + o.user_agents + o.system_prompts > 0
 }
 
-/// Elements common to two sorted, distinct lists.
-fn sorted_common(x: &[usize], y: &[usize]) -> usize {
+/// Elements common to two sorted, distinct lists (one merge pass).
+pub(crate) fn sorted_common<T: Ord>(x: &[T], y: &[T]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < x.len() && j < y.len() {
         match x[i].cmp(&y[j]) {
@@ -439,6 +439,28 @@ fn sorted_common(x: &[usize], y: &[usize]) -> usize {
         }
     }
     n
+}
+
+/// Candidate pairs from buckets of accounts (LSH buckets, posting lists): each member paired
+/// with the next `ring` members of its bucket, cyclically, so a bucket of `m` accounts gives at
+/// most `m * ring` pairs and stays connected. Pairs `(a, b)`, `a < b`, each once, ascending.
+pub(crate) fn ring_pairs<'a>(
+    buckets: impl Iterator<Item = &'a [u32]>,
+    ring: usize,
+) -> Vec<(u32, u32)> {
+    let mut pairs = Vec::new();
+    for list in buckets {
+        let m = list.len();
+        for i in 0..m {
+            for j in 1..=ring.min(m.saturating_sub(1)) {
+                let (x, y) = (list[i], list[(i + j) % m]);
+                pairs.push((x.min(y), x.max(y)));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
 }
 
 fn dot(x: &[f32], y: &[f32]) -> f32 {
