@@ -307,12 +307,42 @@ pub struct Run {
     pub shingles: RowShingles,
 }
 
+/// The run directory's manifest (the one reader of `manifest.json`).
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let mpath = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&mpath).at(&mpath)?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::file(&mpath, format!("not a distillguard manifest: {e}")))
+}
+
+/// Whether the run directory holds shingles of this build's scheme, from the file's header
+/// alone (the tensors are not read).
+pub fn shingles_current(dir: &Path) -> Result<bool> {
+    use std::io::Read;
+    let path = dir.join(SHINGLES);
+    let Ok(mut f) = File::open(&path) else {
+        return Ok(false);
+    };
+    let mut len = [0u8; 8];
+    if f.read_exact(&mut len).is_err() {
+        return Ok(false);
+    }
+    let n = u64::from_le_bytes(len);
+    if n > 1 << 20 {
+        return Ok(false);
+    }
+    let mut header = vec![0u8; n as usize];
+    if f.read_exact(&mut header).is_err() {
+        return Ok(false);
+    }
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap_or_default();
+    Ok(header["__metadata__"]["scheme"].as_str() == Some(crate::shingles::SCHEME))
+}
+
 impl Run {
     pub fn open(dir: &Path) -> Result<Self> {
         let mpath = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&mpath).at(&mpath)?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| Error::file(&mpath, format!("not a distillguard manifest: {e}")))?;
+        let manifest = read_manifest(dir)?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(Error::file(
                 &mpath,

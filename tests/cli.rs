@@ -308,3 +308,52 @@ fn cuda_without_the_feature_fails_with_exit_5() {
         stderr(&o)
     );
 }
+
+/// Shingles are written by `embed` as it goes; a run directory without them (embedded by an
+/// older build) gets the same file from one pass over the log when `score` reuses it.
+#[test]
+fn shingles_from_embed_and_from_the_upgrade_pass_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = embed(&example(), &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = Run::open(&out).unwrap();
+    assert_eq!(run.shingles.rows() as u64, run.manifest.embeddings.rows);
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(example())
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        run.shingles.row(0),
+        distillguard::shingles::shingles(first["prompt"].as_str().unwrap()).as_slice()
+    );
+    let file = out.join(distillguard::run::SHINGLES);
+    let written = std::fs::read(&file).unwrap();
+    for broken in [None, Some(&b"not a safetensors file"[..])] {
+        match broken {
+            None => std::fs::remove_file(&file).unwrap(),
+            Some(bytes) => std::fs::write(&file, bytes).unwrap(),
+        }
+        let o = bin()
+            .args(["score", "--device", "cpu", "--no-summary", "--input"])
+            .arg(example())
+            .arg("--run-dir")
+            .arg(&out)
+            .arg("--out")
+            .arg(tmp.path().join("scores.jsonl"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("reusing embeddings"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("adding prompt shingles"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(std::fs::read(&file).unwrap() == written);
+    }
+}

@@ -191,6 +191,11 @@ impl Footprints {
         shared_share(&self.buckets[a], &self.buckets[b])
     }
 
+    /// Account `a`'s active hours (epoch hour numbers), sorted.
+    pub fn hours(&self, a: usize) -> &[i64] {
+        &self.hours[a]
+    }
+
     /// Co-activity of `a` and `b`: the share of the less active account's active hours in
     /// which the other was active too, 0..1. Accounts fed by one queue work in the same hours;
     /// two operators using the same public wrappers in different weeks do not.

@@ -312,13 +312,6 @@ pub fn analyse(
         });
     }
 
-    // Active hours, for synchrony with linked accounts.
-    let hours: Vec<HashSet<i64>> = accounts
-        .requests
-        .iter()
-        .map(|r| r.iter().map(|q| q.ts_ms.div_euclid(3_600_000)).collect())
-        .collect();
-
     let d = CROSS_FEATURES.len();
     let mut x = vec![0f32; n * d];
     for a in 0..n {
@@ -335,14 +328,16 @@ pub fn analyse(
             let peers = ns.iter().take(params.k);
             (1.0 + peers.filter(|p| users[s as usize].contains(&p.0)).count() as f32).ln()
         });
-        f[Cross::SyncWithLinks] = if links[a].is_empty() || hours[a].is_empty() {
+        // Share of the account's active hours in which some linked account was active too.
+        let hours = footprints.hours(a);
+        f[Cross::SyncWithLinks] = if links[a].is_empty() || hours.is_empty() {
             0.0
         } else {
             let others: HashSet<i64> = links[a]
                 .iter()
-                .flat_map(|l| hours[l.other].iter().copied())
+                .flat_map(|l| footprints.hours(l.other).iter().copied())
                 .collect();
-            hours[a].iter().filter(|h| others.contains(h)).count() as f32 / hours[a].len() as f32
+            hours.iter().filter(|h| others.contains(h)).count() as f32 / hours.len() as f32
         };
         if let Some(c) = campaign_of[a].map(|c| &campaigns[c]) {
             f[Cross::LogCampaignSize] = (1.0 + c.size as f32).ln();

@@ -54,9 +54,6 @@ pub struct Accounts {
     pub requests: Vec<Vec<Req>>,
     /// Number of distinct system prompts seen in the run.
     pub systems: usize,
-    /// Number of distinct client networks and user agents seen in the run.
-    pub nets: usize,
-    pub uas: usize,
 }
 
 /// The network an address belongs to, as infrastructure is shared: the /24 of an IPv4 address,
@@ -122,8 +119,6 @@ impl Accounts {
             ids,
             requests,
             systems: systems.len(),
-            nets: nets.len(),
-            uas: uas.len(),
         })
     }
 

@@ -53,11 +53,9 @@ fn stale(src: &RunSource) -> Result<Option<String>> {
     if !mpath.exists() {
         return Ok(Some("no embeddings yet".into()));
     }
-    let run_manifest: crate::run::Manifest =
-        match std::fs::read_to_string(&mpath).map(|t| serde_json::from_str(&t)) {
-            Ok(Ok(m)) => m,
-            _ => return Ok(Some("its manifest is unreadable".into())),
-        };
+    let Ok(run_manifest) = crate::run::read_manifest(&src.run_dir) else {
+        return Ok(Some("its manifest is unreadable".into()));
+    };
     if run_manifest.format_version != crate::run::FORMAT_VERSION {
         return Ok(Some("it was written by another version".into()));
     }
@@ -85,15 +83,6 @@ fn stale(src: &RunSource) -> Result<Option<String>> {
     Ok(None)
 }
 
-/// The row count of a reusable run directory, from its manifest.
-fn reused_rows(dir: &Path) -> Result<u64> {
-    let mpath = dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&mpath).at(&mpath)?;
-    let m: crate::run::Manifest = serde_json::from_str(&text)
-        .map_err(|e| Error::file(&mpath, format!("not a distillguard manifest: {e}")))?;
-    Ok(m.embeddings.rows)
-}
-
 /// The run for `src.input`: reused from `src.run_dir` when it holds the same input embedded by
 /// the same model, else embedded there now. Returns the run and the seconds spent embedding.
 pub fn ensure_run(src: &RunSource) -> Result<(Run, f64)> {
@@ -109,11 +98,11 @@ pub fn ensure_run(src: &RunSource) -> Result<(Run, f64)> {
                     src.run_dir.display()
                 );
             }
-            let rows = reused_rows(&src.run_dir)?;
-            if crate::run::read_shingles(&src.run_dir, rows)?.is_none() {
+            if !crate::run::shingles_current(&src.run_dir)? {
                 if !src.quiet {
                     eprintln!("distillguard: adding prompt shingles to the run directory");
                 }
+                let rows = crate::run::read_manifest(&src.run_dir)?.embeddings.rows;
                 build_shingles(&src.input, &src.run_dir, src.skip_invalid, rows)?;
             }
         }

@@ -48,6 +48,7 @@ struct Pending<'a> {
     texts: Vec<String>,
     embeddings: Vec<f32>,
     rows: RowInfo,
+    shingles: run::RowShingles,
     truncated: u64,
     timing: Timing,
 }
@@ -70,6 +71,7 @@ impl Pending<'_> {
             .extend(tok.iter().map(|t| t.ids.len() as u32));
         for t in &self.texts {
             self.rows.markers.push(lexical::markers(t));
+            self.shingles.push(&shingles::shingles(t))?;
             self.rows
                 .chars
                 .push(t.chars().count().min(u32::MAX as usize) as u32);
@@ -110,6 +112,7 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
         texts: Vec::new(),
         embeddings: Vec::new(),
         rows: RowInfo::default(),
+        shingles: run::RowShingles::default(),
         truncated: 0,
         timing: Timing::default(),
     };
@@ -151,12 +154,11 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
         );
     }
     table.commit()?;
-    let rows_n = rows.len() as u64;
-    drop(rows);
-    build_shingles(&job.input, &job.out, job.skip_invalid, rows_n)?;
 
     let dim = job.embedder.dim();
+    let rows_n = pending.rows.tokens.len() as u64;
     let tokens_total: u64 = pending.rows.tokens.iter().map(|&t| t as u64).sum();
+    run::write_shingles(&job.out, std::mem::take(&mut pending.shingles))?;
     run::write_embeddings(
         &job.out,
         pending.embeddings,
@@ -201,9 +203,10 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
 
 /// Write the shingles ([`crate::shingles`]) of every distinct prompt of `input` into the run
 /// directory `dir`, row for row as [`embed`] numbered them (first-seen order of the prompt
-/// hashes, lines skipped by the same rule). A second pass over the log: parsing costs seconds
-/// where embedding costs minutes, and a run directory embedded before shingles existed gets
-/// them without being embedded again. `rows` is the run's row count, checked at the end.
+/// hashes, lines skipped by the same rule): for a run directory embedded before shingles
+/// existed, which gets them from one pass over the log (seconds) instead of being embedded
+/// again (minutes). `embed` computes them as it goes. `rows` is the run's row count, checked
+/// at the end.
 pub fn build_shingles(input: &Path, dir: &Path, skip_invalid: bool, rows: u64) -> Result<()> {
     let mut reader = RequestReader::open(input, skip_invalid)?;
     let mut seen: std::collections::HashSet<[u8; 16]> = std::collections::HashSet::new();
