@@ -125,6 +125,9 @@ fn main() -> distillguard::Result<()> {
                             if std::env::var("DUMP").is_ok() {
                                 dump(&ctx, &accounts, &truth, &label_of);
                             }
+                            if let Ok(kind) = std::env::var("DIAG") {
+                                diagnose(&kind, &ctx, &accounts, &run, &params, &truth, &label_of);
+                            }
                             println!(
                             "{min_share:>6.2} {min_jaccard:>6.2} {min_shared:>6} {min_co_activity:>6.2} {min_overlap:>6.2} {min_structural_similarity:>6.2} {row}"
                         );
@@ -218,6 +221,60 @@ fn dump(
             c.form_links,
             c.infra_links,
             parts.join(" ")
+        );
+    }
+}
+
+/// Why the accounts of extraction kind `kind` left out of every link group were not linked:
+/// per such account, its signature size and its best form overlap, co-activity and footprint
+/// overlap with any account of its own campaign.
+fn diagnose(
+    kind: &str,
+    ctx: &campaign::Context,
+    accounts: &Accounts,
+    run: &Run,
+    params: &CampaignParams,
+    truth: &HashMap<String, Option<String>>,
+    label_of: &HashMap<&str, (u8, String)>,
+) {
+    let sigs = campaign::Signatures::new(accounts, &run.shingles, &params.form);
+    let foot = campaign::Footprints::new(accounts);
+    let camp = |a: usize| truth.get(accounts.ids[a].as_str()).cloned().flatten();
+    let of_kind =
+        |a: usize| label_of.get(accounts.ids[a].as_str()).map(|l| l.1.as_str()) == Some(kind);
+    for a in (0..accounts.len()).filter(|&a| of_kind(a) && ctx.campaign_of[a].is_none()) {
+        let mine = camp(a);
+        let sibs: Vec<usize> = (0..accounts.len())
+            .filter(|&b| b != a && camp(b) == mine)
+            .collect();
+        let best_j = sibs
+            .iter()
+            .map(|&b| (sigs.overlap(a, b), b))
+            .max_by(|x, y| x.0.jaccard.total_cmp(&y.0.jaccard));
+        let best_co = sibs
+            .iter()
+            .map(|&b| foot.co_activity(a, b))
+            .fold(0f32, f32::max);
+        let tokens = sibs
+            .iter()
+            .filter(|&&b| {
+                let o = foot.overlap(a, b);
+                o.networks + o.user_agents + o.system_prompts > 0
+            })
+            .count();
+        let ok_form = sibs
+            .iter()
+            .filter(|&&b| sigs.overlap(a, b).shares_form(&params.form))
+            .count();
+        println!(
+            "    {} reqs {} distinct {} sig {} best_jacc {:?} best_co {best_co:.2} token_sibs {tokens}/{} form_sibs {ok_form} links {}",
+            accounts.ids[a],
+            accounts.requests[a].len(),
+            accounts.distinct_rows(a, 1000).len(),
+            sigs.of(a).len(),
+            best_j.map(|(o, _)| (o.jaccard, o.shared)),
+            sibs.len(),
+            ctx.links[a].len(),
         );
     }
 }

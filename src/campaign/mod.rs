@@ -111,12 +111,16 @@ pub struct Campaign {
     pub mean_coverage: f32,
     /// Accounts using the campaign's most common system prompt.
     pub shared_system_prompt_accounts: usize,
-    /// Links inside the group; those made by a shared form and by shared infrastructure (a
-    /// link can be both); those whose accounts also cover the same ground.
+    /// Links inside the group; those made by a shared form, by a template alone (no shared
+    /// footprint) and by shared infrastructure (a link can be form and infrastructure); those
+    /// whose accounts also cover the same ground.
     pub links: usize,
     pub form_links: usize,
+    pub template_links: usize,
     pub infra_links: usize,
     pub same_ground_links: usize,
+    /// Members that joined by template links alone (see `analyse`).
+    pub attached: usize,
     /// Mean signature Jaccard, footprint overlap and activity synchrony over the group's links.
     pub mean_form_jaccard: f32,
     pub mean_infra_overlap: f32,
@@ -144,8 +148,41 @@ pub struct Link {
     pub by_behaviour: bool,
     /// Made by a shared template signature (with co-activity).
     pub by_form: bool,
+    /// A shared template in the same hours with no footprint token in common: never joins
+    /// two groups, only attaches an account that is in none (see `analyse`).
+    pub by_template: bool,
     /// Made by shared infrastructure.
     pub by_infra: bool,
+}
+
+/// The link signals two accounts' overlaps make ([`Link`]'s `by_*` flags but same ground).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Signals {
+    pub by_form: bool,
+    pub by_template: bool,
+    pub by_infra: bool,
+}
+
+/// Which links two accounts' form overlap, footprint overlap and co-activity make. A shared
+/// form links when the signatures agree ([`FormOverlap::shares_form`]), the accounts were
+/// active in the same hours, and they share at least one footprint token of any kind (a
+/// network, a system prompt or a client build): a template can be copied from a public
+/// collection, the same template sent by the same client in the same hours is one operator's
+/// tooling (a user agent alone never links, but it may corroborate a form). Without a token
+/// it is a template link. Shared infrastructure links on its own ([`InfraOverlap::links`]).
+pub fn signals(
+    f: &FormOverlap,
+    o: &InfraOverlap,
+    co_activity: f32,
+    params: &CampaignParams,
+) -> Signals {
+    let template = f.shares_form(&params.form) && co_activity >= params.form.min_co_activity;
+    let token = o.networks + o.user_agents + o.system_prompts > 0;
+    Signals {
+        by_form: template && token,
+        by_template: template && !token,
+        by_infra: o.links(&params.infra),
+    }
 }
 
 /// Everything learned across accounts.
@@ -194,22 +231,23 @@ pub fn analyse(
     candidates.sort_unstable();
     candidates.dedup();
     // A link needs a shared form (with co-activity) or shared infrastructure; topic alone
-    // never links.
-    let kept: Vec<(u32, u32, FormOverlap, InfraOverlap, f32)> = candidates
+    // never links. A template shared in the same hours without any footprint token is kept as
+    // a weaker link that can only attach an account to a group (below).
+    let kept: Vec<(u32, u32, FormOverlap, InfraOverlap, f32, Signals)> = candidates
         .into_iter()
         .filter_map(|(a, b)| {
             let (x, y) = (a as usize, b as usize);
             let f = signatures.overlap(x, y);
             let o = footprints.overlap(x, y);
             let co = footprints.co_activity(x, y);
-            let by_form = form_links(&f, &o, co, &params.form);
-            (by_form || o.links(&params.infra)).then_some((a, b, f, o, co))
+            let s = signals(&f, &o, co, params);
+            (s.by_form || s.by_template || s.by_infra).then_some((a, b, f, o, co, s))
         })
         .collect();
     let pairs: Vec<(u32, u32)> = kept.iter().map(|&(a, b, ..)| (a, b)).collect();
     let cov = similarity::coverage(&local.prompts, &local.offsets, &pairs, params.prompt_match)?;
     let mut links: Vec<Vec<Link>> = vec![Vec::new(); n];
-    for (&(a, b, f, o, co), c) in kept.iter().zip(&cov) {
+    for (&(a, b, f, o, co, s), c) in kept.iter().zip(&cov) {
         let (a, b) = (a as usize, b as usize);
         let similarity = dot(local.behaviour(a), local.behaviour(b));
         let coverage = c.a_in_b.frac_above.max(c.b_in_a.frac_above);
@@ -222,21 +260,28 @@ pub fn analyse(
             sync: footprints.sync(a, b),
             co_activity: co,
             by_behaviour: similarity >= params.link_similarity && coverage >= params.link_coverage,
-            by_form: form_links(&f, &o, co, &params.form),
-            by_infra: o.links(&params.infra),
+            by_form: s.by_form,
+            by_template: s.by_template,
+            by_infra: s.by_infra,
         };
         links[a].push(link);
         links[b].push(Link { other: a, ..link });
     }
 
-    // Link groups: connected components of the link graph over the links whose two accounts
-    // share enough of their linked accounts (structural similarity, as in SCAN), so that a few
-    // stray links between two campaigns do not merge them.
+    // Link groups: connected components of the graph of form and infrastructure links whose
+    // two accounts share enough of their linked accounts (structural similarity, as in SCAN),
+    // so that a few stray links between two campaigns do not merge them.
+    let strong = |l: &&Link| l.by_form || l.by_infra;
     let closed: Vec<Vec<usize>> = links
         .iter()
         .enumerate()
         .map(|(a, ls)| {
-            let mut v: Vec<usize> = ls.iter().map(|l| l.other).chain([a]).collect();
+            let mut v: Vec<usize> = ls
+                .iter()
+                .filter(strong)
+                .map(|l| l.other)
+                .chain([a])
+                .collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -244,7 +289,7 @@ pub fn analyse(
         .collect();
     let mut uf = UnionFind::new(n);
     for (a, ls) in links.iter().enumerate() {
-        for l in ls {
+        for l in ls.iter().filter(strong) {
             let (x, y) = (&closed[a], &closed[l.other]);
             let common = sorted_common(x, y);
             let s = common as f32 / ((x.len() * y.len()) as f32).sqrt();
@@ -262,6 +307,44 @@ pub fn analyse(
         .filter(|m| m.len() >= params.min_size)
         .collect();
     groups.sort_by(|x, y| y.len().cmp(&x.len()).then(x[0].cmp(&y[0])));
+    // Attachment: an account in no group whose template links lead to one group at least
+    // `min_size` times, and to it more than twice as often as to any other, joins it. A thin
+    // campaign's accounts send the campaign's wrappers in its hours but rotate residential
+    // proxies and clients, so some share no footprint with any sibling; a template alone
+    // never starts a group (two campaigns copy the same public wrappers), it only decides which
+    // group an account already shaped like one belongs to. Decided on the groups before
+    // attachment, so the order of accounts does not matter.
+    let mut group_of: Vec<Option<usize>> = vec![None; n];
+    for (g, members) in groups.iter().enumerate() {
+        for &a in members {
+            group_of[a] = Some(g);
+        }
+    }
+    let mut attached = vec![false; n];
+    let mut joins: Vec<(usize, usize)> = Vec::new();
+    for a in (0..n).filter(|&a| group_of[a].is_none()) {
+        let mut counts: HashMap<usize, usize> = HashMap::new();
+        for l in links[a].iter().filter(|l| l.by_template) {
+            if let Some(g) = group_of[l.other] {
+                *counts.entry(g).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(usize, usize)> = counts.into_iter().map(|(g, c)| (c, g)).collect();
+        ranked.sort_unstable_by(|x, y| y.cmp(x));
+        if let Some(&(c, g)) = ranked.first() {
+            let second = ranked.get(1).map_or(0, |r| r.0);
+            if c >= params.min_size && c > 2 * second {
+                joins.push((a, g));
+            }
+        }
+    }
+    for (a, g) in joins {
+        groups[g].push(a);
+        attached[a] = true;
+    }
+    for members in &mut groups {
+        members.sort_unstable();
+    }
 
     // System prompt sharing: accounts per system prompt, and each account's most used one.
     let mut users: Vec<HashSet<usize>> = vec![HashSet::new(); accounts.systems];
@@ -303,8 +386,10 @@ pub fn analyse(
             shared_system_prompt_accounts: sys_counts.values().copied().max().unwrap_or(0),
             links: inner.len() / 2,
             form_links: inner.iter().filter(|l| l.by_form).count() / 2,
+            template_links: inner.iter().filter(|l| l.by_template).count() / 2,
             infra_links: inner.iter().filter(|l| l.by_infra).count() / 2,
             same_ground_links: inner.iter().filter(|l| l.by_behaviour).count() / 2,
+            attached: members.iter().filter(|&&a| attached[a]).count(),
             mean_form_jaccard: mean(inner.iter().map(|l| l.form.jaccard)),
             mean_infra_overlap: mean(inner.iter().map(|l| l.infra.overlap)),
             mean_sync: mean(inner.iter().map(|l| l.sync)),
@@ -406,17 +491,6 @@ fn shrunk_behaviour(local: &LocalFeatures, a: usize) -> impl Iterator<Item = f32
     let k = (local.offsets[a + 1] - local.offsets[a]) as f32;
     let w = k / (k + BEHAVIOUR_PRIOR_PROMPTS);
     local.behaviour(a).iter().map(move |v| v * w)
-}
-
-/// Whether a shared form links two accounts: the signatures agree ([`FormOverlap::shares_form`]),
-/// the accounts were active in the same hours, and they share at least one footprint token of
-/// any kind (a network, a system prompt or a client build). A template can be copied from a
-/// public collection; the same template sent by the same client in the same hours is one
-/// operator's tooling. (A user agent alone never links, but it may corroborate a form.)
-fn form_links(f: &FormOverlap, o: &InfraOverlap, co_activity: f32, params: &FormParams) -> bool {
-    f.shares_form(params)
-        && co_activity >= params.min_co_activity
-        && o.networks + o.user_agents + o.system_prompts > 0
 }
 
 /// Elements common to two sorted, distinct lists (one merge pass).

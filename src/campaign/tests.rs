@@ -280,7 +280,19 @@ fn topic_alone_or_a_shared_idiom_does_not_link() {
     assert!(dot(log.local.behaviour(lab0), log.local.behaviour(lab1)) > 0.99);
     let ctx = log.analyse();
     assert!(ctx.campaigns.is_empty(), "{:?}", ctx.campaigns);
-    assert!(ctx.links.iter().all(Vec::is_empty), "{:?}", ctx.links);
+    // The strangers' template link is recorded but forms nothing; nobody else is linked.
+    let (c0, c1) = (log.id("copy0"), log.id("copy1"));
+    for (a, ls) in ctx.links.iter().enumerate() {
+        if a == c0 || a == c1 {
+            assert_eq!(ls.len(), 1, "{ls:?}");
+            assert!(
+                ls[0].by_template && !ls[0].by_form && !ls[0].by_infra,
+                "{ls:?}"
+            );
+        } else {
+            assert!(ls.is_empty(), "{ls:?}");
+        }
+    }
     // The labs' signatures are their own instructions, not the shared items.
     let sigs = Signatures::new(&log.accounts, &log.shingles, &FormParams::default());
     assert!(sigs.of(lab0).len() >= 4 && sigs.of(lab1).len() >= 4);
@@ -292,6 +304,54 @@ fn topic_alone_or_a_shared_idiom_does_not_link() {
         idiom.shared >= 1 && !idiom.shares_form(&FormParams::default()),
         "{idiom:?}"
     );
+}
+
+/// A campaign of four accounts (one wrapper, one /24, one client) and a fifth account that
+/// sends the same wrapper in the same minutes from a home address with a client of its own:
+/// no footprint in common, so it is linked by template only and joins the group through its
+/// four template links; two strangers with one template between them form no group.
+#[test]
+fn a_template_alone_attaches_an_account_to_a_group_but_never_forms_one() {
+    let mut reqs = Vec::new();
+    for (k, acc) in ["c0", "c1", "c2", "c3", "straggler"]
+        .into_iter()
+        .enumerate()
+    {
+        for i in 0..5 {
+            let text = format!("{COT}\n\n{}", item(k, i));
+            let q = r(acc, 60 * i as i64 + k as i64, text);
+            reqs.push(if acc == "straggler" {
+                q.net("73.200.14.9", "okhttp/4.12.0")
+            } else {
+                q.net("45.10.20.5", "python-httpx/0.27.0")
+            });
+        }
+    }
+    for i in 0..5 {
+        let text = format!(
+            "Answer thoroughly and cite sources for every claim you make.\n{}",
+            item(5, i)
+        );
+        reqs.push(r("copy0", 50_000 + i as i64 * 60, text.clone()).net("99.1.1.1", "Edge"));
+        reqs.push(r("copy1", 50_020 + i as i64 * 60, text + " ok").net("88.2.2.2", "Opera"));
+    }
+    let log = log(&reqs, topic_of);
+    let ctx = log.analyse();
+    assert_eq!(ctx.campaigns.len(), 1, "{:?}", ctx.campaigns);
+    let c = &ctx.campaigns[0];
+    let s = log.id("straggler");
+    assert!(c.members.contains(&s), "{:?}", c.members);
+    assert_eq!(
+        (c.size, c.attached, c.form_links, c.template_links),
+        (5, 1, 6, 4)
+    );
+    assert!(ctx.links[s]
+        .iter()
+        .all(|l| l.by_template && !l.by_form && !l.by_infra));
+    for x in ["copy0", "copy1"] {
+        assert_eq!(ctx.campaign_of[log.id(x)], None);
+        assert!(ctx.links[log.id(x)].iter().all(|l| l.by_template));
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use super::detect::{load_features, INDEX_DIR};
-use crate::campaign::{CampaignParams, Footprints, FormOverlap, Signatures};
+use crate::campaign::{self, CampaignParams, Footprints, FormOverlap, Signatures};
 use crate::error::{Error, Result};
 use crate::features::{Accounts, MAX_GEOMETRY_PROMPTS, NEAR_DUP};
 use crate::index::AccountIndex;
@@ -107,9 +107,13 @@ pub fn neighbors(job: &NeighborsJob) -> Result<(Queried, Vec<Evidence>)> {
     let params = CampaignParams::default();
     let footprints = Footprints::new(&accounts);
     let signatures = Signatures::new(&accounts, &run.shingles, &params.form);
-    let form_links = |b: usize| {
-        signatures.overlap(a, b).shares_form(&params.form)
-            && footprints.co_activity(a, b) >= params.form.min_co_activity
+    let signals = |b: usize| {
+        campaign::signals(
+            &signatures.overlap(a, b),
+            &footprints.overlap(a, b),
+            footprints.co_activity(a, b),
+            &params,
+        )
     };
     // Index neighbours, then accounts linked by form or infrastructure that the index did not
     // return, most overlapping first, up to k of them.
@@ -121,9 +125,12 @@ pub fn neighbors(job: &NeighborsJob) -> Result<(Queried, Vec<Evidence>)> {
     let mut linked: Vec<(usize, f32)> = (0..accounts.len())
         .filter(|&b| b != a && !hits.iter().any(|h| h.0 == b))
         .filter_map(|b| {
-            let o = footprints.overlap(a, b);
-            let f = signatures.overlap(a, b);
-            (o.links(&params.infra) || form_links(b)).then_some((b, o.overlap.max(f.jaccard)))
+            let s = signals(b);
+            let strength = footprints
+                .overlap(a, b)
+                .overlap
+                .max(signatures.overlap(a, b).jaccard);
+            (s.by_form || s.by_template || s.by_infra).then_some((b, strength))
         })
         .collect();
     linked.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
@@ -171,10 +178,14 @@ pub fn neighbors(job: &NeighborsJob) -> Result<(Queried, Vec<Evidence>)> {
             let o = footprints.overlap(a, b);
             let coverage = cover[i].a_in_b.frac_above.max(cover[i].b_in_a.frac_above);
             let mut linked_by = Vec::new();
-            if form_links(b) {
+            let s = signals(b);
+            if s.by_form {
                 linked_by.push("form");
             }
-            if o.links(&params.infra) {
+            if s.by_template {
+                linked_by.push("template");
+            }
+            if s.by_infra {
                 linked_by.push("infrastructure");
             }
             if similarity >= params.link_similarity && coverage >= params.link_coverage {

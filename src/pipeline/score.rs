@@ -225,6 +225,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                 mean_coverage: c.mean_coverage,
                 shared_system_prompt_accounts: c.shared_system_prompt_accounts,
                 links: report::LinkCounts::of(c),
+                attached: c.attached,
                 mean_form_jaccard: c.mean_form_jaccard,
                 mean_infra_overlap: c.mean_infra_overlap,
                 mean_sync: c.mean_sync,

@@ -51,8 +51,9 @@ pub struct NeighborOut {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkOut {
     pub account_id: String,
-    /// "form", "infrastructure" (what linked them), "same ground" (close behaviour and
-    /// covered prompts, recorded as evidence).
+    /// "form", "infrastructure" (what linked them), "template" (a shared template in the
+    /// same hours with no footprint in common: attaches an account to a group, never forms
+    /// one), "same ground" (close behaviour and covered prompts, recorded as evidence).
     pub by: Vec<String>,
     /// Template-signature Jaccard, footprint overlap, 5-minute synchrony, 0..1.
     pub form: f32,
@@ -76,6 +77,9 @@ impl LinkOut {
                 let mut by = Vec::new();
                 if l.by_form {
                     by.push("form".to_string());
+                }
+                if l.by_template {
+                    by.push("template".to_string());
                 }
                 if l.by_infra {
                     by.push("infrastructure".to_string());
@@ -112,6 +116,9 @@ pub struct CampaignLine {
     pub shared_system_prompt_accounts: usize,
     /// Links inside the campaign, by the signal that made them (a link can be both).
     pub links: LinkCounts,
+    /// Members that joined by template links alone (no network, client or system prompt in
+    /// common with any member they are linked to).
+    pub attached: usize,
     /// Mean template-signature Jaccard, footprint overlap (networks, client, system prompt)
     /// and activity synchrony (share of 5-minute buckets active together), 0..1, over the
     /// campaign's links.
@@ -132,6 +139,8 @@ pub struct LinkCounts {
     pub total: usize,
     /// Made by a shared template signature.
     pub form: usize,
+    /// A shared template with no footprint in common (attaches accounts, never forms groups).
+    pub template: usize,
     /// Made by shared networks, client or system prompt.
     pub infrastructure: usize,
     /// Links whose accounts also cover the same ground (close behaviour, matching prompts).
@@ -143,6 +152,7 @@ impl LinkCounts {
         LinkCounts {
             total: camp.links,
             form: camp.form_links,
+            template: camp.template_links,
             infrastructure: camp.infra_links,
             same_ground: camp.same_ground_links,
         }
@@ -234,6 +244,14 @@ pub fn reasons(
             form.len(),
             plural(form.len()),
             pct(form.iter().map(|l| l.form.jaccard).sum::<f32>() / form.len() as f32)
+        ));
+    }
+    let template: Vec<_> = links.iter().filter(|l| l.by_template).collect();
+    if !template.is_empty() {
+        out.push(format!(
+            "sends the same prompt template in the same hours as {} other account{}, with no network or client in common",
+            template.len(),
+            plural(template.len()),
         ));
     }
     let infra: Vec<_> = links.iter().filter(|l| l.by_infra).collect();
@@ -333,6 +351,14 @@ pub fn shared(camp: &Campaign, members_local: &[&[f32]]) -> Vec<String> {
             pct(camp.mean_form_jaccard)
         ));
     }
+    if camp.attached > 0 {
+        out.push(format!(
+            "{} member{} joined by the shared template alone ({} template links, no network or client in common)",
+            camp.attached,
+            if camp.attached == 1 { "" } else { "s" },
+            camp.template_links
+        ));
+    }
     if camp.infra_links > 0 {
         out.push(format!(
             "{} of {} links from shared infrastructure (mean footprint overlap {})",
@@ -397,6 +423,7 @@ mod tests {
             co_activity: 1.0,
             by_behaviour: true,
             by_form: true,
+            by_template: false,
             by_infra: false,
         }
     }
@@ -417,8 +444,10 @@ mod tests {
                 shared_system_prompt_accounts: n,
                 links: 1,
                 form_links: 1,
+                template_links: 0,
                 infra_links: 0,
                 same_ground_links: 1,
+                attached: 0,
                 mean_form_jaccard: 0.8,
                 mean_infra_overlap: 0.0,
                 mean_sync: 0.0,
