@@ -57,6 +57,19 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub permissive_only: bool,
     /// No summary on stderr.
+    /// Add a math-tutoring endpoint (model `nova-tutor-math-1`) with N students, N/4 accounts
+    /// querying it with off-task prompts (100 each) and N/4 with 25% off-task prompts (kinds
+    /// `endpoint_user`, `endpoint_extraction`, `endpoint_extraction_mixed`)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub task_endpoint: usize,
+    /// What the task endpoint serves: math (word problems, model nova-tutor-math-1) or quiz
+    /// (general-knowledge questions, model nova-quiz-helper-1)
+    #[arg(long, value_enum, default_value_t = super::EndpointTask::Math)]
+    pub endpoint_task: super::EndpointTask,
+    /// Campaign wording bank: train (even-numbered wrappers), test (odd-numbered: wording a
+    /// model trained on the train bank has never seen) or all
+    #[arg(long, value_enum, default_value_t = super::Phrasings::All)]
+    pub phrasings: super::Phrasings,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -87,6 +100,9 @@ impl SimulateArgs {
             campaign_prefix: self.campaign_prefix.clone(),
             account_prefix: self.account_prefix.clone(),
             permissive_only: self.permissive_only,
+            task_endpoint: self.task_endpoint,
+            endpoint_task: self.endpoint_task,
+            phrasings: self.phrasings,
         }
     }
 

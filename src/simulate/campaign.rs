@@ -42,7 +42,7 @@ use super::timing::{
     count, load_balance, lognormal, secs, spread_daytime, time_zone, wave_arrivals, Chronotype,
     Rhythm, Slot, DAY, HOUR,
 };
-use super::{conversation_id, Account, Ctx, Deck, Origin, Req, Strategy};
+use super::{conversation_id, Account, Ctx, Deck, Origin, Phrasings, Req, Strategy};
 
 /// How a task is worded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,7 +453,7 @@ impl Campaign {
         }
     }
 
-    fn plan(&self, rng: &mut StdRng) -> Plan {
+    fn plan(&self, rng: &mut StdRng, phrasings: Phrasings) -> Plan {
         let mut langs = vec![Lang::En];
         match self.langs {
             Langs::English => {}
@@ -473,16 +473,21 @@ impl Campaign {
         ]
         .into_iter()
         .map(|style| {
-            let pool: Vec<Wrapper> = style
-                .wrappers()
+            let bank: Vec<Wrapper> = phrasings.bank(style.wrappers());
+            let pool: Vec<Wrapper> = bank
                 .iter()
                 .copied()
                 .filter(|w| langs.contains(&w.0))
                 .collect();
-            // Each campaign uses most, not all, of the shared wording, per language.
+            // Each campaign uses most, not all, of the shared wording, per language (the
+            // bank's English wording for a language the bank has none in).
             let mut chosen = Vec::new();
             for lang in &langs {
-                let of_lang: Vec<Wrapper> = pool.iter().copied().filter(|w| w.0 == *lang).collect();
+                let mut of_lang: Vec<Wrapper> =
+                    pool.iter().copied().filter(|w| w.0 == *lang).collect();
+                if of_lang.is_empty() {
+                    of_lang = bank.iter().copied().filter(|w| w.0 == Lang::En).collect();
+                }
                 let k = ((of_lang.len() as f64 * rng.random_range(0.5..0.9)).ceil() as usize)
                     .clamp(of_lang.len().min(2), of_lang.len());
                 chosen.extend(of_lang.choose_multiple(rng, k).copied());
@@ -763,7 +768,7 @@ impl Strategy for Campaign {
 
     fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, _max: usize) -> Vec<Account> {
         let n = rng.random_range(self.accounts.0..=self.accounts.1.max(self.accounts.0));
-        let plan = self.plan(rng);
+        let plan = self.plan(rng, cx.phrasings);
         let members = self.members(rng, &plan, n);
         let total: usize = members.iter().map(|m| m.quota).sum();
         let units = self.units(cx, rng, total);

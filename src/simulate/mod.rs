@@ -36,6 +36,8 @@ mod benign;
 mod campaign;
 mod client;
 mod corpus;
+mod endpoint;
+pub use endpoint::EndpointTask;
 mod text;
 mod timing;
 
@@ -93,6 +95,38 @@ pub struct SimOptions {
     /// Draw only from corpora whose license allows shipping the text (see
     /// `CorpusId::stand_in`), for committed examples and fixtures.
     pub permissive_only: bool,
+    /// Students of the task endpoint ([`endpoint`]); 0 for none.
+    pub task_endpoint: usize,
+    /// What the task endpoint serves.
+    pub endpoint_task: EndpointTask,
+    /// Which campaign wording to draw from ([`Phrasings`]).
+    pub phrasings: Phrasings,
+}
+
+/// Campaign wrappers are split into two disjoint banks, so that a model trained on traffic of
+/// one bank is tested on wording it has never seen: `Train` holds the even-numbered wrappers
+/// of every style's list, `Test` the odd-numbered ones, `All` both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Phrasings {
+    #[default]
+    All,
+    Train,
+    Test,
+}
+
+impl Phrasings {
+    /// The wrappers of `list` in this bank.
+    pub(crate) fn bank<T: Copy>(self, list: &[T]) -> Vec<T> {
+        list.iter()
+            .enumerate()
+            .filter(|(i, _)| match self {
+                Phrasings::All => true,
+                Phrasings::Train => i % 2 == 0,
+                Phrasings::Test => i % 2 == 1,
+            })
+            .map(|(_, w)| *w)
+            .collect()
+    }
 }
 
 impl SimOptions {
@@ -112,6 +146,9 @@ impl SimOptions {
             campaign_prefix: "camp".into(),
             account_prefix: "acct".into(),
             permissive_only: false,
+            task_endpoint: 0,
+            endpoint_task: EndpointTask::Math,
+            phrasings: Phrasings::All,
         }
     }
 
@@ -184,12 +221,12 @@ impl SimOptions {
                 )));
             }
         }
-        if self.benign_accounts == 0 && self.campaigns == 0 {
+        if self.benign_accounts == 0 && self.campaigns == 0 && self.task_endpoint == 0 {
             return Err(Error::Usage(
-                "nothing to simulate: --accounts and --campaigns are both 0".into(),
+                "nothing to simulate: --accounts, --campaigns and --task-endpoint are all 0".into(),
             ));
         }
-        if self.effective_counts() == (0, 0) {
+        if self.effective_counts() == (0, 0) && self.task_endpoint == 0 {
             return Err(Error::Usage(
                 "nothing to simulate: --kinds allows no benign kind and --campaigns is 0, or \
                  no extraction kind and --accounts is 0"
@@ -435,6 +472,7 @@ pub(crate) struct Ctx<'a> {
     row_decks: BTreeMap<CorpusId, Deck>,
     ids: HashSet<String>,
     account_prefix: String,
+    pub(crate) phrasings: Phrasings,
 }
 
 impl<'a> Ctx<'a> {
@@ -446,6 +484,7 @@ impl<'a> Ctx<'a> {
             row_decks: BTreeMap::new(),
             ids: HashSet::new(),
             account_prefix: "acct".into(),
+            phrasings: Phrasings::All,
         }
     }
 
@@ -497,6 +536,7 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
     let mut master = StdRng::seed_from_u64(opts.seed);
     let mut cx = Ctx::new(corpora, Window::new(opts.start_ms, opts.days));
     cx.account_prefix = opts.account_prefix.clone();
+    cx.phrasings = opts.phrasings;
     let mut out = Vec::new();
 
     let plan: Vec<(Box<dyn Strategy>, f64)> = benign_plan()
@@ -530,6 +570,14 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
             a.campaign = Some(id.clone());
             out.push(a);
         }
+    }
+    if opts.task_endpoint > 0 {
+        out.extend(endpoint::task_endpoint(
+            &mut cx,
+            opts.seed,
+            opts.task_endpoint,
+            opts.endpoint_task,
+        ));
     }
     out.retain(|a| !a.requests.is_empty());
     out

@@ -701,3 +701,116 @@ fn extra_corpora_are_read_and_permissive_only_replaces_them() {
     }
     assert_traffic_is_shippable(&permissive, &shippable);
 }
+
+/// The task endpoint: students, pure and mixed extraction accounts on their own model, with
+/// the app's system prompt; the mixed accounts send exactly 25% off-task prompts, the pure ones
+/// none from the task set; and the general traffic before it is unchanged.
+#[test]
+fn task_endpoint_accounts_differ_only_in_what_they_ask() {
+    let mut o = opts(Path::new("/unused"), 3);
+    let plain = generate(corpora(), &o);
+    for (task, corpus, model) in [
+        (EndpointTask::Math, CorpusId::Gsm8k, endpoint::MODEL_TUTOR),
+        (
+            EndpointTask::Quiz,
+            CorpusId::TruthfulQa,
+            "nova-quiz-helper-1",
+        ),
+    ] {
+        o.task_endpoint = 20;
+        o.endpoint_task = task;
+        let with = generate(corpora(), &o);
+        assert_eq!(with.len(), plain.len() + 30);
+        for (a, b) in plain.iter().zip(&with) {
+            assert_eq!(a.id, b.id);
+            assert_eq!(a.requests.len(), b.requests.len());
+        }
+        let extra = &with[plain.len()..];
+        let count = |k: &str| extra.iter().filter(|a| a.kind == k).count();
+        assert_eq!(
+            (
+                count("endpoint_user"),
+                count("endpoint_extraction"),
+                count("endpoint_extraction_mixed")
+            ),
+            (20, 5, 5)
+        );
+        for a in extra {
+            let on_task = a
+                .requests
+                .iter()
+                .filter(|r| r.origin.map(|o| o.corpus) == Some(corpus))
+                .count();
+            assert!(a
+                .requests
+                .iter()
+                .all(|r| r.model == Some(model) && r.system_prompt.is_some()));
+            match a.kind {
+                "endpoint_user" => assert_eq!(on_task, a.requests.len()),
+                "endpoint_extraction" => assert_eq!((on_task, a.requests.len()), (0, 100)),
+                _ => assert_eq!((on_task, a.requests.len()), (75, 100)),
+            }
+            assert_eq!(a.label, u8::from(a.kind != "endpoint_user"));
+        }
+    }
+}
+
+/// The two phrasing banks split every wrapper list, and traffic drawn from the test bank
+/// contains no wrapper text of the train bank (the wording a model trained on it has seen).
+#[test]
+fn test_bank_traffic_never_uses_train_bank_wording() {
+    let lists: [&[text::Wrapper]; 5] = [
+        text::COT_WRAPPERS,
+        text::DETAIL_WRAPPERS,
+        text::CODING_WRAPPERS,
+        text::AGENT_WRAPPERS,
+        text::RUBRIC_TEMPLATES,
+    ];
+    for list in lists {
+        let (train, test) = (Phrasings::Train.bank(list), Phrasings::Test.bank(list));
+        assert_eq!(train.len() + test.len(), list.len());
+        assert!(train.iter().all(|w| !test.contains(w)));
+        assert_eq!(Phrasings::All.bank(list), list.to_vec());
+    }
+    // The fixed text of each train-bank wrapper: its longest piece between slots.
+    let train_only: Vec<&str> = lists
+        .iter()
+        .flat_map(|l| Phrasings::Train.bank(l))
+        .filter_map(|w| {
+            w.1.split(['{', '}'])
+                .filter(|p| p.chars().count() >= 25)
+                .max_by_key(|p| p.len())
+        })
+        .collect();
+    assert!(train_only.len() >= 15, "{train_only:?}");
+    let mut o = opts(Path::new("/unused"), 11);
+    o.benign_accounts = 0;
+    o.phrasings = Phrasings::Test;
+    let accounts = generate(corpora(), &o);
+    let prompts: Vec<&str> = accounts
+        .iter()
+        .flat_map(|a| a.requests.iter().map(|r| r.prompt.as_str()))
+        .collect();
+    assert!(prompts.len() > 1000);
+    for piece in &train_only {
+        assert!(
+            !prompts.iter().any(|p| p.contains(piece.trim())),
+            "train wording {piece:?} in test-bank traffic"
+        );
+    }
+    // ...while the train bank's own traffic does use it.
+    o.phrasings = Phrasings::Train;
+    let train_traffic: String = generate(corpora(), &o)
+        .iter()
+        .flat_map(|a| a.requests.iter().map(|r| r.prompt.clone()))
+        .collect();
+    let used = train_only
+        .iter()
+        .filter(|p| train_traffic.contains(p.trim()))
+        .count();
+    assert!(
+        used * 2 >= train_only.len(),
+        "{used} of {}",
+        train_only.len()
+    );
+}

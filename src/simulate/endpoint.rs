@@ -1,0 +1,194 @@
+//! The task-endpoint case (`simulate --task-endpoint N`): beside the general chat traffic, an
+//! endpoint whose normal traffic is one task, and accounts that query it from another
+//! distribution.
+//!
+//! The endpoint is a math-tutoring app's model (`model` = [`MODEL_TUTOR`]): its users paste
+//! grade-school word problems (GSM8K items) under the app's system prompt, from their own
+//! homes and phones, at human hours. Extraction accounts use the same app, the same client
+//! pool, the same pacing and the same student phrasings, so that nothing but *what* they ask
+//! differs: `endpoint_extraction` accounts send 100 queries drawn from general instruction,
+//! question and code corpora; `endpoint_extraction_mixed` accounts send 100 requests of which
+//! 25 are such queries and the rest word problems like everyone else's. This is the setting of
+//! PRADA and of the MMD detector (arXiv 2606.05725): per-account content shift from the
+//! endpoint's traffic, not wording, is what gives them away.
+
+use std::rc::Rc;
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+use super::client::Client;
+use super::corpus::CorpusId;
+use super::timing::{count, lognormal, spread_daytime, time_zone, Chronotype};
+use super::{Account, Ctx, Origin, Req};
+
+/// The math endpoint's model name.
+pub(crate) const MODEL_TUTOR: &str = "nova-tutor-math-1";
+
+/// The tutoring app's system prompt (every request to the endpoint carries it).
+const TUTOR_SYSTEM: &str = "You are MathPal, a patient maths tutor for school students. \
+Explain each step simply, check the student's arithmetic, and never just give the answer \
+without showing how to get there.";
+
+/// What the endpoint serves. `Math` (word problems, GSM8K) is the evaluation's endpoint;
+/// `Quiz` (general-knowledge questions, TruthfulQA) is the training traffic's, so that no
+/// model is tested on the endpoint task it was trained with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EndpointTask {
+    #[default]
+    Math,
+    Quiz,
+}
+
+impl EndpointTask {
+    fn corpus(self) -> CorpusId {
+        match self {
+            EndpointTask::Math => CorpusId::Gsm8k,
+            EndpointTask::Quiz => CorpusId::TruthfulQa,
+        }
+    }
+
+    pub(crate) fn model(self) -> &'static str {
+        match self {
+            EndpointTask::Math => MODEL_TUTOR,
+            EndpointTask::Quiz => "nova-quiz-helper-1",
+        }
+    }
+
+    fn system(self) -> &'static str {
+        match self {
+            EndpointTask::Math => TUTOR_SYSTEM,
+            EndpointTask::Quiz => {
+                "You are QuizBuddy, a study helper for trivia and general-knowledge \
+quizzes. Answer the student's question accurately, say briefly why, and correct common \
+misconceptions."
+            }
+        }
+    }
+
+    /// Off-task corpora: every one of [`OFF_TASK`] but the endpoint's own.
+    fn off_task(self) -> Vec<CorpusId> {
+        OFF_TASK
+            .iter()
+            .copied()
+            .filter(|&c| c != self.corpus())
+            .collect()
+    }
+}
+
+/// How students paste a problem: `{q}` is the item. The app sends what they type, mostly the
+/// bare problem, sometimes with a few words around it (too few to form a template).
+const STUDENT_PHRASINGS: &[&str] = &[
+    "{q}",
+    "{q}",
+    "{q}",
+    "{q}",
+    "{q}",
+    "{q} please explain",
+    "help: {q}",
+    "{q} thanks",
+    "{q}??",
+];
+
+/// Where off-task queries come from.
+const OFF_TASK: &[CorpusId] = &[
+    CorpusId::AlpacaEn,
+    CorpusId::TruthfulQa,
+    CorpusId::HumanEval,
+    CorpusId::ArenaHard,
+    CorpusId::HhRlhf,
+    CorpusId::AwesomePrompts,
+    CorpusId::Gsm8k,
+];
+
+/// Requests of each extraction account, and the off-task share of a mixed one.
+const EXTRACTION_REQUESTS: usize = 100;
+const MIXED_OFF_TASK: f64 = 0.25;
+
+/// The endpoint's accounts: `users` students, `users / 4` (at least one) pure extraction
+/// accounts and as many mixed ones. Each account gets its own RNG from `seed`.
+pub(crate) fn task_endpoint(
+    cx: &mut Ctx<'_>,
+    seed: u64,
+    users: usize,
+    task: EndpointTask,
+) -> Vec<Account> {
+    let mut master = StdRng::seed_from_u64(seed ^ 0x7a5c_e11d);
+    let extractors = (users / 4).max(1);
+    let mut out = Vec::with_capacity(users + 2 * extractors);
+    for (kind, label, n) in [
+        ("endpoint_user", 0u8, users),
+        ("endpoint_extraction", 1, extractors),
+        ("endpoint_extraction_mixed", 1, extractors),
+    ] {
+        for _ in 0..n {
+            let mut rng = StdRng::seed_from_u64(master.random());
+            let (requests, off_task) = match kind {
+                "endpoint_user" => (count(&mut rng, 30.0, 0.7, 3, 200), 0.0),
+                "endpoint_extraction" => (EXTRACTION_REQUESTS, 1.0),
+                _ => (EXTRACTION_REQUESTS, MIXED_OFF_TASK),
+            };
+            let requests = student_requests(cx, &mut rng, task, requests, off_task);
+            out.push(Account {
+                id: cx.account_id(&mut rng),
+                kind,
+                label,
+                campaign: None,
+                requests,
+            });
+        }
+    }
+    out
+}
+
+/// `n` requests of one app user, a share `off_task` of them (exactly, rounded) drawn from
+/// the off-task corpora, the rest the endpoint's task.
+fn student_requests(
+    cx: &mut Ctx<'_>,
+    rng: &mut StdRng,
+    task: EndpointTask,
+    n: usize,
+    off_task: f64,
+) -> Vec<Req> {
+    let off_corpora = task.off_task();
+    let client = Client::personal(rng);
+    let tz = time_zone(rng);
+    let chrono = Chronotype::random(rng);
+    let times = spread_daytime(rng, &cx.window, tz, chrono, n, 0.6);
+    let k = (off_task * n as f64).round() as usize;
+    let mut off: Vec<bool> = (0..n).map(|i| i < k).collect();
+    // Off-task queries spread through the account's history.
+    for i in (1..n).rev() {
+        off.swap(i, rng.random_range(0..=i));
+    }
+    let system: Rc<str> = Rc::from(task.system());
+    times
+        .into_iter()
+        .zip(off)
+        .map(|(ts, off)| {
+            let id = if off {
+                *off_corpora.choose(rng).unwrap_or(&CorpusId::AlpacaEn)
+            } else {
+                task.corpus()
+            };
+            let row = cx.draw_row(rng, id);
+            let item = cx.corpora.get(id).text(row).trim().to_string();
+            let phrasing = STUDENT_PHRASINGS
+                .choose(rng)
+                .copied()
+                .unwrap_or(STUDENT_PHRASINGS[0]);
+            Req {
+                ts,
+                prompt: phrasing.replace("{q}", &item),
+                conversation_id: None,
+                system_prompt: Some(system.clone()),
+                response_tokens: Some((lognormal(rng, 260.0, 0.5) as u64).clamp(1, 2048)),
+                model: Some(task.model()),
+                ip: Some(client.ip(rng)),
+                user_agent: Some(client.ua(rng)),
+                origin: Some(Origin::row(id, row)),
+            }
+        })
+        .collect()
+}
