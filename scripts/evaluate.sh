@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Reproduces docs/evaluation.md.
-#   1. Training traffic as in scripts/train_default.sh (seed 1, corpus slice 0/2, 32 campaigns);
-#      test traffic from the other half of every corpus (seed 2, slice 1/2, 11 campaigns, other
-#      account and campaign ids).
-#   2. The default model (models/classifier) scored on the test traffic, with both baselines.
-#   3. Held-out campaign kinds: the extraction kinds are split into two folds; for each fold a
-#      model is trained with the default recipe on the training traffic's labels for benign
-#      accounts and the *other* fold's kinds only, then evaluated on the test traffic's benign
-#      accounts and this fold's kinds, which it has never seen labelled.
-# Reports go to runs/eval/*.txt (tables) and *.json. About 20 minutes on 2 CPU cores when
-# nothing is embedded yet (embedding dominates); minutes when the run directories exist.
+# Reproduces docs/evaluation.md. Everything held out at once:
+#   - corpora: the training traffic (scripts/train_default.sh) draws corpus slice 0/2, the test
+#     traffic slice 1/2, so no corpus item is in both;
+#   - phrasings: training traffic uses the train bank of campaign wrappers, test traffic the
+#     test bank (`simulate --phrasings`), so no campaign wording is in both;
+#   - campaign kinds: leave-one-kind-out, one model per extraction kind, trained with the
+#     default recipe on the training traffic without that kind and tested on the test
+#     traffic's benign accounts and that kind only;
+#   - the task endpoint (`simulate --task-endpoint`, test traffic only: no model has seen it).
+# Steps:
+#   1. test traffic (seed 2, slice 1/2, 11 campaigns, test phrasings, a task endpoint of 100
+#      students and 50 extraction accounts), other account and campaign ids;
+#   2. the default model on it, with baselines (volume, mean embedding + LR, zero-shot shift);
+#   3. the task endpoint alone: students against pure, and against mixed, extraction accounts;
+#   4. leave-one-kind-out over every extraction kind;
+#   5. every account cut to its first 10 requests, scored by the default model;
+#   6. runs/eval/summary.md: the tables of docs/evaluation.md.
+# Reports go to runs/eval/*.txt (tables) and *.json. About 45 minutes on 2 CPU cores when
+# nothing is embedded yet (embedding dominates); about 10 when the run directories exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Corpora: the bundled data/corpora; CORPORA=DIR adds the optional ones (as in train_default.sh).
@@ -18,34 +26,106 @@ B=target/release/distillguard
 # The training run is the one scripts/train_default.sh makes (training is reproducible, so
 # running it again rebuilds the committed weights byte for byte).
 [ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
-[ -f "$D/test.jsonl" ] || "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/test.jsonl" \
-  --labels "$D/test.labels.jsonl" --seed 2 --slice 1/2 --campaigns 11 \
-  --account-prefix te- --campaign-prefix tec-
+TEST_ARGS="--seed 2 --slice 1/2 --campaigns 11 --phrasings test --task-endpoint 100 --account-prefix te- --campaign-prefix tec-"
+if [ ! -f "$D/test.jsonl" ] || [ "$(cat "$D/test.args" 2>/dev/null)" != "$TEST_ARGS ${CORPORA:-}" ]; then
+  # shellcheck disable=SC2086
+  "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/test.jsonl" \
+    --labels "$D/test.labels.jsonl" $TEST_ARGS
+  echo "$TEST_ARGS ${CORPORA:-}" > "$D/test.args"
+fi
 
-score() { # model scores-file
-  "$B" score --input "$D/test.jsonl" --run-dir "$D/test.run" --out "$2" \
+score() { # model scores-file [input run-dir]
+  "$B" score --input "${3:-$D/test.jsonl}" --run-dir "${4:-$D/test.run}" --out "$2" \
     --campaigns "${2%.jsonl}.campaigns.jsonl" --model "$1" --no-summary
 }
-evaluate() { # scores labels train-labels name
-  "$B" eval --scores "$1" --labels "$2" --run-dir "$D/test.run" --train-run-dir "$D/train.run" \
-    --train-labels "$3" --out "$D/$4.json" | tee "$D/$4.txt"
+evaluate() { # scores labels train-labels name [run-dir]
+  "$B" eval --scores "$1" --labels "$2" --run-dir "${5:-$D/test.run}" --train-run-dir "$D/train.run" \
+    --train-labels "$3" --out "$D/$4.json" > "$D/$4.txt"
+  echo "wrote $D/$4.txt" >&2
+}
+only() { # labels-file kind-regex -> the labels of those kinds
+  grep -E "\"kind\":\"($2)\"" "$1"
 }
 
-# The default model on the test traffic (all kinds).
+BENIGN='benchmark_eval|benign_human|bulk_business|heavy_user|narrow_integration|endpoint_user'
+ENDPOINT='endpoint_user|endpoint_extraction|endpoint_extraction_mixed'
+
+# 2. The default model on the test traffic (all kinds).
 score models/classifier "$D/default.scores.jsonl"
 evaluate "$D/default.scores.jsonl" "$D/test.labels.jsonl" "$D/train.labels.jsonl" default
 
-# Held-out kinds.
-BENIGN='benchmark_eval|benign_human|bulk_business|heavy_user|narrow_integration'
-FOLD_A='agentic_sweep|cot_multilingual|mixed_cover|single_heavy|thin_wrappers'
-FOLD_B='coding_sweep|hydra_cot|low_and_slow|rubric_grading|agent_sybil_cover|cot_varied_tasks'
-for fold in A B; do
-  if [ $fold = A ]; then held=$FOLD_A; seen=$FOLD_B; else held=$FOLD_B; seen=$FOLD_A; fi
-  grep -E "\"kind\":\"($BENIGN|$seen)\"" "$D/train.labels.jsonl" > "$D/heldout$fold.train.labels.jsonl"
-  grep -E "\"kind\":\"($BENIGN|$held)\"" "$D/test.labels.jsonl" > "$D/heldout$fold.test.labels.jsonl"
-  "$B" train --input "$D/train.jsonl" --labels "$D/heldout$fold.train.labels.jsonl" \
-    --run-dir "$D/train.run" --out "$D/heldout$fold.model" --seed 0
-  score "$D/heldout$fold.model" "$D/heldout$fold.scores.jsonl"
-  evaluate "$D/heldout$fold.scores.jsonl" "$D/heldout$fold.test.labels.jsonl" \
-    "$D/heldout$fold.train.labels.jsonl" "heldout$fold"
+# 3. The task endpoint: its students are the negatives.
+for k in endpoint_extraction endpoint_extraction_mixed; do
+  only "$D/test.labels.jsonl" "endpoint_user|$k" > "$D/$k.labels.jsonl"
+  evaluate "$D/default.scores.jsonl" "$D/$k.labels.jsonl" "$D/train.labels.jsonl" "$k"
 done
+
+# 4. Leave one kind out: every extraction kind of the training traffic.
+KINDS=$(grep '"label":1' "$D/train.labels.jsonl" | sed 's/.*"kind":"\([^"]*\)".*/\1/' | sort -u)
+for k in $KINDS; do
+  grep -v "\"kind\":\"$k\"" "$D/train.labels.jsonl" > "$D/loko_$k.train.labels.jsonl"
+  only "$D/test.labels.jsonl" "$BENIGN|$k" > "$D/loko_$k.test.labels.jsonl"
+  "$B" train --input "$D/train.jsonl" --labels "$D/loko_$k.train.labels.jsonl" \
+    --run-dir "$D/train.run" --out "$D/loko_$k.model" --seed 0 --quiet
+  score "$D/loko_$k.model" "$D/loko_$k.scores.jsonl"
+  evaluate "$D/loko_$k.scores.jsonl" "$D/loko_$k.test.labels.jsonl" \
+    "$D/loko_$k.train.labels.jsonl" "loko_$k"
+done
+
+# 5. First 10 requests of every account (the log is in time order).
+python3 - "$D/test.jsonl" "$D/first10.jsonl" <<'PY'
+import json, sys
+seen = {}
+with open(sys.argv[1]) as src, open(sys.argv[2], "w") as out:
+    for line in src:
+        a = json.loads(line)["account_id"]
+        seen[a] = seen.get(a, 0) + 1
+        if seen[a] <= 10:
+            out.write(line)
+PY
+score models/classifier "$D/first10.scores.jsonl" "$D/first10.jsonl" "$D/first10.run"
+evaluate "$D/first10.scores.jsonl" "$D/test.labels.jsonl" "$D/train.labels.jsonl" first10 "$D/first10.run"
+
+# 6. Summary.
+python3 - "$D" $KINDS > "$D/summary.md" <<'PY'
+import json, sys
+d, kinds = sys.argv[1], sys.argv[2:]
+load = lambda n: json.load(open(f"{d}/{n}.json"))
+def kind_row(rep, kind):
+    return next((k for k in rep["kinds"] if k["kind"] == kind), None)
+f = lambda v: "-" if v is None else f"{v:.3f}"
+default, first10 = load("default"), load("first10")
+print("| extraction kind | test accounts | leave-one-out AUROC | leave-one-out R@1%FPR | mean-emb LR R@1%FPR | shift R@1%FPR | default R@1%FPR | first 10 requests R@1%FPR |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+aurocs = []
+for k in kinds:
+    rep = load(f"loko_{k}")
+    row = kind_row(rep, k)
+    if row is None:
+        print(f"| {k} | 0 | - | - | - | - | - | - |")
+        continue
+    aurocs.append(row["auroc"])
+    b = rep["baselines"]
+    print(f"| {k} | {row['accounts']} | {f(row['auroc'])} | {f(row['recall_at_1pct_fpr'])} | "
+          f"{f(b['mean_embedding_logreg']['recall_at_1pct_fpr'])} | {f(b['shift (zero-shot)']['recall_at_1pct_fpr'])} | "
+          f"{f(kind_row(default, k)['recall_at_1pct_fpr'])} | {f(kind_row(first10, k)['recall_at_1pct_fpr'])} |")
+print(f"\nLeave-one-kind-out macro AUROC: {sum(aurocs) / max(len(aurocs), 1):.4f} over {len(aurocs)} kinds\n")
+m = default["model"]
+print(f"Default model, all test accounts: AUROC {m['auroc']:.4f}, R@1%FPR {m['recall_at_1pct_fpr']:.3f}, "
+      f"at its flags recall {f(m['recall_at_threshold'])} / FPR {f(m['fpr_at_threshold'])}; "
+      f"campaign pairs P {default['campaign_pairs']['precision']:.3f} / R {default['campaign_pairs']['recall']:.3f}\n")
+print("| benign kind | accounts | flagged by the default model | flagged share |")
+print("|---|---:|---:|---:|")
+for k in default["kinds"]:
+    if k["label"] == 0:
+        print(f"| {k['kind']} | {k['accounts']} | {k['flagged']} | {k['flagged'] / k['accounts']:.3f} |")
+print("\n| task endpoint (students as negatives) | accounts | default model AUROC | default R@1%FPR | shift alone AUROC | shift alone R@1%FPR | mean-emb LR R@1%FPR |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for k in ["endpoint_extraction", "endpoint_extraction_mixed"]:
+    rep = load(k)
+    m, b = rep["model"], rep["baselines"]
+    print(f"| {k} | {m['positives']} | {m['auroc']:.4f} | {m['recall_at_1pct_fpr']:.3f} | "
+          f"{b['shift (zero-shot)']['auroc']:.4f} | {b['shift (zero-shot)']['recall_at_1pct_fpr']:.3f} | "
+          f"{b['mean_embedding_logreg']['recall_at_1pct_fpr']:.3f} |")
+PY
+echo "wrote $D/summary.md" >&2

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the default classifier in models/classifier/ from scratch:
-#   1. simulate the training traffic (seed 1, corpus slice 0 of 2, 32 campaigns),
+#   1. simulate the training traffic (seed 1, corpus slice 0 of 2, 32 campaigns, the train
+#      phrasing bank: the test traffic of scripts/evaluate.sh uses wording never seen here;
+#      a quiz endpoint with 100 students and 50 off-task accounts, so the model sees honest
+#      narrow users of a task endpoint; the evaluation's endpoint serves another task, math),
 #   2. embed it and compute features (run directory runs/eval/train.run),
 #   3. train with the default options (seed 0, target FPR 1%).
 # The evaluation (scripts/evaluate.sh) uses slice 1 of 2 with other seeds, so no corpus item
@@ -18,6 +21,7 @@ scripts/setup.sh
 cargo build --release --quiet
 mkdir -p "$DIR"
 "$BIN" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
-  --seed 1 --slice 0/2 --campaigns 32 --account-prefix tr --campaign-prefix trc
+  --seed 1 --slice 0/2 --campaigns 32 --phrasings train --task-endpoint 100 --endpoint-task quiz \
+  --account-prefix tr --campaign-prefix trc
 "$BIN" train --input "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
   --run-dir "$DIR/train.run" --out models/classifier --seed 0

@@ -469,3 +469,62 @@ fn lsh_pairs_stay_linear_and_keep_a_large_campaign_connected() {
 fn cross(name: &str) -> usize {
     CROSS_FEATURES.iter().position(|n| *n == name).unwrap()
 }
+
+/// A noisy unit vector near topic `t`, different for every text (16-d).
+fn noisy_topic(text: &str) -> Vec<f32> {
+    let mut v = topic_of(text);
+    let mut h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |acc, b| {
+        (acc ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    for x in v.iter_mut() {
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        *x += ((h >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.8;
+    }
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+/// An endpoint whose 40 users ask about one topic, and 4 accounts (one campaign on one /24)
+/// that ask it about another: the four are shifted (each alone and as a group), the users
+/// are not, because the trimming pass keeps the four out of the reference.
+#[test]
+fn accounts_querying_another_distribution_are_shifted_and_the_endpoints_users_are_not() {
+    let mut reqs = Vec::new();
+    let users: Vec<String> = (0..40).map(|u| format!("u{u:02}")).collect();
+    let users: Vec<&'static str> = users.into_iter().map(|s| &*s.leak()).collect();
+    for (u, acc) in users.iter().enumerate() {
+        for i in 0..12 {
+            reqs.push(r(acc, (u * 5000 + i * 700) as i64, item(0, u * 100 + i)));
+        }
+    }
+    for (k, acc) in ["x0", "x1", "x2", "x3"].into_iter().enumerate() {
+        for i in 0..12 {
+            reqs.push(
+                r(acc, (k * 60 + i * 300) as i64, item(3, k * 100 + i))
+                    .net("45.10.20.5", "python-httpx/0.27.0"),
+            );
+        }
+    }
+    let log = log(&reqs, noisy_topic);
+    let z = |a: &str| log.local.row(log.id(a))[crate::features::Local::ShiftLogZ];
+    let p = |a: &str| log.local.row(log.id(a))[crate::features::Local::ShiftLogP];
+    for x in ["x0", "x1", "x2", "x3"] {
+        assert!(
+            p(x) >= 2.0 && z(x) >= 2.0,
+            "{x}: log p {} log z {}",
+            p(x),
+            z(x)
+        );
+    }
+    let mut user_p: Vec<f32> = users.iter().map(|u| p(u)).collect();
+    user_p.sort_by(f32::total_cmp);
+    assert!(user_p[20] < 1.0, "median user -log10 p {}", user_p[20]);
+    let ctx = log.analyse();
+    let c = ctx
+        .campaigns
+        .iter()
+        .find(|c| c.members.contains(&log.id("x0")))
+        .expect("the four are linked");
+    assert!(c.shift_p <= 0.01 && c.shift_z > 3.0, "{c:?}");
+}

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 
 mod registry;
+pub mod shift;
 pub(crate) use registry::feature_set;
 
 use crate::error::Result;
@@ -46,6 +47,8 @@ pub struct Req {
     pub net: Option<u32>,
     /// User agent, interned over the whole run.
     pub ua: Option<u32>,
+    /// Model (the endpoint the request went to), interned over the whole run.
+    pub model: Option<u32>,
 }
 
 /// All accounts of a run, in first-seen order, each with its requests in time order.
@@ -86,6 +89,7 @@ impl Accounts {
         let mut systems: HashMap<String, u32> = HashMap::new();
         let mut nets: HashMap<String, u32> = HashMap::new();
         let mut uas: HashMap<String, u32> = HashMap::new();
+        let mut models: HashMap<String, u32> = HashMap::new();
         let intern = |map: &mut HashMap<String, u32>, key: String| {
             let n = map.len() as u32;
             *map.entry(key).or_insert(n)
@@ -110,6 +114,7 @@ impl Accounts {
                 response_tokens: rec.response_tokens,
                 net: rec.ip.map(|ip| intern(&mut nets, network_of(&ip))),
                 ua: rec.user_agent.map(|ua| intern(&mut uas, ua)),
+                model: rec.model.map(|m| intern(&mut models, m)),
             });
         }
         for r in &mut requests {
@@ -177,6 +182,8 @@ feature_set! {
         TemplateRate => "template_rate",
         MeanMaxSim => "mean_max_sim",
         SuccessiveJump => "successive_jump",
+        ShiftLogZ => "shift_log_z",
+        ShiftLogP => "shift_log_p",
     }
 }
 
@@ -210,6 +217,9 @@ pub struct LocalFeatures {
     /// account `a` owns rows `offsets[a]..offsets[a + 1]`. Reused for cross-account coverage.
     pub prompts: Tensor,
     pub offsets: Vec<usize>,
+    /// The endpoints' references the shift features were tested against (link groups are
+    /// tested against them too).
+    pub reference: shift::Reference,
 }
 
 impl LocalFeatures {
@@ -240,6 +250,10 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
     let nd_dup = similarity::near_duplicates(&gathered, &offsets, NEAR_DUP)?;
     let nd_tpl = similarity::near_duplicates(&gathered, &offsets, TEMPLATE)?;
     let g: Vec<f32> = gathered.flatten_all()?.to_vec1()?;
+    // Shift from the endpoint's normal traffic (see [`shift`]).
+    let reference =
+        shift::Reference::from_log(accounts, &g, &offsets, dim, &shift::ShiftParams::default())?;
+    let shifts = reference.test_accounts(&g, &offsets, dim)?;
 
     let d = LOCAL_FEATURES.len();
     let mut x = vec![0f32; accounts.len() * d];
@@ -395,6 +409,8 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
             Local::SuccessiveJump,
             if k > 1 { mean_of(jumps) } else { 0.0 },
         );
+        put(f, Local::ShiftLogZ, shift::log_z(shifts[a].z));
+        put(f, Local::ShiftLogP, -f64::from(shifts[a].p).log10());
     }
     Ok(LocalFeatures {
         x,
@@ -402,6 +418,7 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
         dim,
         prompts: gathered,
         offsets,
+        reference,
     })
 }
 

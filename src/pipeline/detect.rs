@@ -314,6 +314,20 @@ pub struct SavedFeatures {
     pub behaviour: Vec<f32>,
     pub dim: usize,
     pub campaigns: Vec<Option<String>>,
+    /// Per account, its shift from the endpoint's traffic (`shift_log_z`), the zero-shot
+    /// baseline of `eval`.
+    pub shift: Vec<f32>,
+}
+
+impl SavedFeatures {
+    /// Account id to its row.
+    pub fn rows_by_id(&self) -> HashMap<&str, usize> {
+        self.accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.as_str(), i))
+            .collect()
+    }
 }
 
 /// Read `run_dir/features.safetensors` (written by `score` and `train`).
@@ -361,11 +375,21 @@ pub fn load_features(run_dir: &Path) -> Result<SavedFeatures> {
     }
     let (behaviour, dim) = get("behaviour")?;
     let behaviour = behaviour.flatten_all()?.to_vec1()?;
+    let (x, _) = get("x")?;
+    let column = |name: &str| -> Result<Vec<f32>> {
+        let c = names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| bad(format!("no feature named {name:?}")))?;
+        Ok(x.narrow(1, c, 1)?.flatten_all()?.to_vec1()?)
+    };
+    let shift = column(crate::features::Local::ShiftLogZ.name())?;
     Ok(SavedFeatures {
         accounts,
         names,
         behaviour,
         dim,
         campaigns,
+        shift,
     })
 }

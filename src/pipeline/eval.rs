@@ -144,6 +144,24 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
         "volume".to_string(),
         Metrics::from_scores(&volume, &y, None),
     );
+    if let Some(run) = &job.run_dir {
+        // Zero-shot: the account's shift from its endpoint's traffic, no training at all.
+        let f = load_features(run)?;
+        let idx = f.rows_by_id();
+        labels.check_known(
+            &|id| idx.contains_key(id),
+            &format!("run {}", run.display()),
+        )?;
+        let z: Vec<f32> = labels
+            .labels
+            .iter()
+            .map(|l| f.shift[idx[l.account_id.as_str()]])
+            .collect();
+        baselines.insert(
+            "shift (zero-shot)".to_string(),
+            Metrics::from_scores(&z, &y, None),
+        );
+    }
     match (&job.run_dir, &job.train_run_dir, &job.train_labels) {
         (Some(run), Some(train_run), Some(train_labels)) => {
             let p = mean_embedding_baseline(&labels, run, train_run, train_labels)?;
@@ -194,12 +212,7 @@ fn mean_embedding_baseline(
         )));
     }
     let gather = |f: &super::detect::SavedFeatures, l: &Labels, what: &str| -> Result<Vec<f32>> {
-        let idx: HashMap<&str, usize> = f
-            .accounts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.as_str(), i))
-            .collect();
+        let idx = f.rows_by_id();
         l.check_known(&|id| idx.contains_key(id), what)?;
         Ok(l.labels
             .iter()

@@ -226,6 +226,8 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                 shared_system_prompt_accounts: c.shared_system_prompt_accounts,
                 links: report::LinkCounts::of(c),
                 attached: c.attached,
+                shift_p: c.shift_p,
+                shift_z: c.shift_z,
                 mean_form_jaccard: c.mean_form_jaccard,
                 mean_infra_overlap: c.mean_infra_overlap,
                 mean_sync: c.mean_sync,

@@ -119,6 +119,10 @@ pub struct CampaignLine {
     /// Members that joined by template links alone (no network, client or system prompt in
     /// common with any member they are linked to).
     pub attached: usize,
+    /// Shift of the members' pooled prompts from the endpoint's usual traffic: p-value and
+    /// z-score of the MMD test (`features::shift`).
+    pub shift_p: f32,
+    pub shift_z: f32,
     /// Mean template-signature Jaccard, footprint overlap (networks, client, system prompt)
     /// and activity synchrony (share of 5-minute buckets active together), 0..1, over the
     /// campaign's links.
@@ -274,6 +278,14 @@ pub fn reasons(
             pct(ground.iter().map(|l| l.coverage).sum::<f32>() / ground.len() as f32)
         ));
     }
+    // Shift: p = 10^-shift_log_p; the floor is 1 / (null draws + 1).
+    if l(Local::ShiftLogP) >= 2.0 && l(Local::ShiftLogZ) >= 6f32.ln() {
+        out.push(format!(
+            "its prompts are unlike the endpoint's usual traffic (shift test p = {:.3}, z = {:.0})",
+            10f32.powf(-l(Local::ShiftLogP)),
+            l(Local::ShiftLogZ).exp() - 1.0
+        ));
+    }
     let sharing = c(Cross::LogSystemPromptNeighbors).exp().round() as usize - 1;
     if sharing >= 2 {
         out.push(format!(
@@ -357,6 +369,12 @@ pub fn shared(camp: &Campaign, members_local: &[&[f32]]) -> Vec<String> {
             camp.attached,
             if camp.attached == 1 { "" } else { "s" },
             camp.template_links
+        ));
+    }
+    if camp.shift_p <= 0.01 {
+        out.push(format!(
+            "members' prompts together unlike the endpoint's usual traffic (shift test p = {:.3}, z = {:.0})",
+            camp.shift_p, camp.shift_z
         ));
     }
     if camp.infra_links > 0 {
@@ -451,6 +469,8 @@ mod tests {
                 mean_form_jaccard: 0.8,
                 mean_infra_overlap: 0.0,
                 mean_sync: 0.0,
+                shift_p: 1.0,
+                shift_z: 0.0,
             }],
             x: cross,
         }

@@ -1,0 +1,516 @@
+//! Shift from normal traffic: how unlike its endpoint's usual prompts an account's (or a link
+//! group's) prompts are, as a two-sample test that reads as a p-value.
+//!
+//! An extractor can reword every prompt, but it cannot make its queries come from the
+//! distribution an endpoint normally serves: a math-tutoring endpoint swept for general
+//! knowledge, or a chat endpoint swept through one benchmark, receives samples that a random
+//! draw of its traffic would rarely produce. The statistic is the maximum mean discrepancy
+//! (MMD, Gretton et al. 2012; the detector of arXiv 2606.05725 and PRADA's distribution test
+//! are the anchors) between the account's distinct prompt embeddings `X` and a *reference*
+//! sample `Y` of the same endpoint's traffic, with an RBF kernel at the median bandwidth:
+//!
+//! `MMD²(X, Y) = mean k(X, X) - 2 mean k(X, Y) + mean k(Y, Y)` (the biased V-statistic),
+//! `k(x, y) = exp(-|x - y|² / median |y - y'|²)`.
+//!
+//! The V-statistic of a small sample is biased upwards, so it is calibrated against a null of
+//! the same size: [`ShiftParams::draws`] random samples of `|X|` prompts from a *pool* of the
+//! endpoint's traffic disjoint from `Y`. The p-value is `(1 + #{null >= obs}) / (draws + 1)`,
+//! and `z = (obs - mean null) / sd null`.
+//!
+//! The endpoint of an account is the `model` it sends most requests to (requests without one
+//! form one endpoint); the reference and pool of an endpoint are drawn from the distinct
+//! prompts of the accounts on it, or from the whole log when the endpoint has fewer than
+//! [`ShiftParams::min_endpoint_prompts`]. Drawing the reference from the same log means a
+//! campaign's own prompts are in it, in proportion to its share of the endpoint's prompts: a
+//! clean sample of normal traffic (`--reference`) removes that.
+//!
+//! One trimming pass removes from the reference the accounts whose z-score lies more than
+//! [`TRIM_MADS`] median absolute deviations above their endpoint's median account: without it,
+//! an endpoint whose traffic is one third extraction made its honest users look shifted.
+//!
+//! On a general chat endpoint every person is "shifted" (one person's topics are narrow), so
+//! there the score is one feature among many; on an endpoint that serves one task it is the
+//! signal (docs/evaluation.md).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
+use super::Accounts;
+use crate::error::Result;
+
+/// Settings of the shift test (part of the feature definition: changing one changes the
+/// features a model was trained on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftParams {
+    /// Reference prompts per endpoint.
+    pub reference: usize,
+    /// Pool prompts per endpoint the null samples are drawn from.
+    pub pool: usize,
+    /// Null samples per sample size.
+    pub draws: usize,
+    /// An endpoint with fewer distinct prompts uses the whole log's reference.
+    pub min_endpoint_prompts: usize,
+}
+
+impl Default for ShiftParams {
+    fn default() -> Self {
+        ShiftParams {
+            reference: 256,
+            pool: 512,
+            draws: 400,
+            min_endpoint_prompts: 64,
+        }
+    }
+}
+
+/// One endpoint's reference, pool and null distributions.
+struct Endpoint {
+    dim: usize,
+    /// Reference prompts, row-major `[m, dim]`, and their mean.
+    y: Vec<f32>,
+    centre: Vec<f32>,
+    /// `1 / median |y - y'|²`.
+    gamma: f32,
+    /// Mean of `k(y, y')` over the reference, diagonal included.
+    kyy: f32,
+    /// Pool size, mean kernel of each pool prompt to the reference, and the pool's kernel
+    /// matrix `[p, p]`.
+    p: usize,
+    rp: Vec<f32>,
+    kpp: Vec<f32>,
+    /// Sorted null statistics per sample size, filled on first use.
+    nulls: RefCell<HashMap<usize, Vec<f32>>>,
+}
+
+/// Robust z-scores (MADs above the endpoint's median account) beyond which an account leaves
+/// the reference in the trimming pass; the MAD is floored at 1 so that an endpoint of alike
+/// accounts does not trim its ordinary spread.
+const TRIM_MADS: f32 = 3.0;
+
+/// The result of one test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShiftScore {
+    pub mmd2: f32,
+    pub p: f32,
+    pub z: f32,
+}
+
+/// References for every endpoint of a run.
+pub struct Reference {
+    params: ShiftParams,
+    /// Endpoint id (interned model, or `models` for "no model") to its reference; `whole` is
+    /// the whole log's.
+    endpoints: HashMap<u32, Endpoint>,
+    whole: Option<Endpoint>,
+    /// Per account, the endpoint whose reference it is tested against (`None`: the whole log).
+    account_endpoint: Vec<Option<u32>>,
+}
+
+impl Reference {
+    /// References drawn from the run itself: `g` holds the accounts' distinct prompt
+    /// embeddings, row-major `[offsets.last(), dim]`, account `a` owning rows
+    /// `offsets[a]..offsets[a + 1]` (as in [`super::LocalFeatures`]).
+    pub fn from_log(
+        accounts: &Accounts,
+        g: &[f32],
+        offsets: &[usize],
+        dim: usize,
+        params: &ShiftParams,
+    ) -> Result<Self> {
+        let main: Vec<u32> = (0..accounts.len())
+            .map(|a| main_model(accounts, a))
+            .collect();
+        let keep = vec![true; accounts.len()];
+        let first = Self::build(&main, &keep, g, offsets, dim, params);
+        // One trimming pass: accounts far more shifted than their endpoint's others (the
+        // pure extractors) leave the reference, so that they do not make the honest majority
+        // look unusual.
+        let z: Vec<f32> = first
+            .test_accounts(g, offsets, dim)?
+            .iter()
+            .map(|s| s.z)
+            .collect();
+        let mut keep = vec![true; accounts.len()];
+        let mut by: HashMap<Option<u32>, Vec<usize>> = HashMap::new();
+        for a in 0..accounts.len() {
+            by.entry(first.account_endpoint[a]).or_default().push(a);
+        }
+        for accs in by.values() {
+            let mut zs: Vec<f32> = accs.iter().map(|&a| z[a]).collect();
+            zs.sort_by(f32::total_cmp);
+            let med = zs[zs.len() / 2];
+            let mut dev: Vec<f32> = zs.iter().map(|v| (v - med).abs()).collect();
+            dev.sort_by(f32::total_cmp);
+            let mad = 1.4826 * dev[dev.len() / 2];
+            for &a in accs {
+                if z[a] > med + TRIM_MADS * mad.max(1.0) {
+                    keep[a] = false;
+                }
+            }
+        }
+        Ok(Self::build(&main, &keep, g, offsets, dim, params))
+    }
+
+    /// References from the rows of the accounts in `keep`, each account on endpoint
+    /// `main[a]`.
+    fn build(
+        main: &[u32],
+        keep: &[bool],
+        g: &[f32],
+        offsets: &[usize],
+        dim: usize,
+        params: &ShiftParams,
+    ) -> Self {
+        let mut rows_of: HashMap<u32, Vec<usize>> = HashMap::new();
+        let mut all: Vec<usize> = Vec::new();
+        for (a, &e) in main.iter().enumerate().filter(|(a, _)| keep[*a]) {
+            rows_of
+                .entry(e)
+                .or_default()
+                .extend(offsets[a]..offsets[a + 1]);
+            all.extend(offsets[a]..offsets[a + 1]);
+        }
+        let whole = Endpoint::new(g, dim, &all, params);
+        let mut endpoints = HashMap::new();
+        for (e, rows) in rows_of {
+            if rows.len() >= params.min_endpoint_prompts {
+                if let Some(ep) = Endpoint::new(g, dim, &rows, params) {
+                    endpoints.insert(e, ep);
+                }
+            }
+        }
+        let account_endpoint = main
+            .iter()
+            .map(|e| endpoints.contains_key(e).then_some(*e))
+            .collect();
+        Reference {
+            params: params.clone(),
+            endpoints,
+            whole,
+            account_endpoint,
+        }
+    }
+
+    /// The test of every account's distinct prompts (`g`, `offsets` as in [`Self::from_log`])
+    /// against its endpoint. The kernel to the reference is one matrix product per endpoint
+    /// and chunk of accounts (candle's GEMM); the within-account kernel is exact.
+    pub fn test_accounts(
+        &self,
+        g: &[f32],
+        offsets: &[usize],
+        dim: usize,
+    ) -> Result<Vec<ShiftScore>> {
+        let n = offsets.len().saturating_sub(1);
+        let mut by_endpoint: HashMap<Option<u32>, Vec<usize>> = HashMap::new();
+        for a in 0..n {
+            by_endpoint
+                .entry(self.account_endpoint[a])
+                .or_default()
+                .push(a);
+        }
+        let mut out = vec![ShiftScore::default(); n];
+        let mut keys: Vec<Option<u32>> = by_endpoint.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let Some(ep) = self.endpoint(key) else {
+                continue;
+            };
+            for chunk in by_endpoint[&key].chunks(4096) {
+                let (start, end) = (offsets[chunk[0]], offsets[chunk[chunk.len() - 1] + 1]);
+                let contiguous = chunk.windows(2).all(|w| offsets[w[0] + 1] == offsets[w[1]]);
+                let x: Vec<f32> = if contiguous {
+                    g[start * dim..end * dim].to_vec()
+                } else {
+                    chunk
+                        .iter()
+                        .flat_map(|&a| g[offsets[a] * dim..offsets[a + 1] * dim].iter().copied())
+                        .collect()
+                };
+                let rows = x.len() / dim;
+                if rows == 0 {
+                    continue;
+                }
+                let rxy = ep.mean_kernel_to_reference(&x, rows)?;
+                let mut at = 0;
+                for &a in chunk {
+                    let len = offsets[a + 1] - offsets[a];
+                    let xa = &g[offsets[a] * dim..offsets[a + 1] * dim];
+                    out[a] = ep.test_with(xa, &rxy[at..at + len], self.params.draws);
+                    at += len;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The test of prompts pooled from several accounts (a link group, row-major `[n, dim]`)
+    /// against the endpoint of its first account `first`.
+    pub fn test_group(&self, first: usize, x: &[f32]) -> Result<ShiftScore> {
+        let Some(ep) = self.endpoint(self.account_endpoint[first]) else {
+            return Ok(ShiftScore::default());
+        };
+        let n = x.len() / ep.dim;
+        let rxy = ep.mean_kernel_to_reference(x, n)?;
+        Ok(ep.test_with(x, &rxy, self.params.draws))
+    }
+
+    /// The mean embedding of account `a`'s endpoint's reference (its usual traffic), or
+    /// `None` when the log gave no reference.
+    pub fn centre(&self, a: usize) -> Option<&[f32]> {
+        self.endpoint(self.account_endpoint[a])
+            .map(|ep| ep.centre.as_slice())
+    }
+
+    fn endpoint(&self, key: Option<u32>) -> Option<&Endpoint> {
+        key.and_then(|e| self.endpoints.get(&e))
+            .or(self.whole.as_ref())
+    }
+}
+
+impl Default for ShiftScore {
+    fn default() -> Self {
+        ShiftScore {
+            mmd2: 0.0,
+            p: 1.0,
+            z: 0.0,
+        }
+    }
+}
+
+/// `ln(1 + max(z, 0))`: the shift z-score as a feature (only excess over the null counts, and
+/// the tail of huge z-scores is compressed).
+pub fn log_z(z: f32) -> f64 {
+    f64::from(z.max(0.0)).ln_1p()
+}
+
+/// The interned model account `a` sends most requests to (`u32::MAX` for none), ties to the
+/// smaller id.
+fn main_model(accounts: &Accounts, a: usize) -> u32 {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for q in &accounts.requests[a] {
+        *counts.entry(q.model.unwrap_or(u32::MAX)).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(m, c)| (c, std::cmp::Reverse(m)))
+        .map_or(u32::MAX, |(m, _)| m)
+}
+
+/// Rows `rows` of `g` split into a reference and a disjoint pool by a fixed hash order, so the
+/// draw does not depend on the order accounts appear in.
+fn split(rows: &[usize], params: &ShiftParams) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = rows.to_vec();
+    order.sort_by_key(|&r| (splitmix(r as u64), r));
+    order.dedup();
+    let m = params.reference.min(order.len() / 2).max(1);
+    let y = order[..m.min(order.len())].to_vec();
+    let pool = order[m.min(order.len())..]
+        .iter()
+        .copied()
+        .take(params.pool)
+        .collect();
+    (y, pool)
+}
+
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
+}
+
+impl Endpoint {
+    fn new(g: &[f32], dim: usize, rows: &[usize], params: &ShiftParams) -> Option<Self> {
+        let (yr, pr) = split(rows, params);
+        if yr.len() < 2 || pr.len() < 2 {
+            return None;
+        }
+        let row = |r: usize| &g[r * dim..(r + 1) * dim];
+        let y: Vec<f32> = yr.iter().flat_map(|&r| row(r).iter().copied()).collect();
+        let m = yr.len();
+        let mut d2: Vec<f32> = Vec::with_capacity(m * (m - 1) / 2);
+        for i in 0..m {
+            for j in i + 1..m {
+                d2.push((2.0 - 2.0 * dot(row(yr[i]), row(yr[j]))).max(0.0));
+            }
+        }
+        d2.sort_by(f32::total_cmp);
+        let med = d2[d2.len() / 2].max(1e-6);
+        let gamma = 1.0 / med;
+        let k = |a: &[f32], b: &[f32]| (-gamma * (2.0 - 2.0 * dot(a, b)).max(0.0)).exp();
+        let mut kyy = 0f64;
+        for i in 0..m {
+            for j in 0..m {
+                kyy += f64::from(k(row(yr[i]), row(yr[j])));
+            }
+        }
+        let kyy = (kyy / (m * m) as f64) as f32;
+        let p = pr.len();
+        let rp: Vec<f32> = pr
+            .iter()
+            .map(|&r| (0..m).map(|j| k(row(r), row(yr[j]))).sum::<f32>() / m as f32)
+            .collect();
+        let mut kpp = vec![0f32; p * p];
+        for i in 0..p {
+            for j in i..p {
+                let v = k(row(pr[i]), row(pr[j]));
+                kpp[i * p + j] = v;
+                kpp[j * p + i] = v;
+            }
+        }
+        let mut centre = vec![0f32; dim];
+        for r in y.chunks(dim) {
+            centre
+                .iter_mut()
+                .zip(r)
+                .for_each(|(c, v)| *c += v / m as f32);
+        }
+        Some(Endpoint {
+            dim,
+            centre,
+            y,
+            gamma,
+            kyy,
+            p,
+            rp,
+            kpp,
+            nulls: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// `k(x, y)` from the dot product of two unit vectors (`|x - y|² = 2 - 2 x.y`).
+    fn k_dot(&self, d: f32) -> f32 {
+        (-self.gamma * (2.0 - 2.0 * d).max(0.0)).exp()
+    }
+
+    /// Per row of `x` (row-major `[n, dim]`, unit vectors), its mean kernel to the reference.
+    fn mean_kernel_to_reference(&self, x: &[f32], n: usize) -> Result<Vec<f32>> {
+        let m = self.y.len() / self.dim;
+        let xt = Tensor::from_slice(x, (n, self.dim), &Device::Cpu)?;
+        let yt = Tensor::from_slice(&self.y, (m, self.dim), &Device::Cpu)?;
+        let dots: Vec<f32> = xt.matmul(&yt.t()?)?.flatten_all()?.to_vec1()?;
+        Ok(dots
+            .chunks(m)
+            .map(|row| row.iter().map(|&d| self.k_dot(d)).sum::<f32>() / m as f32)
+            .collect())
+    }
+
+    /// The test of `x` given each row's mean kernel to the reference, `rxy`.
+    fn test_with(&self, x: &[f32], rxy: &[f32], draws: usize) -> ShiftScore {
+        let n = rxy.len();
+        if n == 0 || draws == 0 {
+            return ShiftScore::default();
+        }
+        let xr = |i: usize| &x[i * self.dim..(i + 1) * self.dim];
+        let mut kxx = 0f32;
+        for i in 0..n {
+            kxx += 1.0;
+            for j in i + 1..n {
+                kxx += 2.0 * self.k_dot(dot(xr(i), xr(j)));
+            }
+        }
+        let obs = kxx / (n * n) as f32 - 2.0 * rxy.iter().sum::<f32>() / n as f32 + self.kyy;
+        let null = self.null(n, draws);
+        let above = null.len() - null.partition_point(|&v| v < obs);
+        let mean = null.iter().sum::<f32>() / null.len() as f32;
+        let var = null.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / null.len() as f32;
+        ShiftScore {
+            mmd2: obs,
+            p: (1 + above) as f32 / (null.len() + 1) as f32,
+            z: (obs - mean) / var.sqrt().max(1e-6),
+        }
+    }
+
+    /// Sorted null statistics for samples of `n` pool prompts (without replacement while the
+    /// pool allows).
+    fn null(&self, n: usize, draws: usize) -> Vec<f32> {
+        if let Some(v) = self.nulls.borrow().get(&n) {
+            return v.clone();
+        }
+        let mut state = 0x5eed_0000_0000_0000u64 ^ n as u64;
+        let mut idx: Vec<usize> = (0..self.p).collect();
+        let mut out: Vec<f32> = (0..draws)
+            .map(|_| {
+                // Partial Fisher-Yates: the first `n` of `idx` are the sample.
+                let take = n.min(self.p);
+                for i in 0..take {
+                    state = splitmix(state);
+                    let j = i + (state % (self.p - i) as u64) as usize;
+                    idx.swap(i, j);
+                }
+                let s: Vec<usize> = (0..n).map(|i| idx[i % take]).collect();
+                let mut kss = 0f32;
+                for &a in &s {
+                    for &b in &s {
+                        kss += self.kpp[a * self.p + b];
+                    }
+                }
+                let rs: f32 = s.iter().map(|&a| self.rp[a]).sum();
+                kss / (n * n) as f32 - 2.0 * rs / n as f32 + self.kyy
+            })
+            .collect();
+        out.sort_by(f32::total_cmp);
+        self.nulls.borrow_mut().insert(n, out.clone());
+        out
+    }
+
+    #[cfg(test)]
+    fn test(&self, x: &[f32], draws: usize) -> ShiftScore {
+        let n = x.len() / self.dim;
+        let rxy = self.mean_kernel_to_reference(x, n).unwrap();
+        self.test_with(x, &rxy, draws)
+    }
+}
+
+fn splitmix(v: u64) -> u64 {
+    let mut z = v.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unit vectors around one of two directions, with a little spread.
+    fn cloud(centre: usize, n: usize, seed: u64, dim: usize) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .flat_map(|_| {
+                let mut v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        s = splitmix(s);
+                        (s % 1000) as f32 / 1000.0 - 0.5
+                    })
+                    .collect();
+                v[centre] += 3.0;
+                let norm = dot(&v, &v).sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_sample_from_another_distribution_is_significant_and_one_from_the_same_is_not() {
+        let dim = 8;
+        let g = cloud(0, 800, 1, dim);
+        let rows: Vec<usize> = (0..800).collect();
+        let ep = Endpoint::new(&g, dim, &rows, &ShiftParams::default()).unwrap();
+        let same = ep.test(&cloud(0, 20, 99, dim), 400);
+        let other = ep.test(&cloud(1, 20, 7, dim), 400);
+        assert!(same.p > 0.01, "{same:?}");
+        assert!(other.p <= 1.0 / 401.0 + 1e-6 && other.z > 10.0, "{other:?}");
+        // One prompt is too little to tell, but the test still reads as a p-value.
+        let one = ep.test(&cloud(1, 1, 3, dim), 400);
+        assert!(
+            one.p > 0.0 && one.p <= 1.0 && one.mmd2 > same.mmd2,
+            "{one:?}"
+        );
+        // Null p-values are roughly uniform: about 10% of same-distribution samples below 0.1.
+        let low = (0..200)
+            .filter(|i| ep.test(&cloud(0, 10, 1000 + i, dim), 400).p < 0.1)
+            .count();
+        assert!((5..=40).contains(&low), "{low} of 200 below 0.1");
+    }
+}
