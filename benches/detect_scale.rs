@@ -151,7 +151,7 @@ fn main() -> distillguard::Result<()> {
     println!("| stage | seconds | stage peak RSS (MiB) |");
     println!("|---|---:|---:|");
 
-    let t = Timer::start("features (grouping, 28 per account, near-duplicate kernels)");
+    let t = Timer::start("features (grouping, 30 per account, near-duplicate kernels, shift test)");
     let accounts = Accounts::from_records(recs.into_iter())?;
     let local = features::local(&emb, &info, &accounts)?;
     let mut total = t.stop();
