@@ -34,6 +34,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use candle_core::{Device, Tensor};
 
@@ -81,13 +82,20 @@ struct Endpoint {
     rp: Vec<f32>,
     kpp: Vec<f32>,
     /// Sorted null statistics per sample size, filled on first use.
-    nulls: RefCell<HashMap<usize, Vec<f32>>>,
+    nulls: RefCell<HashMap<usize, Rc<Null>>>,
 }
 
 /// Robust z-scores (MADs above the endpoint's median account) beyond which an account leaves
 /// the reference in the trimming pass; the MAD is floored at 1 so that an endpoint of alike
 /// accounts does not trim its ordinary spread.
 const TRIM_MADS: f32 = 3.0;
+
+/// The null distribution of one sample size: sorted statistics, their mean and spread.
+struct Null {
+    sorted: Vec<f32>,
+    mean: f32,
+    sd: f32,
+}
 
 /// The result of one test.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,8 +108,8 @@ pub struct ShiftScore {
 /// References for every endpoint of a run.
 pub struct Reference {
     params: ShiftParams,
-    /// Endpoint id (interned model, or `models` for "no model") to its reference; `whole` is
-    /// the whole log's.
+    /// Endpoint id (interned model, `u32::MAX` for requests without one) to its reference;
+    /// `whole` is the whole log's.
     endpoints: HashMap<u32, Endpoint>,
     whole: Option<Endpoint>,
     /// Per account, the endpoint whose reference it is tested against (`None`: the whole log).
@@ -410,21 +418,20 @@ impl Endpoint {
         }
         let obs = kxx / (n * n) as f32 - 2.0 * rxy.iter().sum::<f32>() / n as f32 + self.kyy;
         let null = self.null(n, draws);
-        let above = null.len() - null.partition_point(|&v| v < obs);
-        let mean = null.iter().sum::<f32>() / null.len() as f32;
-        let var = null.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / null.len() as f32;
+        let len = null.sorted.len();
+        let above = len - null.sorted.partition_point(|&v| v < obs);
         ShiftScore {
             mmd2: obs,
-            p: (1 + above) as f32 / (null.len() + 1) as f32,
-            z: (obs - mean) / var.sqrt().max(1e-6),
+            p: (1 + above) as f32 / (len + 1) as f32,
+            z: (obs - null.mean) / null.sd,
         }
     }
 
-    /// Sorted null statistics for samples of `n` pool prompts (without replacement while the
-    /// pool allows).
-    fn null(&self, n: usize, draws: usize) -> Vec<f32> {
+    /// The null distribution for samples of `n` pool prompts (without replacement while the
+    /// pool allows), computed once per size.
+    fn null(&self, n: usize, draws: usize) -> Rc<Null> {
         if let Some(v) = self.nulls.borrow().get(&n) {
-            return v.clone();
+            return Rc::clone(v);
         }
         let mut state = 0x5eed_0000_0000_0000u64 ^ n as u64;
         let mut idx: Vec<usize> = (0..self.p).collect();
@@ -449,8 +456,15 @@ impl Endpoint {
             })
             .collect();
         out.sort_by(f32::total_cmp);
-        self.nulls.borrow_mut().insert(n, out.clone());
-        out
+        let mean = out.iter().sum::<f32>() / out.len() as f32;
+        let var = out.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / out.len() as f32;
+        let null = Rc::new(Null {
+            sorted: out,
+            mean,
+            sd: var.sqrt().max(1e-6),
+        });
+        self.nulls.borrow_mut().insert(n, Rc::clone(&null));
+        null
     }
 
     #[cfg(test)]

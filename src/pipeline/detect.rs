@@ -315,8 +315,8 @@ pub struct SavedFeatures {
     pub dim: usize,
     pub campaigns: Vec<Option<String>>,
     /// Per account, its shift from the endpoint's traffic (`shift_log_z`), the zero-shot
-    /// baseline of `eval`.
-    pub shift: Vec<f32>,
+    /// baseline of `eval`; `None` in files written before that feature existed.
+    pub shift: Option<Vec<f32>>,
 }
 
 impl SavedFeatures {
@@ -376,14 +376,14 @@ pub fn load_features(run_dir: &Path) -> Result<SavedFeatures> {
     let (behaviour, dim) = get("behaviour")?;
     let behaviour = behaviour.flatten_all()?.to_vec1()?;
     let (x, _) = get("x")?;
-    let column = |name: &str| -> Result<Vec<f32>> {
-        let c = names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| bad(format!("no feature named {name:?}")))?;
-        Ok(x.narrow(1, c, 1)?.flatten_all()?.to_vec1()?)
+    // Absent from files written before the shift test existed; only `eval` needs it.
+    let shift = match names
+        .iter()
+        .position(|n| n == crate::features::Local::ShiftLogZ.name())
+    {
+        Some(c) => Some(x.narrow(1, c, 1)?.flatten_all()?.to_vec1()?),
+        None => None,
     };
-    let shift = column(crate::features::Local::ShiftLogZ.name())?;
     Ok(SavedFeatures {
         accounts,
         names,

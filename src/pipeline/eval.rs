@@ -147,6 +147,12 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
     if let Some(run) = &job.run_dir {
         // Zero-shot: the account's shift from its endpoint's traffic, no training at all.
         let f = load_features(run)?;
+        let shift = f.shift.as_ref().ok_or_else(|| {
+            Error::file(
+                &run.join(super::detect::FEATURES_FILE),
+                "has no shift_log_z feature (written by an older version): score the log again",
+            )
+        })?;
         let idx = f.rows_by_id();
         labels.check_known(
             &|id| idx.contains_key(id),
@@ -155,7 +161,7 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
         let z: Vec<f32> = labels
             .labels
             .iter()
-            .map(|l| f.shift[idx[l.account_id.as_str()]])
+            .map(|l| shift[idx[l.account_id.as_str()]])
             .collect();
         baselines.insert(
             "shift (zero-shot)".to_string(),
