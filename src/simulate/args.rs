@@ -56,9 +56,8 @@ pub struct SimulateArgs {
     /// others are replaced by a permissive corpus of the same kind. For committed examples.
     #[arg(long)]
     pub permissive_only: bool,
-    /// No summary on stderr.
-    /// Add a math-tutoring endpoint (model `nova-tutor-math-1`) with N students, N/4 accounts
-    /// querying it with off-task prompts (100 each) and N/4 with 25% off-task prompts (kinds
+    /// Add a task endpoint (see --endpoint-task) with N students, N/4 accounts querying it
+    /// with off-task prompts (100 each) and N/4 with 25% off-task prompts (kinds
     /// `endpoint_user`, `endpoint_extraction`, `endpoint_extraction_mixed`)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub task_endpoint: usize,
@@ -70,6 +69,15 @@ pub struct SimulateArgs {
     /// model trained on the train bank has never seen) or all
     #[arg(long, value_enum, default_value_t = super::Phrasings::All)]
     pub phrasings: super::Phrasings,
+    /// Randomise each campaign's strategy around its kind: accounts (1-500), requests per
+    /// account (3-1,000), cover traffic (0-60%), system prompt (shared, per account, none),
+    /// network (datacenter subnets, residential, a shared proxy pool), pacing and task sets,
+    /// and wrappers composed per campaign from parts (openers, instructions, format demands).
+    /// What a kind asks for stays; how it goes about it does not, so that a model cannot learn
+    /// one campaign's habits.
+    #[arg(long)]
+    pub randomise: bool,
+    /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -103,6 +111,7 @@ impl SimulateArgs {
             task_endpoint: self.task_endpoint,
             endpoint_task: self.endpoint_task,
             phrasings: self.phrasings,
+            randomise: self.randomise,
         }
     }
 

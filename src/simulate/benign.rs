@@ -24,8 +24,9 @@ use super::client::{
 };
 use super::corpus::CorpusId;
 use super::text::{
-    business_system, casual_noise, strip_zero_shot, Slots, BUSINESS_TEMPLATES, EVAL_FORMATS, FLOWS,
-    GENERIC_SYSTEM, KEY_CHECKS,
+    business_system, casual_noise, strip_zero_shot, BusinessTemplate, EvalFormat, Slots,
+    BUSINESS_TEMPLATES, COT_EVAL_FORMATS, EVAL_FORMATS, FLOWS, GENERIC_SYSTEM, KEY_CHECKS,
+    RED_TEAM_FORMATS, TARGET_LANGUAGES, TRANSLATION_TEMPLATES,
 };
 use super::timing::{
     count, daytime_events, human_timeline, lognormal, secs, spread_daytime, time_zone, weighted,
@@ -206,12 +207,32 @@ fn draw_doc(cx: &mut Ctx<'_>, rng: &mut StdRng, corpora: &[CorpusId]) -> (String
     (text.to_string(), origin)
 }
 
-/// `bulk_business`: one organisation (one to three accounts) running one template.
-pub(crate) struct BulkBusiness;
+/// `bulk_business`: one organisation (one to three accounts) running one template;
+/// `translation_pipeline` the same with a localisation template into one target language.
+pub(crate) struct BulkBusiness {
+    kind: &'static str,
+    templates: &'static [BusinessTemplate],
+}
+
+impl BulkBusiness {
+    pub(crate) fn general() -> Self {
+        BulkBusiness {
+            kind: "bulk_business",
+            templates: BUSINESS_TEMPLATES,
+        }
+    }
+
+    pub(crate) fn translation() -> Self {
+        BulkBusiness {
+            kind: "translation_pipeline",
+            templates: TRANSLATION_TEMPLATES,
+        }
+    }
+}
 
 impl Strategy for BulkBusiness {
     fn kind(&self) -> &'static str {
-        "bulk_business"
+        self.kind
     }
 
     fn label(&self) -> u8 {
@@ -219,9 +240,9 @@ impl Strategy for BulkBusiness {
     }
 
     fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, max: usize) -> Vec<Account> {
-        let template = *BUSINESS_TEMPLATES
-            .choose(rng)
-            .unwrap_or(&BUSINESS_TEMPLATES[0]);
+        let template = *self.templates.choose(rng).unwrap_or(&BUSINESS_TEMPLATES[0]);
+        let target = pick(rng, TARGET_LANGUAGES);
+        let text = template.text.replace("{lang}", target);
         let system: Option<Rc<str>> = rng.random_bool(0.8).then(|| Rc::from(business_system(rng)));
         let n_accounts = (1 + weighted(rng, &[0.55, 0.3, 0.15])).min(max.max(1));
         let tz = time_zone(rng);
@@ -256,7 +277,7 @@ impl Strategy for BulkBusiness {
                 };
                 requests.push(Req {
                     ts,
-                    prompt: template.text.replace("{doc}", &doc),
+                    prompt: text.replace("{doc}", &doc),
                     conversation_id: fresh_conv.then(|| conversation_id(rng)),
                     system_prompt: client.system.clone(),
                     response_tokens: Some(
@@ -317,12 +338,41 @@ fn production_times(rng: &mut StdRng, w: &Window, tz: i32) -> Vec<i64> {
     }
 }
 
-/// `benchmark_eval`: one slice of a benchmark, run once (sometimes on two models) in a burst.
-pub(crate) struct BenchmarkEval;
+/// `benchmark_eval`: one slice of a benchmark, run once (sometimes on two models) in a burst;
+/// `eval_harness_cot` the same with chain-of-thought prompting (the harnesses' "-cot" tasks:
+/// honest evaluators ask for step-by-step reasoning too); `red_team_eval` a safety team's run
+/// of red-team prompts through a refusal harness.
+pub(crate) struct BenchmarkEval {
+    kind: &'static str,
+    formats: &'static [EvalFormat],
+}
+
+impl BenchmarkEval {
+    pub(crate) fn answer_only() -> Self {
+        BenchmarkEval {
+            kind: "benchmark_eval",
+            formats: EVAL_FORMATS,
+        }
+    }
+
+    pub(crate) fn cot() -> Self {
+        BenchmarkEval {
+            kind: "eval_harness_cot",
+            formats: COT_EVAL_FORMATS,
+        }
+    }
+
+    pub(crate) fn red_team() -> Self {
+        BenchmarkEval {
+            kind: "red_team_eval",
+            formats: RED_TEAM_FORMATS,
+        }
+    }
+}
 
 impl Strategy for BenchmarkEval {
     fn kind(&self) -> &'static str {
-        "benchmark_eval"
+        self.kind
     }
 
     fn label(&self) -> u8 {
@@ -330,7 +380,7 @@ impl Strategy for BenchmarkEval {
     }
 
     fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, _max: usize) -> Vec<Account> {
-        let format = *EVAL_FORMATS.choose(rng).unwrap_or(&EVAL_FORMATS[0]);
+        let format = *self.formats.choose(rng).unwrap_or(&EVAL_FORMATS[0]);
         let corpus = cx.corpora.get(format.corpus);
         let rows: Vec<u32> = if format.sources.is_empty() {
             (0..corpus.texts.len() as u32).collect()

@@ -19,10 +19,20 @@
 //! | `agent_sybil_cover` | 10-40 | tool-use + OS-agent tasks, one system prompt, 20-30% chat copied in | load-balanced at machine-regular pace, datacenter subnets |
 //! | `thin_wrappers` | 150-400 | ~12 requests each: generic "answer thoroughly" wrappers around writing and benchmark items | load-balanced, rotating residential proxies |
 //! | `cot_varied_tasks` | 8-30 | CoT wrappers around varied benchmark and coding tasks | load-balanced, rotating residential proxies |
+//! | `self_instruct` | 5-25 | seed tasks expanded into new tasks with answers | load-balanced, datacenter |
+//! | `trace_language` | 10-40 | full reasoning demanded in the question's language, one language per account | load-balanced, rotating residential proxies |
+//! | `policy_alternatives` | 6-20 | sensitive questions rewritten into policy-safe ones, answered | load-balanced, datacenter |
+//! | `best_of_n` | 4-16 | every item 3-8 times (rejection sampling) | load-balanced, datacenter |
+//! | `router_resale` | 2-6 | everything, 150-1,000 requests, 35-55% real customers' chats | a reseller's gateway: one /24, many clients |
+//! | `paraphrase_rotation` | 20-80 | CoT and detail wording assembled afresh per request | load-balanced, rotating residential proxies |
+//!
+//! `simulate --randomise` draws each campaign's accounts, volumes, cover, system prompt,
+//! network, pacing, languages and wording anew around its kind ([`Campaign::randomised`]).
 //!
 //! To add a campaign kind, add a preset to [`presets`]; a new behaviour is a new variant of
 //! [`Style`], [`Langs`], [`Schedule`] or [`Network`].
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use rand::rngs::StdRng;
@@ -35,8 +45,9 @@ use super::client::{
 };
 use super::corpus::CorpusId;
 use super::text::{
-    campaign_system, fill_rubric, synth_answer, task_text, wrap, Lang, SystemKind, Wrapper,
-    AGENT_WRAPPERS, CODING_WRAPPERS, COT_WRAPPERS, DETAIL_WRAPPERS, RUBRICS, RUBRIC_TEMPLATES,
+    campaign_system, compose, fill_rubric, synth_answer, task_text, wrap, Lang, SystemKind,
+    Wrapper, AGENT_WRAPPERS, ALTERNATIVE_WRAPPERS, CODING_WRAPPERS, COT_WRAPPERS, DETAIL_WRAPPERS,
+    FORMAT_DEMANDS, GENERATE_WRAPPERS, OPENERS, RUBRICS, RUBRIC_TEMPLATES, TRACE_WRAPPERS,
 };
 use super::timing::{
     count, load_balance, lognormal, secs, spread_daytime, time_zone, wave_arrivals, Chronotype,
@@ -59,7 +70,25 @@ pub(crate) enum Style {
     Plain,
     /// OS-agent wrappers, or a tool-calling conversation's turns as they are.
     Agent,
+    /// Self-instruct: new tasks and answers modelled on the item.
+    Generate,
+    /// The full reasoning, in the language of the question.
+    Trace,
+    /// A policy-safe rewrite of the question, answered.
+    Alternative,
 }
+
+/// Every style, in the order a campaign's wording is drawn.
+const STYLES: [Style; 8] = [
+    Style::Cot,
+    Style::Detail,
+    Style::Coding,
+    Style::Rubric,
+    Style::Agent,
+    Style::Generate,
+    Style::Trace,
+    Style::Alternative,
+];
 
 impl Style {
     fn response(self) -> (f64, f64) {
@@ -70,6 +99,9 @@ impl Style {
             Style::Rubric => (8.0, 1.0),
             Style::Plain => (350.0, 0.7),
             Style::Agent => (280.0, 0.6),
+            Style::Generate => (1400.0, 0.4),
+            Style::Trace => (1000.0, 0.5),
+            Style::Alternative => (600.0, 0.5),
         }
     }
 
@@ -80,8 +112,28 @@ impl Style {
             Style::Coding => CODING_WRAPPERS,
             Style::Rubric => RUBRIC_TEMPLATES,
             Style::Agent => AGENT_WRAPPERS,
+            Style::Generate => GENERATE_WRAPPERS,
+            Style::Trace => TRACE_WRAPPERS,
+            Style::Alternative => ALTERNATIVE_WRAPPERS,
         }
     }
+
+    /// Whether wrappers of this style may be assembled with openers and format demands (a
+    /// grader's "reply with only the number" or an agent's command format may not).
+    fn composable(self) -> bool {
+        !matches!(self, Style::Rubric | Style::Agent | Style::Plain)
+    }
+}
+
+/// How a campaign's wording varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wording {
+    /// A subset of its style's wrappers, used as they are.
+    Fixed,
+    /// Wrappers assembled once per campaign from parts ([`compose`]).
+    Composed,
+    /// A fresh assembly for every request: no two prompts need share a template.
+    PerRequest,
 }
 
 /// Which languages a campaign's wrappers are in.
@@ -119,6 +171,11 @@ pub(crate) enum Network {
     Datacenter { subnets: (usize, usize) },
     /// Rotating residential proxies.
     Residential,
+    /// A pool of residential exit addresses (size range) that every account draws from.
+    ProxyPool { size: (usize, usize) },
+    /// A reseller's gateway: one datacenter /24, and its own customers' several clients per
+    /// account.
+    Router,
 }
 
 /// An extraction campaign kind.
@@ -130,11 +187,14 @@ pub(crate) struct Campaign {
     /// Extraction requests per account: log-normal median and shape, clamped to `.2..=.3`.
     pub(crate) quota: (f64, f64, usize, usize),
     /// Task sets and their weights.
-    pub(crate) tasks: &'static [(CorpusId, f64)],
+    pub(crate) tasks: Cow<'static, [(CorpusId, f64)]>,
     pub(crate) styles: &'static [(Style, f64)],
     pub(crate) langs: Langs,
     /// Probability that all accounts share one system prompt, and what kind.
     pub(crate) system: (f64, SystemKind),
+    /// Each account draws a system prompt of its own (with the probability above) instead.
+    pub(crate) system_per_account: bool,
+    pub(crate) wording: Wording,
     pub(crate) schedule: Schedule,
     pub(crate) network: Network,
     /// Fraction (range) of each account's requests that are replayed human conversations.
@@ -143,34 +203,36 @@ pub(crate) struct Campaign {
     pub(crate) samples: (usize, usize),
 }
 
+/// Every task set, for the kinds that sweep all of them.
+const ALL_TASKS: &[(CorpusId, f64)] = &[
+    (CorpusId::Gsm8k, 1.0),
+    (CorpusId::ZeroShotCot, 1.0),
+    (CorpusId::HumanEval, 0.6),
+    (CorpusId::Mbpp, 1.0),
+    (CorpusId::TruthfulQa, 1.0),
+    (CorpusId::AlpacaEn, 1.0),
+    (CorpusId::AlpacaSeed, 0.6),
+    (CorpusId::DistillMeta, 0.3),
+    (CorpusId::IdentityProbes, 0.3),
+    (CorpusId::GlaiveToolcall, 0.8),
+    (CorpusId::AgentbenchOs, 0.5),
+];
+
 /// The campaign kinds, in the order campaigns are drawn.
 pub(crate) fn presets() -> Vec<Campaign> {
     use CorpusId::*;
-    const ALL_TASKS: &[(CorpusId, f64)] = &[
-        (Gsm8k, 1.0),
-        (ZeroShotCot, 1.0),
-        (HumanEval, 0.6),
-        (Mbpp, 1.0),
-        (TruthfulQa, 1.0),
-        (AlpacaEn, 1.0),
-        (AlpacaSeed, 0.6),
-        (DistillMeta, 0.3),
-        (IdentityProbes, 0.3),
-        (GlaiveToolcall, 0.8),
-        (AgentbenchOs, 0.5),
-    ];
     vec![
         Campaign {
             kind: "hydra_cot",
             accounts: (40, 160),
             quota: (20.0, 0.6, 6, 90),
-            tasks: &[
+            tasks: Cow::Borrowed(&[
                 (Gsm8k, 0.35),
                 (ZeroShotCot, 0.3),
                 (TruthfulQa, 0.1),
                 (AlpacaEn, 0.2),
                 (AlpacaSeed, 0.05),
-            ],
+            ]),
             styles: &[(Style::Cot, 0.85), (Style::Plain, 0.15)],
             langs: Langs::Several(2, 4),
             system: (0.5, SystemKind::Cot),
@@ -182,18 +244,20 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Datacenter { subnets: (3, 12) },
             human_mix: (0.0, 0.0),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         Campaign {
             kind: "cot_multilingual",
             accounts: (6, 24),
             quota: (30.0, 0.7, 8, 150),
-            tasks: &[
+            tasks: Cow::Borrowed(&[
                 (AlpacaEn, 0.3),
                 (AlpacaSeed, 0.1),
                 (Gsm8k, 0.25),
                 (ZeroShotCot, 0.2),
                 (TruthfulQa, 0.15),
-            ],
+            ]),
             styles: &[(Style::Cot, 0.8), (Style::Detail, 0.2)],
             langs: Langs::PerAccount,
             system: (0.3, SystemKind::Cot),
@@ -205,18 +269,20 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Residential,
             human_mix: (0.0, 0.0),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         Campaign {
             kind: "rubric_grading",
             accounts: (8, 30),
             quota: (35.0, 0.6, 10, 150),
-            tasks: &[
+            tasks: Cow::Borrowed(&[
                 (AlpacaEn, 0.35),
                 (Gsm8k, 0.25),
                 (TruthfulQa, 0.15),
                 (Mbpp, 0.15),
                 (AlpacaSeed, 0.1),
-            ],
+            ]),
             styles: &[(Style::Rubric, 1.0)],
             langs: Langs::Several(1, 3),
             system: (0.6, SystemKind::Judge),
@@ -228,12 +294,14 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Datacenter { subnets: (2, 6) },
             human_mix: (0.0, 0.0),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         Campaign {
             kind: "coding_sweep",
             accounts: (4, 16),
             quota: (30.0, 0.6, 8, 120),
-            tasks: &[(HumanEval, 0.35), (Mbpp, 0.65)],
+            tasks: Cow::Borrowed(&[(HumanEval, 0.35), (Mbpp, 0.65)]),
             styles: &[(Style::Coding, 1.0)],
             langs: Langs::Several(1, 3),
             system: (1.0, SystemKind::Code),
@@ -245,12 +313,14 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Datacenter { subnets: (1, 4) },
             human_mix: (0.0, 0.0),
             samples: (1, 3),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         Campaign {
             kind: "agentic_sweep",
             accounts: (5, 20),
             quota: (20.0, 0.6, 5, 80),
-            tasks: &[(GlaiveToolcall, 0.6), (AgentbenchOs, 0.4)],
+            tasks: Cow::Borrowed(&[(GlaiveToolcall, 0.6), (AgentbenchOs, 0.4)]),
             styles: &[(Style::Agent, 1.0)],
             langs: Langs::English,
             system: (1.0, SystemKind::Agent),
@@ -262,12 +332,14 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Datacenter { subnets: (2, 8) },
             human_mix: (0.0, 0.0),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         Campaign {
             kind: "low_and_slow",
             accounts: (10, 35),
             quota: (18.0, 0.5, 8, 45),
-            tasks: ALL_TASKS,
+            tasks: Cow::Borrowed(ALL_TASKS),
             styles: &[(Style::Plain, 0.5), (Style::Cot, 0.3), (Style::Detail, 0.2)],
             langs: Langs::English,
             system: (0.0, SystemKind::Cot),
@@ -275,19 +347,21 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Residential,
             human_mix: (0.0, 0.15),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         Campaign {
             kind: "mixed_cover",
             accounts: (6, 20),
             quota: (25.0, 0.6, 8, 100),
-            tasks: &[
+            tasks: Cow::Borrowed(&[
                 (DistillMeta, 0.1),
                 (AlpacaSeed, 0.15),
                 (AlpacaEn, 0.35),
                 (IdentityProbes, 0.1),
                 (Gsm8k, 0.15),
                 (TruthfulQa, 0.15),
-            ],
+            ]),
             styles: &[(Style::Detail, 0.6), (Style::Cot, 0.4)],
             langs: Langs::Several(1, 2),
             system: (0.0, SystemKind::Cot),
@@ -298,12 +372,14 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Residential,
             human_mix: (0.3, 0.6),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         Campaign {
             kind: "single_heavy",
             accounts: (1, 1),
             quota: (1500.0, 0.3, 800, 2500),
-            tasks: ALL_TASKS,
+            tasks: Cow::Borrowed(ALL_TASKS),
             styles: &[
                 (Style::Cot, 0.5),
                 (Style::Detail, 0.2),
@@ -320,6 +396,8 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Datacenter { subnets: (1, 1) },
             human_mix: (0.0, 0.0),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         // The failure types of an independent evaluation (issue 9), each a kind of its own.
         // A sybil group under one system prompt at machine-regular pace, sweeping tool-use and
@@ -328,7 +406,7 @@ pub(crate) fn presets() -> Vec<Campaign> {
             kind: "agent_sybil_cover",
             accounts: (10, 40),
             quota: (25.0, 0.5, 8, 80),
-            tasks: &[(GlaiveToolcall, 0.6), (AgentbenchOs, 0.4)],
+            tasks: Cow::Borrowed(&[(GlaiveToolcall, 0.6), (AgentbenchOs, 0.4)]),
             styles: &[(Style::Agent, 1.0)],
             langs: Langs::English,
             system: (1.0, SystemKind::Agent),
@@ -340,6 +418,8 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Datacenter { subnets: (1, 3) },
             human_mix: (0.2, 0.3),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         // A thin campaign: very many accounts of about a dozen requests, a few generic
         // "answer thoroughly" wrappers around varied writing and benchmark items, rotating
@@ -348,13 +428,13 @@ pub(crate) fn presets() -> Vec<Campaign> {
             kind: "thin_wrappers",
             accounts: (150, 400),
             quota: (12.0, 0.3, 6, 20),
-            tasks: &[
+            tasks: Cow::Borrowed(&[
                 (AlpacaEn, 0.3),
                 (AlpacaSeed, 0.1),
                 (Gsm8k, 0.25),
                 (TruthfulQa, 0.2),
                 (HumanEval, 0.15),
-            ],
+            ]),
             styles: &[(Style::Detail, 1.0)],
             langs: Langs::English,
             system: (0.0, SystemKind::Cot),
@@ -366,6 +446,8 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Residential,
             human_mix: (0.0, 0.0),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
         },
         // Chain-of-thought elicitation around varied benchmark and software tasks, each
         // account sweeping other items: alike in form, not in topic.
@@ -373,14 +455,14 @@ pub(crate) fn presets() -> Vec<Campaign> {
             kind: "cot_varied_tasks",
             accounts: (8, 30),
             quota: (25.0, 0.6, 8, 100),
-            tasks: &[
+            tasks: Cow::Borrowed(&[
                 (Gsm8k, 0.2),
                 (ZeroShotCot, 0.15),
                 (HumanEval, 0.15),
                 (Mbpp, 0.2),
                 (TruthfulQa, 0.15),
                 (AgentbenchOs, 0.15),
-            ],
+            ]),
             styles: &[(Style::Cot, 1.0)],
             langs: Langs::Several(1, 2),
             system: (0.3, SystemKind::Cot),
@@ -392,6 +474,155 @@ pub(crate) fn presets() -> Vec<Campaign> {
             network: Network::Residential,
             human_mix: (0.0, 0.0),
             samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
+        },
+        // Later styles, from the public 2025-2026 record (docs/evaluation.md lists the sources).
+        // Self-instruct data generation: seed tasks expanded into new tasks with answers.
+        Campaign {
+            kind: "self_instruct",
+            accounts: (5, 25),
+            quota: (30.0, 0.6, 8, 120),
+            tasks: Cow::Borrowed(&[
+                (AlpacaSeed, 0.4),
+                (AlpacaEn, 0.4),
+                (Gsm8k, 0.1),
+                (Mbpp, 0.1),
+            ]),
+            styles: &[(Style::Generate, 1.0)],
+            langs: Langs::Several(1, 2),
+            system: (0.4, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (1.0, 4.0),
+                waves: (2, 6),
+                gap_s: (20.0, 120.0),
+            },
+            network: Network::Datacenter { subnets: (1, 4) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
+        },
+        // Reasoning traces coerced into the question's language (GTIG, February 2026): each
+        // account asks in its own language.
+        Campaign {
+            kind: "trace_language",
+            accounts: (10, 40),
+            quota: (25.0, 0.6, 8, 100),
+            tasks: Cow::Borrowed(&[
+                (Gsm8k, 0.3),
+                (ZeroShotCot, 0.25),
+                (AlpacaEn, 0.25),
+                (TruthfulQa, 0.2),
+            ]),
+            styles: &[(Style::Trace, 1.0)],
+            langs: Langs::PerAccount,
+            system: (0.2, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (2.0, 6.0),
+                waves: (3, 8),
+                gap_s: (30.0, 150.0),
+            },
+            network: Network::Residential,
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
+        },
+        // Policy-safe alternatives to sensitive questions (Anthropic, February 2026).
+        Campaign {
+            kind: "policy_alternatives",
+            accounts: (6, 20),
+            quota: (30.0, 0.6, 8, 120),
+            tasks: Cow::Borrowed(&[(TruthfulQa, 0.5), (AlpacaEn, 0.3), (IdentityProbes, 0.2)]),
+            styles: &[(Style::Alternative, 1.0)],
+            langs: Langs::Several(1, 2),
+            system: (0.5, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (1.0, 4.0),
+                waves: (2, 6),
+                gap_s: (15.0, 90.0),
+            },
+            network: Network::Datacenter { subnets: (1, 5) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
+        },
+        // Best-of-n sampling: every item sent several times for rejection sampling.
+        Campaign {
+            kind: "best_of_n",
+            accounts: (4, 16),
+            quota: (40.0, 0.6, 10, 200),
+            tasks: Cow::Borrowed(&[(Gsm8k, 0.3), (Mbpp, 0.2), (HumanEval, 0.2), (AlpacaEn, 0.3)]),
+            styles: &[(Style::Detail, 0.5), (Style::Plain, 0.5)],
+            langs: Langs::English,
+            system: (0.5, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (1.0, 3.0),
+                waves: (2, 5),
+                gap_s: (5.0, 40.0),
+            },
+            network: Network::Datacenter { subnets: (1, 3) },
+            human_mix: (0.0, 0.0),
+            samples: (3, 8),
+            system_per_account: false,
+            wording: Wording::Fixed,
+        },
+        // Through a reseller (OpenAI's memo to Congress, February 2026, on access through
+        // third-party routers): a few gateway accounts of very high volume whose real customers'
+        // chats hide the extraction queue.
+        Campaign {
+            kind: "router_resale",
+            accounts: (2, 6),
+            quota: (400.0, 0.5, 150, 1000),
+            tasks: Cow::Borrowed(ALL_TASKS),
+            styles: &[
+                (Style::Cot, 0.4),
+                (Style::Detail, 0.3),
+                (Style::Coding, 0.15),
+                (Style::Plain, 0.15),
+            ],
+            langs: Langs::Several(1, 3),
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (4.0, 7.0),
+                waves: (6, 14),
+                gap_s: (2.0, 20.0),
+            },
+            network: Network::Router,
+            human_mix: (0.35, 0.55),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
+        },
+        // The adversary's next move against template signatures: every prompt freshly
+        // assembled, no shared system prompt, rotating residential proxies, personal clients.
+        Campaign {
+            kind: "paraphrase_rotation",
+            accounts: (20, 80),
+            quota: (15.0, 0.5, 5, 40),
+            tasks: Cow::Borrowed(&[
+                (Gsm8k, 0.2),
+                (ZeroShotCot, 0.15),
+                (HumanEval, 0.1),
+                (Mbpp, 0.15),
+                (TruthfulQa, 0.15),
+                (AlpacaEn, 0.25),
+            ]),
+            styles: &[(Style::Cot, 0.6), (Style::Detail, 0.4)],
+            langs: Langs::English,
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (2.0, 6.0),
+                waves: (3, 8),
+                gap_s: (30.0, 150.0),
+            },
+            network: Network::Residential,
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::PerRequest,
         },
     ]
 }
@@ -429,8 +660,11 @@ struct Member {
 struct Plan {
     langs: Vec<Lang>,
     rubrics: Vec<&'static str>,
-    /// Per style, the subset of its wrappers this campaign uses.
-    wrappers: Vec<(Style, Vec<Wrapper>)>,
+    /// Per style, the wording this campaign uses (wrappers, or assemblies of them).
+    wrappers: Vec<(Style, Vec<(Lang, String)>)>,
+    /// The bank's openers and format demands, for [`Wording::PerRequest`].
+    openers: Vec<&'static str>,
+    formats: Vec<&'static str>,
     fresh_conv: bool,
 }
 
@@ -464,43 +698,57 @@ impl Campaign {
             }
             Langs::PerAccount => langs = Lang::ALL.to_vec(),
         }
-        let wrappers = [
-            Style::Cot,
-            Style::Detail,
-            Style::Coding,
-            Style::Rubric,
-            Style::Agent,
-        ]
-        .into_iter()
-        .map(|style| {
-            let bank: Vec<Wrapper> = phrasings.bank(style.wrappers());
-            let pool: Vec<Wrapper> = bank
-                .iter()
-                .copied()
-                .filter(|w| langs.contains(&w.0))
-                .collect();
-            // Each campaign uses most, not all, of the shared wording, per language (the
-            // bank's English wording for a language the bank has none in).
-            let mut chosen = Vec::new();
-            for lang in &langs {
-                let mut of_lang: Vec<Wrapper> =
-                    pool.iter().copied().filter(|w| w.0 == *lang).collect();
-                if of_lang.is_empty() {
-                    of_lang = bank.iter().copied().filter(|w| w.0 == Lang::En).collect();
+        let openers = phrasings.bank(OPENERS);
+        let formats = phrasings.bank(FORMAT_DEMANDS);
+        let wrappers = STYLES
+            .into_iter()
+            .map(|style| {
+                let bank: Vec<Wrapper> = phrasings.bank(style.wrappers());
+                let pool: Vec<Wrapper> = bank
+                    .iter()
+                    .copied()
+                    .filter(|w| langs.contains(&w.0))
+                    .collect();
+                // Each campaign uses most, not all, of the shared wording, per language (the
+                // bank's English wording for a language the bank has none in).
+                let mut chosen = Vec::new();
+                for lang in &langs {
+                    let mut of_lang: Vec<Wrapper> =
+                        pool.iter().copied().filter(|w| w.0 == *lang).collect();
+                    if of_lang.is_empty() {
+                        of_lang = bank.iter().copied().filter(|w| w.0 == Lang::En).collect();
+                    }
+                    let k = ((of_lang.len() as f64 * rng.random_range(0.5..0.9)).ceil() as usize)
+                        .clamp(of_lang.len().min(2), of_lang.len());
+                    chosen.extend(of_lang.choose_multiple(rng, k).copied());
                 }
-                let k = ((of_lang.len() as f64 * rng.random_range(0.5..0.9)).ceil() as usize)
-                    .clamp(of_lang.len().min(2), of_lang.len());
-                chosen.extend(of_lang.choose_multiple(rng, k).copied());
-            }
-            (style, chosen)
-        })
-        .collect();
+                let chosen: Vec<(Lang, String)> =
+                    if self.wording == Wording::Composed && style.composable() {
+                        // Twice as many assemblies as wrappers, each from a random one of them.
+                        let mut out = Vec::with_capacity(chosen.len() * 2);
+                        for _ in 0..chosen.len() * 2 {
+                            if let Some(&w) = chosen.choose(rng) {
+                                out.push(compose(rng, w, &openers, &formats));
+                            }
+                        }
+                        out
+                    } else {
+                        chosen
+                            .into_iter()
+                            .map(|(l, t)| (l, t.to_string()))
+                            .collect()
+                    };
+                (style, chosen)
+            })
+            .collect();
         let k = rng.random_range(3..=6);
         let rubrics = RUBRICS.choose_multiple(rng, k).copied().collect();
         Plan {
             langs,
             rubrics,
             wrappers,
+            openers,
+            formats,
             fresh_conv: rng.random_bool(0.5),
         }
     }
@@ -569,23 +817,29 @@ impl Campaign {
             return unit.turns.clone();
         }
         let task = &unit.turns[0];
-        let pool: &[Wrapper] = plan
+        let pool: &[(Lang, String)] = plan
             .wrappers
             .iter()
             .find(|(s, _)| *s == unit.style)
             .map(|(_, w)| w.as_slice())
             .unwrap_or(&[]);
-        let of_member: Vec<Wrapper> = pool
+        let of_member: Vec<&(Lang, String)> = pool
             .iter()
-            .copied()
             .filter(|w| member.langs.contains(&w.0))
             .collect();
-        let pool = if of_member.is_empty() {
-            pool
+        let chosen = if of_member.is_empty() {
+            pool.choose(rng)
         } else {
-            &of_member
+            of_member.choose(rng).copied()
         };
-        let template = pool.choose(rng).copied().unwrap_or((Lang::En, "{task}"));
+        let template: (Lang, String) = match chosen {
+            Some((lang, t)) if self.wording == Wording::PerRequest && unit.style.composable() => {
+                compose(rng, (*lang, t), &plan.openers, &plan.formats)
+            }
+            Some((lang, t)) => (*lang, t.clone()),
+            None => (Lang::En, "{task}".to_string()),
+        };
+        let template = (template.0, template.1.as_str());
         let prompt = match unit.style {
             Style::Plain => {
                 if rng.random_bool(0.8) {
@@ -613,18 +867,30 @@ impl Campaign {
                 .random_range(subnets.0..=subnets.1.max(subnets.0)))
                 .map(|_| subnet(rng))
                 .collect(),
-            Network::Residential => Vec::new(),
+            Network::Router => vec![subnet(rng)],
+            Network::Residential | Network::ProxyPool { .. } => Vec::new(),
         };
-        let system: Option<Rc<str>> = rng
-            .random_bool(self.system.0)
-            .then(|| Rc::from(campaign_system(rng, self.system.1)));
+        let pool: Vec<Rc<str>> = match self.network {
+            Network::ProxyPool { size } => (0..rng.random_range(size.0..=size.1.max(size.0)))
+                .map(|_| Rc::from(residential_ip(rng)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let system: Option<Rc<str>> = (!self.system_per_account)
+            .then(|| {
+                rng.random_bool(self.system.0)
+                    .then(|| Rc::from(campaign_system(rng, self.system.1)))
+            })
+            .flatten();
         let model_weights = [0.5, 0.05, 0.4, 0.05];
         let campaign_models = favourite_model(rng, &model_weights);
         let campaign_tz = time_zone(rng);
         let human_like = matches!(self.schedule, Schedule::Daytime | Schedule::Bursts { .. });
         (0..n)
             .map(|_| {
-                let ips = if subnets.is_empty() {
+                let ips = if !pool.is_empty() {
+                    pool.clone()
+                } else if subnets.is_empty() {
                     (0..rng.random_range(1..=2))
                         .map(|_| Rc::from(residential_ip(rng)))
                         .collect()
@@ -635,6 +901,26 @@ impl Campaign {
                             Rc::from(ip_in(rng, net))
                         })
                         .collect()
+                };
+                let uas: Vec<&'static str> = if matches!(self.network, Network::Router) {
+                    // The reseller's own customers' clients.
+                    (0..rng.random_range(3..=6))
+                        .map(|_| {
+                            if rng.random_bool(0.5) {
+                                pick(rng, PERSONAL_UAS)
+                            } else {
+                                pick(rng, SDK_UAS)
+                            }
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let own_system: Option<Rc<str>> = if self.system_per_account {
+                    rng.random_bool(self.system.0)
+                        .then(|| Rc::from(campaign_system(rng, self.system.1)))
+                } else {
+                    system.clone()
                 };
                 let ua = if human_like {
                     if rng.random_bool(0.5) {
@@ -661,14 +947,18 @@ impl Campaign {
                 Member {
                     client: Client {
                         ips,
-                        rotate: if subnets.is_empty() { 0.6 } else { 0.0 },
-                        uas: vec![ua],
+                        rotate: if matches!(self.network, Network::Residential) {
+                            0.6
+                        } else {
+                            0.0
+                        },
+                        uas: if uas.is_empty() { vec![ua] } else { uas },
                         models: if rng.random_bool(0.8) {
                             campaign_models.clone()
                         } else {
                             favourite_model(rng, &model_weights)
                         },
-                        system: system.clone(),
+                        system: own_system,
                     },
                     langs,
                     quota: count(rng, self.quota.0, self.quota.1, self.quota.2, self.quota.3),
@@ -767,6 +1057,104 @@ impl Strategy for Campaign {
     }
 
     fn generate(&self, cx: &mut Ctx<'_>, rng: &mut StdRng, _max: usize) -> Vec<Account> {
+        if cx.randomise {
+            self.randomised(rng).run(cx, rng)
+        } else {
+            self.run(cx, rng)
+        }
+    }
+}
+
+impl Campaign {
+    /// This kind with its strategy drawn at random (`simulate --randomise`): what it asks for
+    /// (styles, and its own task sets, sometimes with others added) stays; how many accounts
+    /// (1-500), how many requests each (3-1,000, from a campaign budget of 150-5,000), how much
+    /// human cover (none half the time, else 5-60%), whose system prompt (shared, per account,
+    /// none), which network, what pacing, which languages and how the wording varies are drawn
+    /// anew per campaign.
+    pub(crate) fn randomised(&self, rng: &mut StdRng) -> Campaign {
+        let log_uniform = |rng: &mut StdRng, lo: f64, hi: f64| -> f64 {
+            rng.random_range(lo.ln()..=hi.ln()).exp()
+        };
+        let mut c = self.clone();
+        let budget = log_uniform(rng, 150.0, 5000.0);
+        let wanted = log_uniform(rng, 1.0, 500.0).round().clamp(1.0, 500.0);
+        let per = (budget / wanted).clamp(3.0, 1000.0);
+        let n = ((budget / per).round() as usize).clamp(1, 500);
+        c.accounts = (n, n);
+        c.quota = (
+            per,
+            0.4,
+            ((per / 3.0) as usize).max(3),
+            ((per * 3.0) as usize).clamp(3, 1000),
+        );
+        if rng.random_bool(0.5) {
+            let mut tasks = self.tasks.to_vec();
+            for _ in 0..rng.random_range(1..=3) {
+                if let Some(&(id, _)) = ALL_TASKS.choose(rng) {
+                    if !tasks.iter().any(|t| t.0 == id) {
+                        tasks.push((id, rng.random_range(0.1..0.5)));
+                    }
+                }
+            }
+            c.tasks = Cow::Owned(tasks);
+        }
+        c.human_mix = if rng.random_bool(0.5) {
+            (0.0, 0.0)
+        } else {
+            let f = rng.random_range(0.05..0.6);
+            (f * 0.8, f)
+        };
+        match rng.random_range(0..3) {
+            0 => (c.system.0, c.system_per_account) = (1.0, false),
+            1 => (c.system.0, c.system_per_account) = (1.0, true),
+            _ => (c.system.0, c.system_per_account) = (0.0, false),
+        }
+        let keep_router = matches!(self.network, Network::Router) && rng.random_bool(0.5);
+        if !keep_router {
+            c.network = match rng.random_range(0..3) {
+                0 => Network::Datacenter {
+                    subnets: (1, rng.random_range(1..=12)),
+                },
+                1 => Network::Residential,
+                _ => Network::ProxyPool {
+                    size: (10, rng.random_range(20..=400)),
+                },
+            };
+        }
+        c.schedule = match rng.random_range(0..4) {
+            0 | 1 => {
+                let days = rng.random_range(0.5..4.0);
+                let gap = log_uniform(rng, 2.0, 300.0);
+                Schedule::LoadBalanced {
+                    days: (days, (days * 2.0).min(7.0)),
+                    waves: (rng.random_range(1..=4), rng.random_range(4..=12)),
+                    gap_s: (gap, gap * 3.0),
+                }
+            }
+            2 => Schedule::Daytime,
+            _ => Schedule::Bursts {
+                per_burst: (rng.random_range(3..=10), rng.random_range(10..=40)),
+                gap_s: (rng.random_range(2.0..10.0), rng.random_range(10.0..40.0)),
+            },
+        };
+        c.langs = match rng.random_range(0..3) {
+            0 => Langs::English,
+            1 => Langs::Several(1, rng.random_range(2..=4)),
+            _ => Langs::PerAccount,
+        };
+        if self.wording != Wording::PerRequest {
+            c.wording = if rng.random_bool(0.7) {
+                Wording::Composed
+            } else {
+                Wording::PerRequest
+            };
+        }
+        c
+    }
+
+    /// Generate the campaign as configured.
+    fn run(&self, cx: &mut Ctx<'_>, rng: &mut StdRng) -> Vec<Account> {
         let n = rng.random_range(self.accounts.0..=self.accounts.1.max(self.accounts.0));
         let plan = self.plan(rng, cx.phrasings);
         let members = self.members(rng, &plan, n);

@@ -38,6 +38,7 @@ mod client;
 mod corpus;
 mod endpoint;
 pub use endpoint::EndpointTask;
+mod hard_negatives;
 mod text;
 mod timing;
 
@@ -101,6 +102,8 @@ pub struct SimOptions {
     pub endpoint_task: EndpointTask,
     /// Which campaign wording to draw from ([`Phrasings`]).
     pub phrasings: Phrasings,
+    /// Randomise each campaign's strategy around its kind (`Campaign::randomised`).
+    pub randomise: bool,
 }
 
 /// Campaign wrappers are split into two disjoint banks, so that a model trained on traffic of
@@ -149,6 +152,7 @@ impl SimOptions {
             task_endpoint: 0,
             endpoint_task: EndpointTask::Math,
             phrasings: Phrasings::All,
+            randomise: false,
         }
     }
 
@@ -412,11 +416,17 @@ pub(crate) trait Strategy {
 /// Benign strategies and their share of the benign accounts.
 pub(crate) fn benign_plan() -> Vec<(Box<dyn Strategy>, f64)> {
     vec![
-        (Box::new(benign::Human::casual()), 0.66),
-        (Box::new(benign::Human::heavy()), 0.08),
-        (Box::new(benign::BulkBusiness), 0.11),
-        (Box::new(benign::BenchmarkEval), 0.08),
-        (Box::new(benign::NarrowIntegration), 0.07),
+        (Box::new(benign::Human::casual()), 0.54),
+        (Box::new(benign::Human::heavy()), 0.07),
+        (Box::new(benign::BulkBusiness::general()), 0.07),
+        (Box::new(benign::BenchmarkEval::answer_only()), 0.05),
+        (Box::new(benign::NarrowIntegration), 0.05),
+        (Box::new(benign::BenchmarkEval::cot()), 0.04),
+        (Box::new(benign::BenchmarkEval::red_team()), 0.03),
+        (Box::new(benign::BulkBusiness::translation()), 0.03),
+        (Box::new(hard_negatives::TutoringPlatform), 0.03),
+        (Box::new(hard_negatives::EnterpriseTeam), 0.06),
+        (Box::new(hard_negatives::CodingAgentUser), 0.03),
     ]
 }
 
@@ -473,6 +483,8 @@ pub(crate) struct Ctx<'a> {
     ids: HashSet<String>,
     account_prefix: String,
     pub(crate) phrasings: Phrasings,
+    /// Campaigns randomise their strategy (`SimOptions::randomise`).
+    pub(crate) randomise: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -485,6 +497,7 @@ impl<'a> Ctx<'a> {
             ids: HashSet::new(),
             account_prefix: "acct".into(),
             phrasings: Phrasings::All,
+            randomise: false,
         }
     }
 
@@ -537,6 +550,7 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
     let mut cx = Ctx::new(corpora, Window::new(opts.start_ms, opts.days));
     cx.account_prefix = opts.account_prefix.clone();
     cx.phrasings = opts.phrasings;
+    cx.randomise = opts.randomise;
     let mut out = Vec::new();
 
     let plan: Vec<(Box<dyn Strategy>, f64)> = benign_plan()

@@ -759,13 +759,22 @@ fn task_endpoint_accounts_differ_only_in_what_they_ask() {
 /// contains no wrapper text of the train bank (the wording a model trained on it has seen).
 #[test]
 fn test_bank_traffic_never_uses_train_bank_wording() {
-    let lists: [&[text::Wrapper]; 5] = [
+    let lists: [&[text::Wrapper]; 8] = [
         text::COT_WRAPPERS,
         text::DETAIL_WRAPPERS,
         text::CODING_WRAPPERS,
         text::AGENT_WRAPPERS,
         text::RUBRIC_TEMPLATES,
+        text::GENERATE_WRAPPERS,
+        text::TRACE_WRAPPERS,
+        text::ALTERNATIVE_WRAPPERS,
     ];
+    // The parts randomised campaigns assemble wording from are split the same way.
+    for parts in [text::OPENERS, text::FORMAT_DEMANDS] {
+        let (train, test) = (Phrasings::Train.bank(parts), Phrasings::Test.bank(parts));
+        assert!(!train.is_empty() && !test.is_empty());
+        assert!(train.iter().all(|w| !test.contains(w)));
+    }
     for list in lists {
         let (train, test) = (Phrasings::Train.bank(list), Phrasings::Test.bank(list));
         assert_eq!(train.len() + test.len(), list.len());
@@ -786,7 +795,24 @@ fn test_bank_traffic_never_uses_train_bank_wording() {
     let mut o = opts(Path::new("/unused"), 11);
     o.benign_accounts = 0;
     o.phrasings = Phrasings::Test;
-    let accounts = generate(corpora(), &o);
+    let mut accounts = generate(corpora(), &o);
+    // Randomised campaigns too, whose wording is assembled from the parts.
+    o.randomise = true;
+    accounts.extend(generate(corpora(), &o));
+    let parts: Vec<&str> = [text::OPENERS, text::FORMAT_DEMANDS]
+        .iter()
+        .flat_map(|l| Phrasings::Train.bank(l))
+        .collect();
+    for part in &parts {
+        assert!(
+            !accounts
+                .iter()
+                .flat_map(|a| &a.requests)
+                .any(|r| r.prompt.contains(part)),
+            "train part {part:?} in test-bank traffic"
+        );
+    }
+    o.randomise = false;
     let prompts: Vec<&str> = accounts
         .iter()
         .flat_map(|a| a.requests.iter().map(|r| r.prompt.as_str()))
@@ -813,4 +839,111 @@ fn test_bank_traffic_never_uses_train_bank_wording() {
         "{used} of {}",
         train_only.len()
     );
+}
+
+/// `--randomise`: every kind keeps what it asks for, while accounts, volumes, cover, system
+/// prompts and networks vary from campaign to campaign; the same seed gives the same traffic.
+#[test]
+fn randomised_campaigns_vary_their_strategy_and_stay_reproducible() {
+    let mut o = opts(Path::new("/unused"), 21);
+    o.benign_accounts = 0;
+    o.campaigns = extraction_plan().len() * 3;
+    o.randomise = true;
+    let a = generate(corpora(), &o);
+    let b = generate(corpora(), &o);
+    assert_eq!(a.len(), b.len());
+    assert!(a
+        .iter()
+        .zip(&b)
+        .all(|(x, y)| x.id == y.id && x.requests.len() == y.requests.len()));
+    let mut by_campaign: BTreeMap<&str, Vec<&Account>> = BTreeMap::new();
+    for acc in &a {
+        by_campaign
+            .entry(acc.campaign.as_deref().unwrap())
+            .or_default()
+            .push(acc);
+    }
+    assert_eq!(by_campaign.len(), o.campaigns);
+    let sizes: BTreeSet<usize> = by_campaign.values().map(|v| v.len()).collect();
+    assert!(
+        *sizes.first().unwrap() <= 3 && *sizes.last().unwrap() >= 60,
+        "{sizes:?}"
+    );
+    // System prompts: some campaigns share one, some give each account its own, some none.
+    let (mut shared, mut own, mut none) = (0, 0, 0);
+    for accs in by_campaign.values().filter(|v| v.len() >= 3) {
+        let systems: BTreeSet<Option<&str>> = accs
+            .iter()
+            .flat_map(|x| &x.requests)
+            .filter(|r| r.origin.is_some_and(|o| o.conv.is_none()))
+            .map(|r| r.system_prompt.as_deref())
+            .collect();
+        match systems.len() {
+            1 if systems.contains(&None) => none += 1,
+            1 => shared += 1,
+            _ => own += 1,
+        }
+    }
+    assert!(shared > 0 && own > 0 && none > 0, "{shared} {own} {none}");
+    // Every preset kind still appears, and accounts of one proxy-pool campaign share exits.
+    let kinds: BTreeSet<&str> = a.iter().map(|x| x.kind).collect();
+    assert_eq!(kinds.len(), extraction_plan().len());
+    let mut another = o.clone();
+    another.seed = 22;
+    let c = generate(corpora(), &another);
+    assert!(
+        c.len() != a.len()
+            || c.iter()
+                .zip(&a)
+                .any(|(x, y)| x.requests.len() != y.requests.len())
+    );
+}
+
+/// The new hard negatives carry what makes them hard: an enterprise team shares its NAT
+/// addresses and system prompt, a coding agent's product prompt is the same across its users,
+/// tutoring conversations have follow-ups.
+#[test]
+fn hard_negatives_share_infrastructure_and_prompts_like_campaigns_do() {
+    let mut o = opts(Path::new("/unused"), 5);
+    o.campaigns = 0;
+    o.benign_accounts = 400;
+    o.kinds = Some(
+        ["enterprise_team", "coding_agent_user", "tutoring_platform"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let accounts = generate(corpora(), &o);
+    let of = |k: &'static str| accounts.iter().filter(move |a| a.kind == k);
+    assert!(of("enterprise_team").count() >= 4);
+    let ips = |a: &Account| -> BTreeSet<String> {
+        a.requests
+            .iter()
+            .map(|r| r.ip.as_deref().unwrap().to_string())
+            .collect()
+    };
+    let team: Vec<&Account> = of("enterprise_team").collect();
+    let shared = team
+        .iter()
+        .filter(|x| {
+            team.iter()
+                .any(|y| y.id != x.id && !ips(x).is_disjoint(&ips(y)))
+        })
+        .count();
+    assert!(shared * 10 >= team.len() * 9, "{shared} of {}", team.len());
+    let agent_systems: BTreeMap<&str, usize> =
+        of("coding_agent_user").fold(BTreeMap::new(), |mut m, a| {
+            *m.entry(a.requests[0].system_prompt.as_deref().unwrap())
+                .or_default() += 1;
+            m
+        });
+    assert!(agent_systems.values().any(|&n| n >= 2), "{agent_systems:?}");
+    for a in of("tutoring_platform") {
+        let mut convs: HashMap<&str, usize> = HashMap::new();
+        for r in &a.requests {
+            *convs
+                .entry(r.conversation_id.as_deref().unwrap())
+                .or_default() += 1;
+        }
+        assert!(convs.values().any(|&n| n > 1), "follow-ups");
+    }
 }

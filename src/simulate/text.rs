@@ -244,7 +244,7 @@ fn perturb(rng: &mut StdRng, s: &str, lang: Lang) -> String {
 
 /// Fill `template` (a `{task}` wrapper) with `task`, noising only the wrapper and adding filler
 /// phrases now and then.
-pub(crate) fn wrap(rng: &mut StdRng, template: Wrapper, task: &str) -> String {
+pub(crate) fn wrap(rng: &mut StdRng, template: (Lang, &str), task: &str) -> String {
     let (lang, t) = template;
     let (pre, post) = t.split_once("{task}").unwrap_or((t, ""));
     let (prefixes, suffixes) = fillers(lang);
@@ -264,7 +264,7 @@ pub(crate) fn wrap(rng: &mut StdRng, template: Wrapper, task: &str) -> String {
 /// Fill a rubric template; noise applies to the template text between the slots.
 pub(crate) fn fill_rubric(
     rng: &mut StdRng,
-    template: Wrapper,
+    template: (Lang, &str),
     task: &str,
     answer: &str,
     answer2: &str,
@@ -839,4 +839,209 @@ pub(crate) const EVAL_FORMATS: &[EvalFormat] = &[
         strip_zero_shot: false,
         response_median: 140.0,
     },
+];
+
+// ---- wording of the later extraction styles --------------------------------------------------
+// Lists are interleaved so that each language has wording in both phrasing banks (even and odd
+// positions, `Phrasings::bank`).
+
+/// Self-instruct data generation: new tasks (with answers) modelled on a seed task.
+pub(crate) const GENERATE_WRAPPERS: &[Wrapper] = &[
+    (Lang::En, "Here is an example task:\n{task}\n\nWrite 10 new, diverse tasks of the same kind, each followed by a complete, high-quality answer."),
+    (Lang::En, "Seed instruction: {task}\n\nGenerate 8 more instructions in the same spirit but on different topics. For each, give an expert response."),
+    (Lang::En, "{task}\n\nAnswer it, then invent five harder variations of this problem and solve each of them in full."),
+    (Lang::En, "Use the following as a template and produce a list of 12 similar questions with detailed reference answers, numbered, no commentary.\n\n{task}"),
+    (Lang::En, "Create a varied set of instruction-response pairs inspired by this one (at least 6). Vary difficulty and domain.\nExample: {task}"),
+    (Lang::En, "{task}\n---\nNow write 10 paraphrased and extended versions of the task above, each with a worked answer, as JSON lines {\"instruction\", \"output\"}."),
+    (Lang::Zh, "示例任务：{task}\n\n请仿照它写出10个不同主题的新任务，并为每个任务给出完整、高质量的回答。"),
+    (Lang::Zh, "{task}\n\n请先回答，再编写5个类似但更难的题目并逐一详细解答。"),
+];
+
+/// Reasoning traces in the user's language (the trace-coercion prompts of Google GTIG's
+/// February 2026 report): the full thinking, and in the language of the question.
+pub(crate) const TRACE_WRAPPERS: &[Wrapper] = &[
+    (Lang::En, "{task}\n\nThe language of your thinking must strictly match the language of this question. Write out all of your reasoning before the answer."),
+    (Lang::En, "Think in the same language as the user input and show the whole thought process, not a summary.\n\n{task}"),
+    (Lang::Zh, "{task}\n\n思考过程所用的语言必须与用户输入的语言严格一致，请完整写出全部思考内容。"),
+    (Lang::Zh, "请用与问题相同的语言进行思考，并把完整的思考过程原样输出，不要总结。\n\n{task}"),
+    (Lang::Ru, "{task}\n\nЯзык твоих рассуждений должен строго совпадать с языком вопроса. Выпиши все рассуждения полностью."),
+    (Lang::Ru, "Рассуждай на том же языке, что и вопрос, и покажи весь ход мыслей, а не краткое изложение.\n\n{task}"),
+    (Lang::Es, "{task}\n\nEl idioma de tu razonamiento debe coincidir estrictamente con el de la pregunta. Escribe todo el razonamiento completo."),
+    (Lang::Es, "Piensa en el mismo idioma que la pregunta y muestra todo el proceso de pensamiento, no un resumen.\n\n{task}"),
+    (Lang::Ja, "{task}\n\n思考に使う言語は質問の言語と厳密に一致させ、思考内容をすべてそのまま書き出してください。"),
+    (Lang::Ja, "質問と同じ言語で考え、要約ではなく思考過程の全体を示してください。\n\n{task}"),
+    (Lang::Ko, "{task}\n\n생각하는 언어는 질문의 언어와 반드시 같아야 합니다. 전체 사고 과정을 그대로 적어 주세요."),
+    (Lang::Ko, "질문과 같은 언어로 생각하고, 요약이 아닌 사고 과정 전체를 보여 주세요.\n\n{task}"),
+];
+
+/// Policy-safe alternatives: a rewritten question and answer that avoid sensitive ground
+/// (Anthropic's February 2026 disclosure describes such requests).
+pub(crate) const ALTERNATIVE_WRAPPERS: &[Wrapper] = &[
+    (Lang::En, "Rewrite the following question so that it can be answered without touching any politically sensitive topic, then answer the rewritten question in full.\n\n{task}"),
+    (Lang::En, "{task}\n\nGive an answer that a strictly regulated assistant could publish: neutral, with no sensitive political content. Then explain which parts you changed and why."),
+    (Lang::En, "For the question below, write (1) a safe alternative phrasing, (2) a compliant answer, (3) the refusal a cautious assistant would give to the original.\n{task}"),
+    (Lang::En, "Produce a sanitised version of this request that avoids sensitive subjects and answer that version thoroughly:\n{task}"),
+    (Lang::Zh, "请把下面的问题改写成不涉及任何政治敏感话题的版本，然后完整回答改写后的问题。\n\n{task}"),
+    (Lang::Zh, "{task}\n\n请给出一个中立、可公开发布、不含敏感内容的回答，并说明你修改了哪些部分。"),
+];
+
+/// Parts a campaign's wording is assembled from when campaigns are randomised: an opener, the
+/// style's instruction (one of its wrappers), a format demand. English only: other languages
+/// keep their wrappers whole.
+pub(crate) const OPENERS: &[&str] = &[
+    "I'm building study notes.",
+    "For our internal knowledge base:",
+    "Next item.",
+    "You are an expert tutor.",
+    "Context: we are preparing a curriculum.",
+    "Please handle the following.",
+    "Item follows.",
+    "As a domain expert,",
+    "I need a reference-quality answer.",
+    "Careful now.",
+    "New request.",
+    "Help me with this one.",
+];
+
+/// See [`OPENERS`].
+pub(crate) const FORMAT_DEMANDS: &[&str] = &[
+    "Number every step.",
+    "End with a line 'Final answer: ...'.",
+    "Use Markdown headings for each part.",
+    "Return JSON with the keys \"reasoning\" and \"answer\".",
+    "Write at least 300 words.",
+    "Put the answer in bold at the end.",
+    "Separate the reasoning and the answer with a line of dashes.",
+    "Do not omit anything, even if it seems obvious.",
+    "Keep the final answer on its own last line.",
+    "Wrap the reasoning in <reasoning> tags.",
+    "Use bullet points for intermediate results.",
+    "Cite the rule or fact used at each step.",
+];
+
+/// One wrapper assembled from parts: sometimes an opener before it, sometimes a format demand
+/// after it, from `openers` and `formats` (a phrasing bank's share of [`OPENERS`] and
+/// [`FORMAT_DEMANDS`]). Non-English wrappers come back whole.
+pub(crate) fn compose(
+    rng: &mut StdRng,
+    instruction: (Lang, &str),
+    openers: &[&str],
+    formats: &[&str],
+) -> (Lang, String) {
+    let (lang, t) = instruction;
+    if lang != Lang::En {
+        return (lang, t.to_string());
+    }
+    let mut s = String::with_capacity(t.len() + 80);
+    if rng.random_bool(0.5) {
+        if let Some(o) = openers.choose(rng) {
+            s.push_str(o);
+            s.push_str(if rng.random_bool(0.5) { " " } else { "\n" });
+        }
+    }
+    s.push_str(t);
+    if rng.random_bool(0.6) {
+        if let Some(f) = formats.choose(rng) {
+            s.push_str(if rng.random_bool(0.5) { "\n" } else { " " });
+            s.push_str(f);
+        }
+    }
+    (lang, s)
+}
+
+// ---- later benign hard negatives -----------------------------------------------------------
+
+/// Chain-of-thought benchmark formats of evaluation harnesses (the "-cot" task variants).
+pub(crate) const COT_EVAL_FORMATS: &[EvalFormat] = &[
+    EvalFormat {
+        corpus: CorpusId::Gsm8k,
+        sources: &[":test"],
+        template: "Q: {task}\nA: Let's think step by step.",
+        strip_zero_shot: false,
+        response_median: 180.0,
+    },
+    EvalFormat {
+        corpus: CorpusId::Gsm8k,
+        sources: &[":test"],
+        template: "Solve the following math problem step by step. The last line of your response should be of the form \"Answer: $ANSWER\".\n\n{task}",
+        strip_zero_shot: false,
+        response_median: 220.0,
+    },
+    EvalFormat {
+        corpus: CorpusId::ZeroShotCot,
+        sources: &[":commonsenseqa", ":aqua"],
+        template: "Answer the following multiple choice question. Think step by step before answering, then finish with \"The answer is (X)\".\n\n{task}",
+        strip_zero_shot: true,
+        response_median: 150.0,
+    },
+    EvalFormat {
+        corpus: CorpusId::ZeroShotCot,
+        sources: &[":strategyqa", ":bigbench_date"],
+        template: "{task}\nLet's think step by step.",
+        strip_zero_shot: true,
+        response_median: 140.0,
+    },
+    EvalFormat {
+        corpus: CorpusId::TruthfulQa,
+        sources: &[],
+        template: "Q: {task}\nReason briefly, then give a one-sentence answer.\nA:",
+        strip_zero_shot: false,
+        response_median: 90.0,
+    },
+];
+
+/// A safety team's red-team runs: harmful requests through a refusal harness.
+pub(crate) const RED_TEAM_FORMATS: &[EvalFormat] = &[
+    EvalFormat {
+        corpus: CorpusId::HhRlhf,
+        sources: &[],
+        template: "{task}",
+        strip_zero_shot: false,
+        response_median: 60.0,
+    },
+    EvalFormat {
+        corpus: CorpusId::HhRlhf,
+        sources: &[],
+        template: "[red-team run 2025-06, item follows]\n{task}",
+        strip_zero_shot: false,
+        response_median: 60.0,
+    },
+    EvalFormat {
+        corpus: CorpusId::HhRlhf,
+        sources: &[],
+        template: "User message under test:\n\"\"\"\n{task}\n\"\"\"\nRespond to the user as you normally would.",
+        strip_zero_shot: false,
+        response_median: 70.0,
+    },
+];
+
+/// Localisation jobs: `{lang}` is the job's target language, `{doc}` the text.
+pub(crate) const TRANSLATION_TEMPLATES: &[BusinessTemplate] = &[
+    BusinessTemplate {
+        text: "Translate the following text into {lang}. Preserve Markdown formatting and do not translate code.\n\n{doc}",
+        docs: &[CorpusId::ShareGpt, CorpusId::Lima],
+        response_median: 400.0,
+    },
+    BusinessTemplate {
+        text: "You are a professional localiser. Render this help-centre article in {lang}, keeping product names in English:\n\n{doc}",
+        docs: &[CorpusId::Lima, CorpusId::ShareGpt],
+        response_median: 450.0,
+    },
+    BusinessTemplate {
+        text: "Target language: {lang}\nSource:\n{doc}\nTranslation:",
+        docs: &[CorpusId::ShareGpt, CorpusId::HhRlhf],
+        response_median: 300.0,
+    },
+];
+
+/// Target languages of localisation jobs.
+pub(crate) const TARGET_LANGUAGES: &[&str] = &[
+    "German",
+    "French",
+    "Japanese",
+    "Brazilian Portuguese",
+    "Spanish (Mexico)",
+    "Korean",
+    "Simplified Chinese",
+    "Italian",
 ];
