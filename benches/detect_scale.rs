@@ -219,6 +219,7 @@ fn main() -> distillguard::Result<()> {
             .collect(),
         y: rows.iter().map(|&a| u8::from(a < members)).collect(),
         groups: rows.iter().map(|&a| format!("a{a}")).collect(),
+        ..Dataset::default()
     };
     let model = classify::train(
         &data,

@@ -372,6 +372,165 @@ fn train_then_score_with_the_new_model() {
     assert!(stderr(&o).contains("log_requests"), "{}", stderr(&o));
 }
 
+/// The retraining loop: a base model, an incident added to its training set, a second
+/// incident on top of that, the two models compared on the log, and a base whose schema
+/// differs refused.
+#[test]
+fn incidents_are_added_to_the_base_and_accumulate() {
+    use distillguard::classify::TrainingSet;
+    let dir = tempfile::tempdir().unwrap();
+    let run = private_run(dir.path());
+    let train = |labels: &Path, base: &str, out: &Path| {
+        bin()
+            .args(["train", "--device", "cpu", "--input"])
+            .arg(common::fixture("planted.jsonl"))
+            .arg("--labels")
+            .arg(labels)
+            .arg("--run-dir")
+            .arg(&run)
+            .args(["--out"])
+            .arg(out)
+            .args(["--base", base, "--repeats", "1"])
+            .output()
+            .unwrap()
+    };
+    let write_labels = |name: &str, rows: &[(&String, u8, Option<&str>)]| {
+        let path = dir.path().join(name);
+        let text: String = rows
+            .iter()
+            .map(|(id, l, c)| match c {
+                Some(c) => {
+                    format!("{{\"account_id\":\"{id}\",\"label\":{l},\"campaign\":\"{c}\"}}\n")
+                }
+                None => format!("{{\"account_id\":\"{id}\",\"label\":{l}}}\n"),
+            })
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let all = labels();
+    let mut ids: Vec<&String> = all.keys().collect();
+    ids.sort();
+    let planted: Vec<&String> = ids.iter().copied().filter(|id| all[*id].0 == 1).collect();
+    let benign: Vec<&String> = ids.iter().copied().filter(|id| all[*id].0 == 0).collect();
+    // The base: every account its own group.
+    let base_labels: Vec<_> = ids.iter().map(|id| (*id, all[*id].0, None)).collect();
+    let base = dir.path().join("base");
+    let o = train(&write_labels("base.jsonl", &base_labels), "none", &base);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let schema: Vec<String> = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(base.join("model.json")).unwrap(),
+    )
+    .unwrap()["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let base_set = TrainingSet::load(&base, &schema).unwrap();
+    assert_eq!(base_set.len(), ids.len());
+    assert!(base_set.incidents.is_empty());
+
+    // Incident 1: half the planted accounts confirmed as one campaign, one benign account
+    // cleared. They replace their base rows; the campaign is one weighted group.
+    let mut inc1: Vec<_> = planted[..4]
+        .iter()
+        .map(|id| (*id, 1, Some("inc-a")))
+        .collect();
+    inc1.push((benign[0], 0, None));
+    let m1 = dir.path().join("m1");
+    let o = train(
+        &write_labels("incident1.jsonl", &inc1),
+        base.to_str().unwrap(),
+        &m1,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("changes against the base"), "{err}");
+    assert!(err.contains("incident1.jsonl (extraction)"), "{err}");
+    assert!(m1.join("changes.json").is_file());
+    let s1 = TrainingSet::load(&m1, &schema).unwrap();
+    assert_eq!(
+        s1.len(),
+        ids.len(),
+        "relabelled rows replace their base rows"
+    );
+    assert_eq!(s1.incidents.len(), 1);
+    assert_eq!((s1.incidents[0].rows, s1.incidents[0].positives), (5, 4));
+    assert_eq!(
+        s1.group_weights.get("incident1/campaign:inc-a"),
+        Some(&distillguard::pipeline::DEFAULT_INCIDENT_WEIGHT)
+    );
+    let campaign_rows = s1
+        .groups
+        .iter()
+        .filter(|g| *g == "incident1/campaign:inc-a")
+        .count();
+    assert_eq!(campaign_rows, 4);
+
+    // Incident 2 on top: the same campaign id again is another group of another incident.
+    let inc2: Vec<_> = planted[4..6]
+        .iter()
+        .map(|id| (*id, 1, Some("inc-a")))
+        .collect();
+    let m2 = dir.path().join("m2");
+    let o = train(
+        &write_labels("incident2.jsonl", &inc2),
+        m1.to_str().unwrap(),
+        &m2,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s2 = TrainingSet::load(&m2, &schema).unwrap();
+    assert_eq!(s2.incidents.len(), 2);
+    assert_eq!(s2.incidents[1].name, "incident2.jsonl");
+    assert_eq!(s2.len(), ids.len());
+    assert!(s2.group_weights.contains_key("incident1/campaign:inc-a"));
+    assert!(s2.group_weights.contains_key("incident2/campaign:inc-a"));
+
+    // The two models on the same log: the accounts they flag differently, with both scores.
+    let out = dir.path().join("scores.jsonl");
+    let o = bin()
+        .args(["score", "--quiet", "--device", "cpu", "--input"])
+        .arg(common::fixture("planted.jsonl"))
+        .arg("--run-dir")
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .arg("--model")
+        .arg(&base)
+        .arg("--compare-model")
+        .arg(&m2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("flagged differently by"),
+        "{}",
+        stdout(&o)
+    );
+    let compare = std::fs::read_to_string(dir.path().join("compare.jsonl")).unwrap();
+    for line in compare.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_ne!(v["flagged"], v["other_flagged"]);
+        assert!(v["score"].is_number() && v["other_score"].is_number());
+    }
+
+    // A base trained on other features is refused before training, naming the difference.
+    let meta = base.join("model.json");
+    let text = std::fs::read_to_string(&meta)
+        .unwrap()
+        .replace("\"log_requests\"", "\"log_requests_v0\"");
+    std::fs::write(&meta, text).unwrap();
+    let o = train(
+        &write_labels("incident3.jsonl", &inc2),
+        base.to_str().unwrap(),
+        &dir.path().join("m3"),
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("log_requests"), "{}", stderr(&o));
+    assert!(!dir.path().join("m3").exists());
+}
+
 /// A run directory is reused only for the same input: another log is embedded afresh, and
 /// says why on stderr.
 #[test]

@@ -19,9 +19,11 @@
 pub mod baseline;
 pub mod metrics;
 pub mod model;
+pub mod training_set;
 
 pub use baseline::{logistic_regression, LogReg};
 pub use metrics::{
     auroc, average_precision, pair_precision_recall, recall_at_fpr, threshold_for_fpr, Metrics,
 };
-pub use model::{train, Dataset, Model, TrainOptions, TrainingSummary};
+pub use model::{train, train_scored, Dataset, Model, TrainOptions, TrainingSummary};
+pub use training_set::{Incident, TrainingSet, TRAINING_SET_FILE};

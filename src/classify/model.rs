@@ -80,6 +80,9 @@ pub struct Dataset {
     pub y: Vec<u8>,
     /// The split unit, one per row: campaign id for positives, account id for negatives.
     pub groups: Vec<String>,
+    /// Loss multiplier of a group's share within its class (groups not listed: 1). Each class
+    /// still carries half the loss; a listed group takes `w` shares of it instead of one.
+    pub group_weights: BTreeMap<String, f32>,
 }
 
 impl Dataset {
@@ -123,6 +126,15 @@ impl Dataset {
             return Err(Error::Usage(format!(
                 "account {}: label {} (must be 0 or 1)",
                 self.names[i], self.y[i]
+            )));
+        }
+        if let Some((g, w)) = self
+            .group_weights
+            .iter()
+            .find(|(_, w)| !(w.is_finite() && **w > 0.0))
+        {
+            return Err(Error::Usage(format!(
+                "group {g}: weight {w} (must be positive)"
             )));
         }
         check_finite(&self.x, &self.features, |row| self.names[row].clone())
@@ -330,6 +342,12 @@ const REPEAT_SEED_STRIDE: u64 = 1_000_003;
 /// Fails with [`Error::Usage`] on invalid options or data, or with fewer than two groups
 /// holding positives or two holding only negatives.
 pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
+    train_scored(data, opts).map(|(model, _)| model)
+}
+
+/// [`train`], also returning each row's out-of-fold score (what the threshold and the
+/// metrics were computed from).
+pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<(Model, Vec<f32>)> {
     opts.validate()?;
     data.validate()?;
     let d = data.dim();
@@ -388,11 +406,11 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
         negative_groups: folds.neg_groups,
         folds: folds.k,
         members: summaries,
-        oof_loss: balanced_log_loss(&oof, &data.y, &groups)?,
-        train_loss: balanced_log_loss(&in_sample, &data.y, &groups)?,
+        oof_loss: balanced_log_loss(&oof, &data.y, &groups, &data.group_weights)?,
+        train_loss: balanced_log_loss(&in_sample, &data.y, &groups, &data.group_weights)?,
         train_metrics: Metrics::from_scores(&in_sample, &data.y, Some(threshold)),
     };
-    Ok(Model {
+    let model = Model {
         schema: data.features.clone(),
         mean,
         std,
@@ -403,7 +421,8 @@ pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
         training,
         linking: serde_json::Value::Null,
         members,
-    })
+    };
+    Ok((model, oof))
 }
 
 /// Fits one member on `rows` (standardised with `mean`/`std`), with early stopping on a slice
@@ -433,7 +452,11 @@ fn fit_member(
         let y: Vec<u8> = idx.iter().map(|&i| data.y[i]).collect();
         let groups: Vec<&str> = idx.iter().map(|&i| data.groups[i].as_str()).collect();
         let x = Tensor::from_vec(x, (idx.len(), d), &dev)?;
-        Ok((x, labels_tensor(&y)?, balance_weights(&y, &groups)?))
+        Ok((
+            x,
+            labels_tensor(&y)?,
+            balance_weights(&y, &groups, &data.group_weights)?,
+        ))
     };
 
     let mut init_rng = StdRng::seed_from_u64(seed.wrapping_add(1));
@@ -545,8 +568,13 @@ fn ensemble_probabilities(members: &[&[Linear]], x: &Tensor) -> Result<Vec<f32>>
 }
 
 /// Balanced binary cross-entropy of probabilities `p` (same weights as training).
-fn balanced_log_loss(p: &[f32], y: &[u8], groups: &[&str]) -> Result<f64> {
-    let w = balance_weights(y, groups)?
+fn balanced_log_loss(
+    p: &[f32],
+    y: &[u8],
+    groups: &[&str],
+    group_weights: &BTreeMap<String, f32>,
+) -> Result<f64> {
+    let w = balance_weights(y, groups, group_weights)?
         .flatten_all()?
         .to_vec1::<f32>()?;
     let total: f64 = p
@@ -818,7 +846,7 @@ fn check_meta(meta: &ModelJson, path: &Path) -> Result<()> {
 }
 
 /// Refuses a model trained on a different feature vector, saying exactly how it differs.
-fn check_schema(model: &[String], expected: &[String], path: &Path) -> Result<()> {
+pub(crate) fn check_schema(model: &[String], expected: &[String], path: &Path) -> Result<()> {
     if model == expected {
         return Ok(());
     }
@@ -1087,21 +1115,35 @@ fn labels_tensor(y: &[u8]) -> candle_core::Result<Tensor> {
 /// Row weights `(n, 1)`: each class carries half the loss and, inside a class, each group an
 /// equal share (`n / (2 * groups in class * group size)`); the mean weight is 1. With one row
 /// per group this is plain class balancing.
-fn balance_weights(y: &[u8], groups: &[&str]) -> candle_core::Result<Tensor> {
+fn balance_weights(
+    y: &[u8],
+    groups: &[&str],
+    group_weights: &BTreeMap<String, f32>,
+) -> candle_core::Result<Tensor> {
     let n = y.len() as f32;
     let mut group_size: HashMap<(u8, &str), f32> = HashMap::new();
     for (&l, &g) in y.iter().zip(groups) {
         *group_size.entry((l, g)).or_default() += 1.0;
     }
-    let groups_in =
-        |class: u8| (group_size.keys().filter(|(l, _)| *l == class).count() as f32).max(1.0);
-    let (pos_groups, neg_groups) = (groups_in(1), groups_in(0));
+    let weight = |g: &str| group_weights.get(g).copied().unwrap_or(1.0);
+    // Shares of a class: one per group, `weight` for a weighted one. Summed in sorted order so
+    // that the total (and the trained weights) do not depend on hash order.
+    let shares_in = |class: u8| {
+        let mut w: Vec<f32> = group_size
+            .keys()
+            .filter(|(l, _)| *l == class)
+            .map(|(_, g)| weight(g))
+            .collect();
+        w.sort_by(f32::total_cmp);
+        w.iter().sum::<f32>().max(1.0)
+    };
+    let (pos_groups, neg_groups) = (shares_in(1), shares_in(0));
     let v: Vec<f32> = y
         .iter()
         .zip(groups)
         .map(|(&l, &g)| {
             let per_class = if l == 1 { pos_groups } else { neg_groups };
-            n / (2.0 * per_class * group_size[&(l, g)])
+            n * weight(g) / (2.0 * per_class * group_size[&(l, g)])
         })
         .collect();
     Tensor::from_vec(v, (y.len(), 1), &Device::Cpu)
@@ -1160,15 +1202,23 @@ mod tests {
     #[test]
     fn loss_weights_balance_classes_and_groups() {
         // Positives: campaign c (2 accounts) and d (1); negatives: two accounts.
-        let w = balance_weights(&[1, 1, 1, 0, 0], &["c", "c", "d", "a", "b"])
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let weights = |gw: &BTreeMap<String, f32>| {
+            balance_weights(&[1, 1, 1, 0, 0], &["c", "c", "d", "a", "b"], gw)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let w = weights(&BTreeMap::new());
         assert_eq!(w, vec![0.625, 0.625, 1.25, 1.25, 1.25]);
         // Each class carries half, each group half of its class, the mean is 1.
         assert_eq!(w.iter().sum::<f32>(), 5.0);
+        // An incident group weighted 3 takes three shares of its class; the class still
+        // carries half of the loss.
+        let w = weights(&BTreeMap::from([("d".to_string(), 3.0)]));
+        assert_eq!(w, vec![0.3125, 0.3125, 1.875, 1.25, 1.25]);
+        assert_eq!(w[..3].iter().sum::<f32>(), 2.5);
     }
 
     #[test]

@@ -200,6 +200,14 @@ pub struct ScoreArgs {
     /// Classifier folder [default: $DISTILLGUARD_CLASSIFIER_DIR, else models/classifier].
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Also score the accounts with this classifier folder (say, a model retrained with an
+    /// incident) and list the accounts whose flag differs, with both scores.
+    #[arg(long, value_name = "DIR")]
+    pub compare_model: Option<PathBuf>,
+    /// Where --compare-model writes the differing accounts (JSONL) [default: compare.jsonl
+    /// beside --out].
+    #[arg(long, value_name = "FILE", requires = "compare_model")]
+    pub compare_out: Option<PathBuf>,
     /// Print no summary on stdout.
     #[arg(long)]
     pub no_summary: bool,
@@ -234,6 +242,14 @@ pub struct TrainArgs {
     /// (logistic regression) [default: 128,64].
     #[arg(long, value_name = "N,...|none", value_parser = parse_hidden)]
     pub hidden: Option<Hidden>,
+    /// Add the labels to this model folder's training set (an incident) instead of training
+    /// on them alone; `none` trains on the labels alone. The output folder can be the base of
+    /// the next incident.
+    #[arg(long, value_name = "DIR|none", default_value = "none")]
+    pub base: String,
+    /// With --base: loss multiplier of each of the incident's groups (a base campaign counts 1).
+    #[arg(long, value_name = "W", default_value_t = pipeline::DEFAULT_INCIDENT_WEIGHT)]
+    pub incident_weight: f32,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +351,13 @@ fn score(args: ScoreArgs) -> Result<()> {
         campaigns_out: campaigns,
         model_dir: args.model.clone().unwrap_or_else(default_classifier_dir),
         params: CampaignParams::default(),
+        compare: args.compare_model.clone().map(|dir| {
+            let file = args
+                .compare_out
+                .clone()
+                .unwrap_or_else(|| args.out.with_file_name("compare.jsonl"));
+            (dir, file)
+        }),
     })?;
     if !args.no_summary {
         print!("{}", summary.render());
@@ -363,13 +386,26 @@ fn train(args: TrainArgs) -> Result<()> {
     let device = device::resolve(args.log.model.device)?;
     let load = || args.log.model.load_on(&device);
     let started = std::time::Instant::now();
-    let model = pipeline::train(&TrainJob {
+    let base = (args.base != "none").then(|| PathBuf::from(&args.base));
+    let trained = pipeline::train(&TrainJob {
         source: args.log.source(run_dir, device.clone(), &load),
         labels: args.labels.clone(),
         out: args.out.clone(),
         params: CampaignParams::default(),
         options,
+        base,
+        incident_weight: args.incident_weight,
     })?;
+    let model = &trained.model;
+    if let Some(changes) = &trained.changes {
+        let path = args.out.join("changes.json");
+        let json = serde_json::to_string_pretty(changes).expect("serialises") + "\n";
+        std::fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
+        if !args.log.quiet {
+            eprint!("{}", changes.render());
+            eprintln!("distillguard: wrote {}", path.display());
+        }
+    }
     if !args.log.quiet {
         let m = &model.metrics;
         let t = &model.training;

@@ -21,4 +21,4 @@ pub use embed::{embed, short_hash, EmbedJob};
 pub use eval::{eval, EvalJob, EvalReport};
 pub use neighbors::{neighbors, render as render_neighbors, Evidence, NeighborsJob, Queried};
 pub use score::{score, ScoreJob, ScoreSummary};
-pub use train::{train, TrainJob};
+pub use train::{train, ChangeRow, Changes, TrainJob, Trained, DEFAULT_INCIDENT_WEIGHT};

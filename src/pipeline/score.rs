@@ -21,6 +21,19 @@ pub struct ScoreJob<'a> {
     pub campaigns_out: PathBuf,
     pub model_dir: PathBuf,
     pub params: CampaignParams,
+    /// A second model to score the same accounts with, and where to write the accounts whose
+    /// flag differs between the two (JSONL, [`FlagChange`]).
+    pub compare: Option<(PathBuf, PathBuf)>,
+}
+
+/// An account the two models of `score --compare-model` flag differently.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlagChange {
+    pub account_id: String,
+    pub score: f32,
+    pub flagged: bool,
+    pub other_score: f32,
+    pub other_flagged: bool,
 }
 
 /// What `score` found, for the terminal summary.
@@ -42,6 +55,13 @@ pub struct ScoreSummary {
     #[serde(skip)]
     pub campaigns: Vec<CampaignLine>,
     pub campaign_count: usize,
+    /// With a comparison model: it, the file of differences, and how many accounts differ.
+    pub compare_model: Option<PathBuf>,
+    pub compare_file: Option<PathBuf>,
+    pub flag_changes: usize,
+    /// The differences, largest score change first (at most 10).
+    #[serde(skip)]
+    pub top_changes: Vec<FlagChange>,
 }
 
 impl ScoreSummary {
@@ -83,6 +103,25 @@ impl ScoreSummary {
                     c.requests,
                     c.mean_score,
                     c.shared.join("; ")
+                );
+            }
+        }
+        if let (Some(other), Some(file)) = (&self.compare_model, &self.compare_file) {
+            s += &format!(
+                "\n{} account{} flagged differently by {} (written to {})\n",
+                self.flag_changes,
+                if self.flag_changes == 1 { "" } else { "s" },
+                other.display(),
+                file.display()
+            );
+            for c in &self.top_changes {
+                s += &format!(
+                    "  {:<28} {:>6.3} {:<4} -> {:>6.3} {}\n",
+                    truncate(&c.account_id, 28),
+                    c.score,
+                    if c.flagged { "yes" } else { "no" },
+                    c.other_score,
+                    if c.other_flagged { "yes" } else { "no" }
                 );
             }
         }
@@ -152,6 +191,15 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     };
     model.check_linking(&job.model_dir, &linking_json(&job.params))?;
     let probs = model.predict(&det.x)?;
+    let other = match &job.compare {
+        Some((dir, _)) => {
+            let other = Model::load(dir, &det.names)?;
+            other.check_linking(dir, &linking_json(&job.params))?;
+            let p = other.predict(&det.x)?;
+            Some((other, p))
+        }
+        None => None,
+    };
     timer.start("report");
     let n = det.accounts.len();
     let groups = reported_campaigns(&det.ctx, &probs, &model);
@@ -243,6 +291,27 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         .collect();
     report::write_jsonl(&job.out, &lines)?;
     report::write_jsonl(&job.campaigns_out, &campaigns)?;
+    let mut changes: Vec<FlagChange> = Vec::new();
+    if let (Some((other, p)), Some((_, file))) = (&other, &job.compare) {
+        changes = order
+            .iter()
+            .filter(|&&a| model.flags(probs[a]) != other.flags(p[a]))
+            .map(|&a| FlagChange {
+                account_id: det.accounts.ids[a].clone(),
+                score: probs[a],
+                flagged: model.flags(probs[a]),
+                other_score: p[a],
+                other_flagged: other.flags(p[a]),
+            })
+            .collect();
+        report::write_jsonl(file, &changes)?;
+        changes.sort_by(|x, y| {
+            (y.other_score - y.score)
+                .abs()
+                .total_cmp(&(x.other_score - x.score).abs())
+                .then(x.account_id.cmp(&y.account_id))
+        });
+    }
     stages.extend(timer.into_stages());
 
     let summary = ScoreSummary {
@@ -258,6 +327,10 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         top: lines.into_iter().take(10).collect(),
         campaign_count: campaigns.len(),
         campaigns: campaigns.into_iter().take(10).collect(),
+        compare_model: job.compare.as_ref().map(|c| c.0.clone()),
+        compare_file: job.compare.as_ref().map(|c| c.1.clone()),
+        flag_changes: changes.len(),
+        top_changes: changes.into_iter().take(10).collect(),
     };
     let stats = run.dir.join(SCORE_STATS);
     let mut bytes = serde_json::to_vec_pretty(&summary)

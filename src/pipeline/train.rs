@@ -1,13 +1,31 @@
-//! The `train` job: features of a labelled log, then the classifier fitted on its labels.
+//! The `train` job: features of a labelled log, then the classifier fitted on its labels,
+//! alone or added to a base model's training set (an incident).
+//!
+//! Every model folder `train` writes holds the model and its training set
+//! ([`TrainingSet`], text-free). With a base, the new labelled accounts are added to the base's
+//! set: an account labelled again replaces its base row (an investigation that clears an
+//! account overrides what the base thought), the new groups are named after the incident so
+//! that they never merge with a base campaign of the same id, and each new group's share of the
+//! loss is multiplied by the incident weight, so that one campaign of a few dozen accounts
+//! among the base's dozens of campaigns is learnt without drowning them
+//! ([`DEFAULT_INCIDENT_WEIGHT`]; docs/evaluation.md has the measurement). The same group-wise
+//! cross-validation then scores every row out of fold, and [`Changes`] sets those scores against
+//! the base's, kind by kind and on the incident's own accounts.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use super::detect::{detect, ensure_run, save_features, RunSource};
 use crate::campaign::CampaignParams;
-use crate::classify::{self, Dataset, Model, TrainOptions};
-use crate::error::Result;
+use crate::classify::{self, Dataset, Incident, Model, TrainOptions, TrainingSet};
+use crate::error::{Error, Result};
 use crate::ingest::Labels;
+
+/// Loss multiplier of an incident's groups unless the user gives one (docs/evaluation.md,
+/// "Retraining on an incident").
+pub const DEFAULT_INCIDENT_WEIGHT: f32 = 3.0;
 
 /// The `train` job.
 pub struct TrainJob<'a> {
@@ -16,16 +34,95 @@ pub struct TrainJob<'a> {
     pub out: PathBuf,
     pub params: CampaignParams,
     pub options: TrainOptions,
+    /// A model folder whose training set the labels are added to; `None` trains on the labels
+    /// alone.
+    pub base: Option<PathBuf>,
+    /// Loss multiplier of the new labels' groups when there is a base.
+    pub incident_weight: f32,
 }
 
-/// Run `train`: embed (or reuse), detect, fit on the labelled accounts, save the model.
-pub fn train(job: &TrainJob) -> Result<Model> {
+/// A trained model, and with a base, how it differs from the base.
+pub struct Trained {
+    pub model: Model,
+    pub changes: Option<Changes>,
+}
+
+/// Out-of-fold comparison of a model retrained with an incident against its base.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changes {
+    pub base: PathBuf,
+    pub incident: String,
+    /// Base rows kept, and rows the incident added or relabelled.
+    pub base_rows: usize,
+    pub incident_rows: usize,
+    /// One row per kind of the base rows, then one for the incident's accounts.
+    pub rows: Vec<ChangeRow>,
+}
+
+/// Flag rates of one set of accounts before and after, each model at its own threshold.
+/// Before: the base's out-of-fold scores for base rows, the base model's scores for the
+/// incident's accounts (it never saw them). After: the new model's out-of-fold scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    pub what: String,
+    pub label: u8,
+    pub accounts: usize,
+    pub flagged_before: usize,
+    pub flagged_after: usize,
+}
+
+impl Changes {
+    /// A table for the terminal.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "changes against the base {} ({} base rows kept, {} from {}); out-of-fold, each \
+             model at its own threshold:\n  {:<28} {:>5} {:>8} {:>14} {:>14}\n",
+            self.base.display(),
+            self.base_rows,
+            self.incident_rows,
+            self.incident,
+            "accounts",
+            "label",
+            "count",
+            "flagged before",
+            "flagged after"
+        );
+        for r in &self.rows {
+            s += &format!(
+                "  {:<28} {:>5} {:>8} {:>14} {:>14}\n",
+                r.what, r.label, r.accounts, r.flagged_before, r.flagged_after
+            );
+        }
+        s
+    }
+}
+
+/// Run `train`: embed (or reuse), detect, fit on the labelled accounts (with a base: on the
+/// base's training set plus them), save the model and its training set.
+pub fn train(job: &TrainJob) -> Result<Trained> {
     job.options.validate()?;
+    if !(job.incident_weight.is_finite() && job.incident_weight > 0.0) {
+        return Err(Error::Usage(format!(
+            "incident weight must be positive, got {}",
+            job.incident_weight
+        )));
+    }
     let labels = Labels::read(&job.labels)?;
     let (run, _) = ensure_run(&job.source)?;
     let det = detect(&run, &job.params, &job.source.device, job.source.quiet)?;
     // No classifier yet, so no campaigns: the file serves eval's baselines.
     save_features(&run.dir, &det, &vec![None; det.accounts.len()])?;
+    let linking = super::score::linking_json(&job.params);
+    // The base first: a wrong base should fail before minutes of training.
+    let base = match &job.base {
+        Some(dir) => {
+            let model = Model::load(dir, &det.names)?;
+            model.check_linking(dir, &linking)?;
+            let set = TrainingSet::load(dir, &det.names)?;
+            Some((dir.as_path(), model, set))
+        }
+        None => None,
+    };
     let rows: HashMap<&str, usize> = det
         .accounts
         .ids
@@ -37,32 +134,177 @@ pub fn train(job: &TrainJob) -> Result<Model> {
         &|id| rows.contains_key(id),
         &format!("the request log {}", job.source.input.display()),
     )?;
+    let incident = job
+        .labels
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| job.labels.display().to_string());
+    // Group ids of an incident carry its number, so a campaign id reused by another incident
+    // (or by the base) is another group.
+    let tag = base
+        .as_ref()
+        .map(|(_, _, set)| format!("incident{}/", set.incidents.len() + 1))
+        .unwrap_or_default();
     let d = det.names.len();
-    let mut data = Dataset {
+    let mut new = Dataset {
         features: det.names.clone(),
         ..Dataset::default()
     };
+    let mut new_kinds = Vec::new();
     for l in &labels.labels {
         let a = rows[l.account_id.as_str()];
-        data.x.extend_from_slice(&det.x[a * d..(a + 1) * d]);
-        data.y.push(l.label);
-        data.names.push(l.account_id.clone());
-        data.groups.push(match (&l.campaign, l.label) {
-            (Some(c), 1) => format!("campaign:{c}"),
-            _ => format!("account:{}", l.account_id),
+        new.x.extend_from_slice(&det.x[a * d..(a + 1) * d]);
+        new.y.push(l.label);
+        new.names.push(l.account_id.clone());
+        new.groups.push(match (&l.campaign, l.label) {
+            (Some(c), 1) => format!("{tag}campaign:{c}"),
+            _ => format!("{tag}account:{}", l.account_id),
         });
+        new_kinds.push(l.kind.clone().unwrap_or_default());
     }
+
+    let (data, kinds, base_kept) = match &base {
+        None => (new.clone(), new_kinds.clone(), Vec::new()),
+        Some((_, _, set)) => {
+            let relabelled: HashSet<&str> = new.names.iter().map(String::as_str).collect();
+            let kept: Vec<usize> = (0..set.len())
+                .filter(|&i| !relabelled.contains(set.accounts[i].as_str()))
+                .collect();
+            let mut data = Dataset {
+                features: det.names.clone(),
+                group_weights: set.group_weights.clone(),
+                ..Dataset::default()
+            };
+            let mut kinds = Vec::with_capacity(kept.len() + new.len());
+            for &i in &kept {
+                data.x.extend_from_slice(&set.x[i * d..(i + 1) * d]);
+                data.y.push(set.y[i]);
+                data.names.push(set.accounts[i].clone());
+                data.groups.push(set.groups[i].clone());
+                kinds.push(set.kinds[i].clone());
+            }
+            data.x.extend_from_slice(&new.x);
+            data.y.extend_from_slice(&new.y);
+            data.names.extend(new.names.iter().cloned());
+            data.groups.extend(new.groups.iter().cloned());
+            kinds.extend(new_kinds.iter().cloned());
+            for g in &new.groups {
+                data.group_weights.insert(g.clone(), job.incident_weight);
+            }
+            (data, kinds, kept)
+        }
+    };
     if !job.source.quiet {
         let unlabelled = det.accounts.len() - labels.len();
+        let from_base = match &base {
+            Some((dir, _, _)) => format!(
+                " ({} from the base {}, {} from {incident} at weight {})",
+                base_kept.len(),
+                dir.display(),
+                new.len(),
+                job.incident_weight
+            ),
+            None => String::new(),
+        };
         eprintln!(
-            "distillguard: training on {} labelled accounts ({} extraction); {} unlabelled accounts not used",
+            "distillguard: training on {} labelled accounts{from_base} ({} extraction); {} unlabelled accounts of the log not used",
             data.len(),
             data.y.iter().filter(|&&y| y == 1).count(),
             unlabelled
         );
     }
-    let mut model = classify::train(&data, &job.options)?;
-    model.linking = super::score::linking_json(&job.params);
+    let (mut model, oof) = classify::train_scored(&data, &job.options)?;
+    model.linking = linking;
+    let mut set = TrainingSet::from_dataset(&data, kinds, oof);
+    let changes = match &base {
+        None => None,
+        Some((dir, base_model, base_set)) => {
+            set.incidents = base_set.incidents.clone();
+            set.incidents.push(Incident {
+                name: incident.clone(),
+                rows: new.len(),
+                positives: new.y.iter().filter(|&&y| y == 1).count(),
+                weight: job.incident_weight,
+            });
+            let before_new = base_model.predict(&new.x)?;
+            Some(changes(
+                dir,
+                &incident,
+                base_model,
+                base_set,
+                &base_kept,
+                &before_new,
+                &model,
+                &set,
+            ))
+        }
+    };
     model.save(&job.out)?;
-    Ok(model)
+    set.save(&job.out)?;
+    Ok(Trained { model, changes })
+}
+
+/// See [`Changes`]: base rows `kept` (indices into `base_set`) are the first rows of `set`,
+/// the incident's the rest; `before_new` is the base model's score of each incident row.
+#[allow(clippy::too_many_arguments)]
+fn changes(
+    base_dir: &Path,
+    incident: &str,
+    base_model: &Model,
+    base_set: &TrainingSet,
+    kept: &[usize],
+    before_new: &[f32],
+    model: &Model,
+    set: &TrainingSet,
+) -> Changes {
+    // (label, accounts, flagged before, flagged after) per kind of the base rows.
+    let mut by_kind: BTreeMap<(String, u8), [usize; 3]> = BTreeMap::new();
+    for (j, &i) in kept.iter().enumerate() {
+        let kind = match base_set.kinds[i].as_str() {
+            "" => "(no kind)".to_string(),
+            k => k.to_string(),
+        };
+        let e = by_kind.entry((kind, base_set.y[i])).or_default();
+        e[0] += 1;
+        e[1] += usize::from(base_model.flags(base_set.oof[i]));
+        e[2] += usize::from(model.flags(set.oof[j]));
+    }
+    let mut rows: Vec<ChangeRow> = by_kind
+        .into_iter()
+        .map(|((what, label), [accounts, before, after])| ChangeRow {
+            what,
+            label,
+            accounts,
+            flagged_before: before,
+            flagged_after: after,
+        })
+        .collect();
+    for label in [1u8, 0] {
+        let idx: Vec<usize> = (kept.len()..set.len())
+            .filter(|&j| set.y[j] == label)
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        rows.push(ChangeRow {
+            what: format!(
+                "{incident} ({})",
+                if label == 1 { "extraction" } else { "benign" }
+            ),
+            label,
+            accounts: idx.len(),
+            flagged_before: idx
+                .iter()
+                .filter(|&&j| base_model.flags(before_new[j - kept.len()]))
+                .count(),
+            flagged_after: idx.iter().filter(|&&j| model.flags(set.oof[j])).count(),
+        });
+    }
+    Changes {
+        base: base_dir.to_path_buf(),
+        incident: incident.to_string(),
+        base_rows: kept.len(),
+        incident_rows: set.len() - kept.len(),
+        rows,
+    }
 }
