@@ -103,6 +103,9 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
     std::fs::create_dir_all(&job.out).at(&job.out)?;
     let total = std::fs::metadata(&job.input).at(&job.input)?.len();
     let pb = progress(total, job.quiet);
+    // The bar is hidden when stderr is not a terminal (a batch job's log); there, one line per
+    // embedded chunk says how far the job is.
+    let log_lines = !job.quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
 
     let mut reader = RequestReader::open(&job.input, job.skip_invalid)?;
     let mut table = TableWriter::create(&job.out)?;
@@ -140,6 +143,15 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
         })?;
         if pending.texts.len() >= CHUNK {
             pending.flush()?;
+            if log_lines {
+                eprintln!(
+                    "distillguard: embed: {} distinct prompts embedded, {:.0}% of {} read, {:.0} s",
+                    rows.len(),
+                    100.0 * reader.bytes_read() as f64 / total.max(1) as f64,
+                    job.input.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
         pb.set_position(reader.bytes_read());
     }
