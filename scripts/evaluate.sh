@@ -9,24 +9,29 @@
 #     traffic's benign accounts and that kind only;
 #   - the task endpoint (`simulate --task-endpoint`, test traffic only: no model has seen it).
 # Steps:
-#   1. test traffic (seed 2, slice 1/2, 11 campaigns, test phrasings, a task endpoint of 100
-#      students and 50 extraction accounts), other account and campaign ids;
+#   1. test traffic (seed 2, slice 1/2, 300 benign accounts, 17 campaigns: every kind once,
+#      as its fixed preset, while training campaigns are randomised; test phrasings, a task
+#      endpoint of 100 students and 50 extraction accounts), other account and campaign ids;
 #   2. the default model on it, with baselines (volume, mean embedding + LR, zero-shot shift);
 #   3. the task endpoint alone: students against pure, and against mixed, extraction accounts;
-#   4. leave-one-kind-out over every extraction kind;
+#   4. leave-one-kind-out over every extraction kind; 4b. each benign kind left out of training
+#      in turn (how the model treats a hard negative it has never seen);
 #   5. every account cut to its first 10 requests, scored by the default model;
-#   6. runs/eval/summary.md: the tables of docs/evaluation.md.
-# Reports go to runs/eval/*.txt (tables) and *.json. About 45 minutes on 2 CPU cores when
-# nothing is embedded yet (embedding dominates); about 10 when the run directories exist.
+#   6. TF-IDF + logistic regression (scripts/tfidf_baseline.py, scikit-learn in a venv under
+#      target/), on every kind and leave-one-kind-out;
+#   7. runs/eval/summary.md: the tables of docs/evaluation.md.
+# Reports go to runs/eval/*.txt (tables) and *.json. About 34 minutes on 2 CPU cores when the
+# test traffic is not embedded yet (2026-12-02), after scripts/train_default.sh.
+# DISTILLGUARD_BIN=FILE runs that binary instead of target/release/distillguard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Corpora: the bundled data/corpora; CORPORA=DIR adds the optional ones (as in train_default.sh).
 D=runs/eval
-B=target/release/distillguard
+B=${DISTILLGUARD_BIN:-target/release/distillguard}
 # The training run is the one scripts/train_default.sh makes (training is reproducible, so
 # running it again rebuilds the committed weights byte for byte).
 [ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
-TEST_ARGS="--seed 2 --slice 1/2 --campaigns 11 --phrasings test --task-endpoint 100 --account-prefix te- --campaign-prefix tec-"
+TEST_ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te- --campaign-prefix tec-"
 if [ ! -f "$D/test.jsonl" ] || [ "$(cat "$D/test.args" 2>/dev/null)" != "$TEST_ARGS ${CORPORA:-}" ]; then
   # shellcheck disable=SC2086
   "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/test.jsonl" \
@@ -47,7 +52,10 @@ only() { # labels-file kind-regex -> the labels of those kinds
   grep -E "\"kind\":\"($2)\"" "$1"
 }
 
-BENIGN='benchmark_eval|benign_human|bulk_business|heavy_user|narrow_integration|endpoint_user'
+kinds_of() { # labels-file label -> its kinds, one per line
+  grep "\"label\":$2" "$1" | sed 's/.*"kind":"\([^"]*\)".*/\1/' | sort -u
+}
+BENIGN=$(kinds_of "$D/test.labels.jsonl" 0 | paste -sd'|')
 ENDPOINT='endpoint_user|endpoint_extraction|endpoint_extraction_mixed'
 
 # 2. The default model on the test traffic (all kinds).
@@ -61,7 +69,7 @@ for k in endpoint_extraction endpoint_extraction_mixed; do
 done
 
 # 4. Leave one kind out: every extraction kind of the training traffic.
-KINDS=$(grep '"label":1' "$D/train.labels.jsonl" | sed 's/.*"kind":"\([^"]*\)".*/\1/' | sort -u)
+KINDS=$(kinds_of "$D/train.labels.jsonl" 1)
 for k in $KINDS; do
   grep -v "\"kind\":\"$k\"" "$D/train.labels.jsonl" > "$D/loko_$k.train.labels.jsonl"
   only "$D/test.labels.jsonl" "$BENIGN|$k" > "$D/loko_$k.test.labels.jsonl"
@@ -70,6 +78,16 @@ for k in $KINDS; do
   score "$D/loko_$k.model" "$D/loko_$k.scores.jsonl"
   evaluate "$D/loko_$k.scores.jsonl" "$D/loko_$k.test.labels.jsonl" \
     "$D/loko_$k.train.labels.jsonl" "loko_$k"
+done
+
+# 4b. Leave one benign kind out: how a hard negative no model has seen is flagged.
+BENIGN_TRAIN=$(kinds_of "$D/train.labels.jsonl" 0)
+for k in $BENIGN_TRAIN; do
+  grep -v "\"kind\":\"$k\"" "$D/train.labels.jsonl" > "$D/hold_$k.train.labels.jsonl"
+  "$B" train --input "$D/train.jsonl" --labels "$D/hold_$k.train.labels.jsonl" \
+    --run-dir "$D/train.run" --out "$D/hold_$k.model" --seed 0 --quiet
+  score "$D/hold_$k.model" "$D/hold_$k.scores.jsonl"
+  evaluate "$D/hold_$k.scores.jsonl" "$D/test.labels.jsonl" "$D/hold_$k.train.labels.jsonl" "hold_$k"
 done
 
 # 5. First 10 requests of every account (the log is in time order).
@@ -86,7 +104,16 @@ PY
 score models/classifier "$D/first10.scores.jsonl" "$D/first10.jsonl" "$D/first10.run"
 evaluate "$D/first10.scores.jsonl" "$D/test.labels.jsonl" "$D/train.labels.jsonl" first10 "$D/first10.run"
 
-# 6. Summary.
+# 6. TF-IDF + logistic regression (scikit-learn), trained on the training week: all kinds, and
+# leave-one-kind-out as above.
+VENV=target/venv-eval
+[ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sklearn' 2>/dev/null || {
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.5.2
+}
+"$VENV/bin/python" scripts/tfidf_baseline.py "$D/train.jsonl" "$D/train.labels.jsonl" \
+  "$D/test.jsonl" "$D/test.labels.jsonl" "$D/tfidf.json"
+
+# 7. Summary.
 python3 - "$D" $KINDS > "$D/summary.md" <<'PY'
 import json, sys
 d, kinds = sys.argv[1], sys.argv[2:]
@@ -94,31 +121,39 @@ load = lambda n: json.load(open(f"{d}/{n}.json"))
 def kind_row(rep, kind):
     return next((k for k in rep["kinds"] if k["kind"] == kind), None)
 f = lambda v: "-" if v is None else f"{v:.3f}"
-default, first10 = load("default"), load("first10")
-print("| extraction kind | test accounts | leave-one-out AUROC | leave-one-out R@1%FPR | mean-emb LR R@1%FPR | shift R@1%FPR | default R@1%FPR | first 10 requests R@1%FPR |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+default, first10, tfidf = load("default"), load("first10"), load("tfidf")
+print("| extraction kind | test accounts | leave-one-out AUROC | leave-one-out R@1%FPR | mean-emb LR R@1%FPR | TF-IDF LR R@1%FPR | shift R@1%FPR | default R@1%FPR | TF-IDF LR (all kinds) | first 10 requests R@1%FPR |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 aurocs = []
 for k in kinds:
     rep = load(f"loko_{k}")
     row = kind_row(rep, k)
     if row is None:
-        print(f"| {k} | 0 | - | - | - | - | - | - |")
+        print(f"| {k} | 0 | - | - | - | - | - | - | - | - |")
         continue
     aurocs.append(row["auroc"])
     b = rep["baselines"]
     print(f"| {k} | {row['accounts']} | {f(row['auroc'])} | {f(row['recall_at_1pct_fpr'])} | "
-          f"{f(b['mean_embedding_logreg']['recall_at_1pct_fpr'])} | {f(b['shift (zero-shot)']['recall_at_1pct_fpr'])} | "
-          f"{f(kind_row(default, k)['recall_at_1pct_fpr'])} | {f(kind_row(first10, k)['recall_at_1pct_fpr'])} |")
+          f"{f(b['mean_embedding_logreg']['recall_at_1pct_fpr'])} | {f(tfidf['loko'].get(k, {}).get('recall_at_1pct_fpr'))} | "
+          f"{f(b['shift (zero-shot)']['recall_at_1pct_fpr'])} | "
+          f"{f(kind_row(default, k)['recall_at_1pct_fpr'])} | {f(tfidf['all'].get(k, {}).get('recall_at_1pct_fpr'))} | "
+          f"{f(kind_row(first10, k)['recall_at_1pct_fpr'])} |")
 print(f"\nLeave-one-kind-out macro AUROC: {sum(aurocs) / max(len(aurocs), 1):.4f} over {len(aurocs)} kinds\n")
 m = default["model"]
 print(f"Default model, all test accounts: AUROC {m['auroc']:.4f}, R@1%FPR {m['recall_at_1pct_fpr']:.3f}, "
       f"at its flags recall {f(m['recall_at_threshold'])} / FPR {f(m['fpr_at_threshold'])}; "
       f"campaign pairs P {default['campaign_pairs']['precision']:.3f} / R {default['campaign_pairs']['recall']:.3f}\n")
-print("| benign kind | accounts | flagged by the default model | flagged share |")
-print("|---|---:|---:|---:|")
+import os
+print("| benign kind | accounts | flagged by the default model | flagged share | flagged share, kind held out of training | TF-IDF LR flagged share at 1% FPR |")
+print("|---|---:|---:|---:|---:|---:|")
 for k in default["kinds"]:
     if k["label"] == 0:
-        print(f"| {k['kind']} | {k['accounts']} | {k['flagged']} | {k['flagged'] / k['accounts']:.3f} |")
+        held = "-"
+        if os.path.exists(f"{d}/hold_{k['kind']}.json"):
+            h = kind_row(load(f"hold_{k['kind']}"), k["kind"])
+            held = f"{h['flagged'] / h['accounts']:.3f}"
+        tf = f(tfidf["all"].get(k["kind"], {}).get("flagged_share"))
+        print(f"| {k['kind']} | {k['accounts']} | {k['flagged']} | {k['flagged'] / k['accounts']:.3f} | {held} | {tf} |")
 print("\n| task endpoint (students as negatives) | accounts | default model AUROC | default R@1%FPR | shift alone AUROC | shift alone R@1%FPR | mean-emb LR R@1%FPR |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for k in ["endpoint_extraction", "endpoint_extraction_mixed"]:

@@ -35,6 +35,10 @@ if [ ! -f "$I/week.run/features.safetensors" ]; then
 fi
 
 for k in $KINDS; do
+  if ! grep -q "\"kind\":\"$k\"" "$I/week.labels.jsonl"; then
+    echo "incident: no $k campaign in the incident week (the task-endpoint kinds have no campaign); skipped" >&2
+    continue
+  fi
   grep -v "\"kind\":\"$k\"" "$D/train.labels.jsonl" > "$I/base_$k.train.labels.jsonl"
   [ -f "$I/base_$k.model/training_set.safetensors" ] ||
     "$B" train --input "$D/train.jsonl" --labels "$I/base_$k.train.labels.jsonl" \
@@ -67,7 +71,10 @@ def tp(row):  # extraction accounts caught at 1% FPR
 print("| held-out kind | weight | kind R@1%FPR before | after | largest change of another kind (accounts at 1% FPR) | benign flagged before | after |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for k in kinds:
-    base = rows(load(f"base_{k}"))
+    try:
+        base = rows(load(f"base_{k}"))
+    except FileNotFoundError:
+        continue
     if k not in base:
         continue
     for w in weights:

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Rebuilds the default classifier in models/classifier/ from scratch:
-#   1. simulate the training traffic (seed 1, corpus slice 0 of 2, 32 campaigns, the train
-#      phrasing bank: the test traffic of scripts/evaluate.sh uses wording never seen here;
-#      a quiz endpoint with 100 students and 50 off-task accounts, so the model sees honest
-#      narrow users of a task endpoint; the evaluation's endpoint serves another task, math),
+#   1. simulate the training traffic (seed 1, corpus slice 0 of 2, 400 benign accounts,
+#      34 campaigns with randomised strategies (`simulate --randomise`: accounts, volumes,
+#      cover, system prompts, networks, pacing and wording drawn per campaign), the train
+#      phrasing bank: the test traffic of scripts/evaluate.sh uses wording never seen here and
+#      the fixed presets; a quiz endpoint with 100 students and 50 off-task accounts, so the
+#      model sees honest narrow users of a task endpoint; the evaluation's endpoint serves
+#      another task, math),
 #   2. embed it and compute features (run directory runs/eval/train.run),
 #   3. train with the default options (seed 0, target FPR 1%).
 # The evaluation (scripts/evaluate.sh) uses slice 1 of 2 with other seeds, so no corpus item
@@ -15,13 +18,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=runs/eval
-BIN=target/release/distillguard
+# DISTILLGUARD_BIN=FILE runs that binary instead of building target/release (to keep working
+# on the tree while this runs).
+BIN=${DISTILLGUARD_BIN:-target/release/distillguard}
 
 scripts/setup.sh
-cargo build --release --quiet
+[ -n "${DISTILLGUARD_BIN:-}" ] || cargo build --release --quiet
 mkdir -p "$DIR"
 "$BIN" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
-  --seed 1 --slice 0/2 --campaigns 32 --phrasings train --task-endpoint 100 --endpoint-task quiz \
+  --seed 1 --slice 0/2 --accounts 400 --campaigns 34 --randomise --phrasings train \
+  --task-endpoint 100 --endpoint-task quiz \
   --account-prefix tr --campaign-prefix trc
 "$BIN" train --input "$DIR/train.jsonl" --labels "$DIR/train.labels.jsonl" \
   --run-dir "$DIR/train.run" --out models/classifier --seed 0
