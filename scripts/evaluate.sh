@@ -144,7 +144,7 @@ print(f"Default model, all test accounts: AUROC {m['auroc']:.4f}, R@1%FPR {m['re
       f"at its flags recall {f(m['recall_at_threshold'])} / FPR {f(m['fpr_at_threshold'])}; "
       f"campaign pairs P {default['campaign_pairs']['precision']:.3f} / R {default['campaign_pairs']['recall']:.3f}\n")
 import os
-print("| benign kind | accounts | flagged by the default model | flagged share | flagged share, kind held out of training | TF-IDF LR flagged share at 1% FPR |")
+print("| benign kind | accounts | flagged by the default model | flagged share | flagged share, kind held out of training | TF-IDF LR flagged share at the threshold flagging 1% of all test benign accounts |")
 print("|---|---:|---:|---:|---:|---:|")
 for k in default["kinds"]:
     if k["label"] == 0:

@@ -220,8 +220,8 @@ pub struct TrainArgs {
     /// Labels (JSONL: account_id, label 0|1, campaign?); unlabelled accounts are not used.
     #[arg(long, value_name = "FILE")]
     pub labels: PathBuf,
-    /// Model folder to write (model.safetensors + model.json). The run directory defaults to
-    /// this path with `.run` appended.
+    /// Model folder to write (model.safetensors, model.json, training_set.safetensors). The
+    /// run directory defaults to this path with `.run` appended.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Benign false positive rate the flagging threshold is chosen for (on out-of-fold scores).
