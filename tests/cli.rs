@@ -287,6 +287,18 @@ fn usage_errors() {
         "{}",
         stderr(&o)
     );
+    // An incident weight with no base to add the incident to.
+    let labels = write(tmp.path(), "labels.jsonl", "");
+    let o = bin()
+        .args(["train", "--device", "cpu", "--input"])
+        .arg(&input)
+        .arg("--labels")
+        .arg(&labels)
+        .args(["--out", "m", "--incident-weight", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("without --base"), "{}", stderr(&o));
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -247,9 +247,10 @@ pub struct TrainArgs {
     /// the next incident.
     #[arg(long, value_name = "DIR|none", default_value = "none")]
     pub base: String,
-    /// With --base: loss multiplier of each of the incident's groups (a base campaign counts 1).
-    #[arg(long, value_name = "W", default_value_t = pipeline::DEFAULT_INCIDENT_WEIGHT)]
-    pub incident_weight: f32,
+    /// With --base: loss multiplier of each of the incident's groups (a base campaign counts
+    /// 1) [default: 1].
+    #[arg(long, value_name = "W")]
+    pub incident_weight: Option<f32>,
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +388,13 @@ fn train(args: TrainArgs) -> Result<()> {
     let load = || args.log.model.load_on(&device);
     let started = std::time::Instant::now();
     let base = (args.base != "none").then(|| PathBuf::from(&args.base));
+    if base.is_none() && args.incident_weight.is_some() {
+        return Err(Error::Usage(
+            "--incident-weight weighs an incident added to a --base model; without --base \
+             there is nothing to weigh it against"
+                .into(),
+        ));
+    }
     let trained = pipeline::train(&TrainJob {
         source: args.log.source(run_dir, device.clone(), &load),
         labels: args.labels.clone(),
@@ -394,7 +402,9 @@ fn train(args: TrainArgs) -> Result<()> {
         params: CampaignParams::default(),
         options,
         base,
-        incident_weight: args.incident_weight,
+        incident_weight: args
+            .incident_weight
+            .unwrap_or(pipeline::DEFAULT_INCIDENT_WEIGHT),
     })?;
     let model = &trained.model;
     if let Some(changes) = &trained.changes {
