@@ -529,6 +529,8 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("log_requests"), "{}", stderr(&o));
     assert!(!dir.path().join("m3").exists());
+    // ...before the run directory is even looked at.
+    assert!(!stderr(&o).contains("reusing embeddings"), "{}", stderr(&o));
 }
 
 /// A run directory is reused only for the same input: another log is embedded afresh, and

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::detect::{detect, ensure_run, save_features, RunSource};
-use crate::campaign::CampaignParams;
+use crate::campaign::{self, CampaignParams};
 use crate::classify::{self, Dataset, Incident, Model, TrainOptions, TrainingSet};
+use crate::embed::ModelFiles;
 use crate::error::{Error, Result};
 use crate::ingest::Labels;
 
@@ -110,21 +111,25 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
         )));
     }
     let labels = Labels::read(&job.labels)?;
+    let linking = super::score::linking_json(&job.params);
+    // A wrong base fails before the embedding, where the feature schema can be known from the
+    // embedding model's width (as `score` loads its model); otherwise after detection.
+    let schema = ModelFiles::locate(&job.source.model_dir)
+        .and_then(|f| f.config())
+        .map(|cfg| campaign::feature_names(cfg.hidden_size));
+    let mut base = match (&job.base, &schema) {
+        (Some(dir), Ok(names)) => Some(Base::load(dir, names, &linking)?),
+        _ => None,
+    };
     let (run, _) = ensure_run(&job.source)?;
     let det = detect(&run, &job.params, &job.source.device, job.source.quiet)?;
     // No classifier yet, so no campaigns: the file serves eval's baselines.
     save_features(&run.dir, &det, &vec![None; det.accounts.len()])?;
-    let linking = super::score::linking_json(&job.params);
-    // The base first: a wrong base should fail before minutes of training.
-    let base = match &job.base {
-        Some(dir) => {
-            let model = Model::load(dir, &det.names)?;
-            model.check_linking(dir, &linking)?;
-            let set = TrainingSet::load(dir, &det.names)?;
-            Some((dir.as_path(), model, set))
+    if let Some(dir) = &job.base {
+        if base.as_ref().is_none_or(|b| b.model.schema != det.names) {
+            base = Some(Base::load(dir, &det.names, &linking)?);
         }
-        None => None,
-    };
+    }
     let rows: HashMap<&str, usize> = det
         .accounts
         .ids
@@ -145,7 +150,7 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
     // (or by the base) is another group.
     let tag = base
         .as_ref()
-        .map(|(_, _, set)| format!("incident{}/", set.incidents.len() + 1))
+        .map(|b| format!("incident{}/", b.set.incidents.len() + 1))
         .unwrap_or_default();
     let d = det.names.len();
     let mut new = Dataset {
@@ -167,7 +172,7 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
 
     let (data, kinds, base_kept) = match &base {
         None => (new.clone(), new_kinds.clone(), Vec::new()),
-        Some((_, _, set)) => {
+        Some(Base { set, .. }) => {
             let relabelled: HashSet<&str> = new.names.iter().map(String::as_str).collect();
             let kept: Vec<usize> = (0..set.len())
                 .filter(|&i| !relabelled.contains(set.accounts[i].as_str()))
@@ -199,10 +204,10 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
     if !job.source.quiet {
         let unlabelled = det.accounts.len() - labels.len();
         let from_base = match &base {
-            Some((dir, _, _)) => format!(
+            Some(b) => format!(
                 " ({} from the base {}, {} from {incident} at weight {})",
                 base_kept.len(),
-                dir.display(),
+                b.dir.display(),
                 new.len(),
                 job.incident_weight
             ),
@@ -220,25 +225,16 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
     let mut set = TrainingSet::from_dataset(&data, kinds, oof);
     let changes = match &base {
         None => None,
-        Some((dir, base_model, base_set)) => {
-            set.incidents = base_set.incidents.clone();
+        Some(b) => {
+            set.incidents = b.set.incidents.clone();
             set.incidents.push(Incident {
                 name: incident.clone(),
                 rows: new.len(),
                 positives: new.y.iter().filter(|&&y| y == 1).count(),
                 weight: job.incident_weight,
             });
-            let before_new = base_model.predict(&new.x)?;
-            Some(changes(
-                dir,
-                &incident,
-                base_model,
-                base_set,
-                &base_kept,
-                &before_new,
-                &model,
-                &set,
-            ))
+            let before_new = b.model.predict(&new.x)?;
+            Some(changes(b, &incident, &base_kept, &before_new, &model, &set))
         }
     };
     model.save(&job.out)?;
@@ -246,19 +242,38 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
     Ok(Trained { model, changes })
 }
 
-/// See [`Changes`]: base rows `kept` (indices into `base_set`) are the first rows of `set`,
-/// the incident's the rest; `before_new` is the base model's score of each incident row.
-#[allow(clippy::too_many_arguments)]
+/// The model folder an incident is added to: its model and training set, checked against
+/// this build's feature schema and linking settings.
+struct Base {
+    dir: PathBuf,
+    model: Model,
+    set: TrainingSet,
+}
+
+impl Base {
+    fn load(dir: &Path, schema: &[String], linking: &serde_json::Value) -> Result<Base> {
+        let model = Model::load(dir, schema)?;
+        model.check_linking(dir, linking)?;
+        let set = TrainingSet::load(dir, schema)?;
+        Ok(Base {
+            dir: dir.to_path_buf(),
+            model,
+            set,
+        })
+    }
+}
+
+/// See [`Changes`]: base rows `kept` (indices into the base's set) are the first rows of
+/// `set`, the incident's the rest; `before_new` is the base model's score of each incident row.
 fn changes(
-    base_dir: &Path,
+    base: &Base,
     incident: &str,
-    base_model: &Model,
-    base_set: &TrainingSet,
     kept: &[usize],
     before_new: &[f32],
     model: &Model,
     set: &TrainingSet,
 ) -> Changes {
+    let (base_model, base_set) = (&base.model, &base.set);
     // (label, accounts, flagged before, flagged after) per kind of the base rows.
     let mut by_kind: BTreeMap<(String, u8), [usize; 3]> = BTreeMap::new();
     for (j, &i) in kept.iter().enumerate() {
@@ -303,7 +318,7 @@ fn changes(
         });
     }
     Changes {
-        base: base_dir.to_path_buf(),
+        base: base.dir.clone(),
         incident: incident.to_string(),
         base_rows: kept.len(),
         incident_rows: set.len() - kept.len(),
