@@ -82,14 +82,14 @@ run | parity)
     mkdir -p target/gpu/weights
     zstd -q -d -f "$parity/weights/model.safetensors.zst" -o target/gpu/weights/model.safetensors
     cp "$parity"/weights/{config.json,tokenizer.json} target/gpu/weights/
-    DISTILLGUARD_MODEL_DIR=target/gpu/weights target/gpu/parity-test cuda_ --nocapture 2>&1 \
+    DISTILLGUARD_MODEL_DIR=target/gpu/weights target/gpu/parity-test cuda_ --ignored --nocapture 2>&1 \
       | tee "$out/parity.log"
     exit "${PIPESTATUS[0]}"
   fi
   mkdir -p target/gpu/corpora && zstd -q -d -c "$pack/corpora.tar.zst" | tar -C target/gpu -xf -
   corpora=target/gpu/corpora
   echo "== kernels: GPU against the CPU ops" | tee "$out/summary.txt"
-  target/gpu/distillguard-lib cuda_ --nocapture 2>&1 | tee "$out/kernel_tests.log" | tail -3 \
+  target/gpu/distillguard-lib cuda_ --ignored --nocapture 2>&1 | tee "$out/kernel_tests.log" | tail -3 \
     | tee -a "$out/summary.txt"
   echo "== kernels against cuBLAS (candle matmul + threshold)" | tee -a "$out/summary.txt"
   DEVICE=cuda target/gpu/similarity-bench 20000 64 200000 2>&1 | tee -a "$out/summary.txt"

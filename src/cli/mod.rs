@@ -96,6 +96,7 @@ impl ModelArgs {
             batch_tokens: self.batch_tokens,
             max_batch: self.max_batch,
             gpu_dtype: self.gpu_dtype.candle(),
+            ..EmbedOptions::default()
         };
         Embedder::load(&dir, device, opts)
     }

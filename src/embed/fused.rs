@@ -173,7 +173,7 @@ pub fn masked_softmax(scores: &Tensor, mask: &KeyMask) -> Result<Tensor> {
             lengths: mask.lengths.clone(),
         })
     } else if let Some(add) = &mask.additive {
-        candle_nn::ops::softmax_last_dim(&scores.broadcast_add(add)?)
+        softmax_f32_stats(&scores.broadcast_add(add)?)
     } else {
         masked_softmax_slow(scores, &mask.lengths)
     }
@@ -195,7 +195,19 @@ fn additive_mask(lengths: &[usize], l: usize, device: &Device, dtype: DType) -> 
 pub fn masked_softmax_slow(scores: &Tensor, lengths: &[usize]) -> Result<Tensor> {
     let (_, _, _, l) = scores.dims4()?;
     let add = additive_mask(lengths, l, scores.device(), scores.dtype())?;
-    candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&add)?)
+    softmax_f32_stats(&scores.broadcast_add(&add)?)
+}
+
+/// candle's softmax over the last dim with its max and sum in f32 for half-precision input:
+/// candle's CUDA kernel accumulates in f32 already, its CPU one in the input type (an f16 sum
+/// of 256 probabilities loses the small ones), so on the CPU half input goes through f32.
+fn softmax_f32_stats(x: &Tensor) -> Result<Tensor> {
+    let half = matches!(x.dtype(), DType::F16 | DType::BF16);
+    if half && x.device().is_cpu() {
+        candle_nn::ops::softmax_last_dim(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype())
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
 }
 
 struct MaskedSoftmax {
@@ -290,14 +302,20 @@ impl AddNorm {
         }
     }
 
+    /// The twin of [`Self::forward`]: the sum in the input's dtype, then the LayerNorm with its
+    /// mean and variance in f32 whatever the dtype (computed here in f32 and cast back, as
+    /// candle's own LayerNorm does for half precision).
     pub fn forward_slow(&self, y: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        let x = (y.broadcast_add(&self.bias)? + residual)?;
+        let dtype = y.dtype();
+        let x = (y.broadcast_add(&self.bias)? + residual)?.to_dtype(DType::F32)?;
         let mean = x.mean_keepdim(D::Minus1)?;
         let x = x.broadcast_sub(&mean)?;
         let var = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let f32 = |t: &Tensor| t.to_dtype(DType::F32);
         x.broadcast_div(&(var + self.eps)?.sqrt()?)?
-            .broadcast_mul(&self.gamma)?
-            .broadcast_add(&self.beta)
+            .broadcast_mul(&f32(&self.gamma)?)?
+            .broadcast_add(&f32(&self.beta)?)?
+            .to_dtype(dtype)
     }
 }
 

@@ -32,9 +32,14 @@ pub struct EmbedOptions {
     pub batch_tokens: usize,
     /// Most sequences in one batch.
     pub max_batch: usize,
-    /// Weight and activation precision on a CUDA device (f16 or bf16); the CPU always runs
-    /// f32. Pooling and normalisation are done in f32 on the device either way.
+    /// Weight and activation precision on a CUDA device (f16 or bf16). Pooling and
+    /// normalisation are done in f32 on the device either way, and LayerNorm and softmax
+    /// statistics in f32 (`super::fused`).
     pub gpu_dtype: DType,
+    /// Precision on the CPU: f32 (the parity reference, and the only fast one); f16 and bf16
+    /// run the half-precision path of the GPU with candle's CPU ops, so that it can be checked
+    /// against f32 where no GPU is (tests/parity.rs), slowly.
+    pub cpu_dtype: DType,
 }
 
 impl Default for EmbedOptions {
@@ -44,6 +49,7 @@ impl Default for EmbedOptions {
             batch_tokens: 4096,
             max_batch: 64,
             gpu_dtype: DType::F16,
+            cpu_dtype: DType::F32,
         }
     }
 }
@@ -112,11 +118,18 @@ impl Embedder {
             .map_err(|e| Error::model(&files.tokenizer, format!("cannot set truncation: {e}")))?;
         tokenizer.with_padding(None);
 
+        for (what, d) in [("GPU", opts.gpu_dtype), ("CPU", opts.cpu_dtype)] {
+            if !matches!(d, DType::F32 | DType::F16 | DType::BF16) {
+                return Err(Error::Usage(format!(
+                    "{what} precision {d:?} is not one of f32, f16, bf16"
+                )));
+            }
+        }
         let sha256 = files.weights_sha256()?;
         let dtype = if device.is_cuda() {
             opts.gpu_dtype
         } else {
-            DType::F32
+            opts.cpu_dtype
         };
         // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], dtype, device) }
@@ -144,6 +157,11 @@ impl Embedder {
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The encoder's weight and activation precision.
+    pub fn dtype(&self) -> DType {
+        self.model.dtype()
     }
 
     pub fn dim(&self) -> usize {
