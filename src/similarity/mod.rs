@@ -40,6 +40,8 @@ mod tests;
 
 use candle_core::{DType, Device, Tensor};
 
+pub use kernel::{dot, dot_portable};
+
 use crate::error::{Error, Result};
 
 /// Best similarity reported when there is nothing to compare with (a prompt alone in its

@@ -7,6 +7,24 @@ use super::kernel::{dot_tile, dot_tile_portable, TILE};
 use super::*;
 use crate::error::Error;
 
+/// The single-pair dot product (AVX2 where the CPU has it, and its portable twin) against f64,
+/// at lengths around every chunk boundary of both builds (4 x 8 lanes, 8 lanes, scalar tail).
+#[test]
+fn dot_matches_f64_at_every_tail_length() {
+    let mut rng = Rng::new(7);
+    for d in (0..=70).chain([383, 384, 385]) {
+        let a: Vec<f32> = (0..d).map(|_| rng.normal()).collect();
+        let b: Vec<f32> = (0..d).map(|_| rng.normal()).collect();
+        let want = dot64(&a, &b);
+        for got in [dot(&a, &b), dot_portable(&a, &b)] {
+            assert!(
+                (f64::from(got) - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "d {d}: {got} vs {want}"
+            );
+        }
+    }
+}
+
 /// xorshift64*: a tiny seeded generator, enough for test data.
 struct Rng(u64);
 
