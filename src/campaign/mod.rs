@@ -583,7 +583,7 @@ pub(crate) fn ring_pairs<'a>(
 }
 
 fn dot(x: &[f32], y: &[f32]) -> f32 {
-    x.iter().zip(y).map(|(a, b)| a * b).sum()
+    crate::similarity::dot(x, y)
 }
 
 fn mean(it: impl Iterator<Item = f32>) -> f32 {

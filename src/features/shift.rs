@@ -323,7 +323,7 @@ fn split(rows: &[usize], params: &ShiftParams) -> (Vec<usize>, Vec<usize>) {
 }
 
 fn dot(x: &[f32], y: &[f32]) -> f32 {
-    x.iter().zip(y).map(|(a, b)| a * b).sum()
+    crate::similarity::dot(x, y)
 }
 
 impl Endpoint {
