@@ -106,21 +106,19 @@ fn batching_does_not_change_embeddings() {
     }
 }
 
-/// The half-precision encoder (f16 and bf16 weights and activations, LayerNorm and softmax
-/// statistics in f32) run on the CPU with candle's ops, against f32: cosine >= 0.999 per
-/// prompt. The same dtype path as on a GPU, checked where no GPU is.
-#[test]
-fn cpu_half_precision_matches_f32() {
-    use distillguard::embed::{EmbedOptions, Embedder};
+/// Embeds the 256-token fixture prompts with f16 and then bf16 weights and activations (the
+/// options `half` makes for each dtype, on `device`) and checks each prompt's cosine to the
+/// CPU's f32 embedding: >= 0.999 (the worst is printed).
+fn check_half_precision(
+    device: &candle_core::Device,
+    half: impl Fn(candle_core::DType) -> distillguard::embed::EmbedOptions,
+) {
     let refs = references(256);
     let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
     let f32s = common::embedder(256).embed(&texts).unwrap();
     for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
-        let opts = EmbedOptions {
-            cpu_dtype: dtype,
-            ..EmbedOptions::default()
-        };
-        let emb = Embedder::load(&common::model_dir(), &candle_core::Device::Cpu, opts).unwrap();
+        let emb =
+            distillguard::embed::Embedder::load(&common::model_dir(), device, half(dtype)).unwrap();
         assert_eq!(emb.dtype(), dtype);
         let out = emb.embed(&texts).unwrap();
         let dim = emb.dim();
@@ -131,10 +129,23 @@ fn cpu_half_precision_matches_f32() {
             worst = worst.min(c);
         }
         eprintln!(
-            "{dtype:?} on the CPU: worst cosine to f32 {worst:.6} over {} prompts",
+            "{dtype:?} on {device:?}: worst cosine to f32 {worst:.6} over {} prompts",
             texts.len()
         );
     }
+}
+
+/// The half-precision encoder (f16 and bf16 weights and activations, LayerNorm and softmax
+/// statistics in f32) run on the CPU with candle's ops, against f32: cosine >= 0.999 per
+/// prompt. The same dtype path as on a GPU, checked where no GPU is.
+#[test]
+fn cpu_half_precision_matches_f32() {
+    check_half_precision(&candle_core::Device::Cpu, |dtype| {
+        distillguard::embed::EmbedOptions {
+            cpu_dtype: dtype,
+            ..Default::default()
+        }
+    });
 }
 
 /// The CUDA path (`cuda` feature, f16 and bf16) against the CPU's f32 embeddings: cosine >=
@@ -144,23 +155,10 @@ fn cpu_half_precision_matches_f32() {
 #[test]
 #[ignore = "needs a CUDA device: run with --ignored where one is (benches/gpu_session.sh)"]
 fn cuda_half_precision_matches_cpu_f32() {
-    use distillguard::embed::{EmbedOptions, Embedder};
     let gpu = candle_core::Device::new_cuda(0)
         .expect("a CUDA device was asked for (--ignored) but cannot be opened");
-    let refs = references(256);
-    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
-    let cpu = common::embedder(256).embed(&texts).unwrap();
-    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
-        let opts = EmbedOptions {
-            gpu_dtype: dtype,
-            ..EmbedOptions::default()
-        };
-        let emb = Embedder::load(&common::model_dir(), &gpu, opts).unwrap();
-        let out = emb.embed(&texts).unwrap();
-        let dim = emb.dim();
-        for i in 0..texts.len() {
-            let c = common::cosine(&cpu[i * dim..(i + 1) * dim], &out[i * dim..(i + 1) * dim]);
-            assert!(c >= 0.999, "{dtype:?} prompt {i}: cosine {c}");
-        }
-    }
+    check_half_precision(&gpu, |dtype| distillguard::embed::EmbedOptions {
+        gpu_dtype: dtype,
+        ..Default::default()
+    });
 }

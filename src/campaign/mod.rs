@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::features::{Accounts, LocalFeatures, LOCAL_FEATURES};
 use crate::run::RowShingles;
-use crate::similarity;
+use crate::similarity::{self, dot};
 
 pub mod form;
 pub mod infra;
@@ -580,10 +580,6 @@ pub(crate) fn ring_pairs<'a>(
     pairs.sort_unstable();
     pairs.dedup();
     pairs
-}
-
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    crate::similarity::dot(x, y)
 }
 
 fn mean(it: impl Iterator<Item = f32>) -> f32 {

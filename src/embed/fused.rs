@@ -10,9 +10,7 @@
 //! - [`masked_softmax`]: softmax over the real keys of each sequence; padded keys get 0.
 //! - [`bias_residual_layer_norm`]: `layer_norm(y + bias + residual)`.
 
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, D,
-};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::cpu_storage::contiguous_f32;
@@ -302,20 +300,12 @@ impl AddNorm {
         }
     }
 
-    /// The twin of [`Self::forward`]: the sum in the input's dtype, then the LayerNorm with its
-    /// mean and variance in f32 whatever the dtype (computed here in f32 and cast back, as
-    /// candle's own LayerNorm does for half precision).
+    /// The twin of [`Self::forward`]: the sum in the input's dtype, then candle's LayerNorm op,
+    /// which keeps its mean and variance in f32 for half-precision input on the CPU and on CUDA
+    /// (so the GPU path needs no casts for it).
     pub fn forward_slow(&self, y: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        let dtype = y.dtype();
-        let x = (y.broadcast_add(&self.bias)? + residual)?.to_dtype(DType::F32)?;
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let x = x.broadcast_sub(&mean)?;
-        let var = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let f32 = |t: &Tensor| t.to_dtype(DType::F32);
-        x.broadcast_div(&(var + self.eps)?.sqrt()?)?
-            .broadcast_mul(&f32(&self.gamma)?)?
-            .broadcast_add(&f32(&self.beta)?)?
-            .to_dtype(dtype)
+        let x = (y.broadcast_add(&self.bias)? + residual)?;
+        candle_nn::ops::layer_norm(&x, &self.gamma, &self.beta, self.eps as f32)
     }
 }
 

@@ -40,6 +40,7 @@ use candle_core::{Device, Tensor};
 
 use super::Accounts;
 use crate::error::Result;
+use crate::similarity::dot;
 
 /// Settings of the shift test (part of the feature definition: changing one changes the
 /// features a model was trained on).
@@ -320,10 +321,6 @@ fn split(rows: &[usize], params: &ShiftParams) -> (Vec<usize>, Vec<usize>) {
         .take(params.pool)
         .collect();
     (y, pool)
-}
-
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    crate::similarity::dot(x, y)
 }
 
 impl Endpoint {
