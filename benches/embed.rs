@@ -1,10 +1,12 @@
 //! CPU (or CUDA) embedding throughput on a fixed prompt set.
 //!
 //! usage: cargo bench --bench embed -- PROMPTS.txt [--max-seq-len N] [--max-batch N]
-//!        [--batch-tokens N] [--repeat N] [--device cpu|cuda:N]
+//!        [--batch-tokens N] [--repeat N] [--device cpu|cuda:N] [--precision f32|int8]
 //! PROMPTS.txt is JSONL with one {"text": ...} per line (benches/compare_embed.sh makes it).
 //! Prints one JSON object on stdout: prompts/s and tokens/s of tokenize+embed, best of --repeat
-//! runs after one warm-up, plus the share of time spent tokenizing.
+//! runs after one warm-up, plus the share of time spent tokenizing. With `--precision int8` it
+//! also embeds the set with the f32 model (untimed) and reports the cosine of every int8
+//! embedding to its f32 one: minimum, mean and the share under 0.99.
 
 use std::time::Instant;
 
@@ -28,6 +30,13 @@ fn main() -> anyhow::Result<()> {
             "--batch-tokens" => opts.batch_tokens = val()?.parse()?,
             "--repeat" => repeat = val()?.parse()?,
             "--device" => spec = val()?.parse().map_err(anyhow::Error::msg)?,
+            "--precision" => {
+                opts.cpu_int8 = match val()?.as_str() {
+                    "f32" => false,
+                    "int8" => true,
+                    p => anyhow::bail!("--precision {p}: not f32 or int8"),
+                }
+            }
             _ => path = Some(a),
         }
     }
@@ -49,11 +58,12 @@ fn main() -> anyhow::Result<()> {
     let mut best = f64::MAX;
     let mut tok_share = 0.0;
     let mut tokens = 0usize;
+    let mut last = Vec::new();
     for _ in 0..repeat {
         let t0 = Instant::now();
         let tok = emb.tokenize(&refs)?;
         let t1 = Instant::now();
-        let _ = emb.embed_tokenized(&tok)?;
+        last = emb.embed_tokenized(&tok)?;
         let total = t0.elapsed().as_secs_f64();
         if total < best {
             best = total;
@@ -61,10 +71,34 @@ fn main() -> anyhow::Result<()> {
         }
         tokens = tok.iter().map(|t| t.ids.len()).sum();
     }
+    let agreement = if opts.cpu_int8 {
+        let f32_model = Embedder::load(
+            &default_model_dir(),
+            &dev,
+            distillguard::embed::EmbedOptions {
+                cpu_int8: false,
+                ..opts.clone()
+            },
+        )?;
+        let reference = f32_model.embed(&refs)?;
+        let d = emb.dim();
+        let cos: Vec<f64> = last
+            .chunks(d)
+            .zip(reference.chunks(d))
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum())
+            .collect();
+        let min = cos.iter().cloned().fold(f64::MAX, f64::min);
+        let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+        let under = cos.iter().filter(|&&c| c < 0.99).count() as f64 / cos.len() as f64;
+        serde_json::json!({"min": min, "mean": mean, "share_under_0_99": under})
+    } else {
+        serde_json::Value::Null
+    };
     println!(
         "{}",
         serde_json::json!({
-            "impl": "distillguard",
+            "impl": if opts.cpu_int8 { "distillguard-int8" } else { "distillguard" },
+            "cosine_to_f32": agreement,
             "device": device::name(&dev),
             "threads": candle_core::utils::get_num_threads(),
             "prompts": texts.len(),

@@ -58,9 +58,20 @@ pub struct ModelArgs {
     /// Most prompts per model batch.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_batch: usize,
-    /// Model precision on a CUDA device (the CPU always runs f32).
+    /// Model precision on a CUDA device.
     #[arg(long, value_enum, default_value = "f16")]
     pub gpu_dtype: GpuDType,
+    /// Model precision on the CPU: f32, or int8 linear layers (f32 elsewhere; benches/README.md
+    /// has its speed and its agreement with f32). Ignored on a GPU.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: CpuPrecision,
+}
+
+/// Precision of the model on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CpuPrecision {
+    F32,
+    Int8,
 }
 
 /// Precision of the model on a GPU.
@@ -96,6 +107,7 @@ impl ModelArgs {
             batch_tokens: self.batch_tokens,
             max_batch: self.max_batch,
             gpu_dtype: self.gpu_dtype.candle(),
+            cpu_int8: self.precision == CpuPrecision::Int8 && device.is_cpu(),
             ..EmbedOptions::default()
         };
         Embedder::load(&dir, device, opts)
@@ -168,6 +180,7 @@ impl LogArgs {
             run_dir,
             model_dir: self.model.dir(),
             max_seq_len: self.model.max_seq_len,
+            int8: self.model.precision == CpuPrecision::Int8 && device.is_cpu(),
             skip_invalid: self.skip_invalid,
             quiet: self.quiet,
             device,

@@ -21,6 +21,8 @@ use serde::Deserialize;
 use candle_core::Result;
 
 use super::fused::{self, AddNorm};
+use super::int8::QLinear;
+use crate::cpu_storage::contiguous_f32;
 
 /// The fields of a Hugging Face `config.json` that the encoder needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -49,19 +51,50 @@ fn default_act() -> String {
     "gelu".into()
 }
 
-/// A dense layer without bias, its weight stored transposed (`[in, out]`, contiguous) so that
-/// the GEMM reads both operands in their natural layout. Each bias is applied by the step that
-/// follows the GEMM, in the same pass as other work.
-struct Dense(Tensor);
+/// A dense layer without bias. In float, its weight is stored transposed (`[in, out]`,
+/// contiguous) so that the GEMM reads both operands in their natural layout; in int8 it is
+/// quantised once at load ([`QLinear`], CPU only). Each bias is applied by the step that follows
+/// the GEMM, in the same pass as other work.
+enum Dense {
+    Float(Tensor),
+    Int8(QLinear),
+}
 
 impl Dense {
     fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize) -> Result<(Self, Tensor)> {
         let w = vb.get((out_dim, in_dim), "weight")?;
-        Ok((Dense(w.t()?.contiguous()?), vb.get(out_dim, "bias")?))
+        Ok((Dense::Float(w.t()?.contiguous()?), vb.get(out_dim, "bias")?))
+    }
+
+    /// The same layer with int8 weights (from f32 weights on the CPU).
+    fn to_int8(&self) -> Result<Self> {
+        match self {
+            Dense::Float(w) => {
+                let (k, n) = w.dims2()?;
+                let data = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                Ok(Dense::Int8(QLinear::new(&data, k, n)))
+            }
+            Dense::Int8(_) => candle_core::bail!("layer is already int8"),
+        }
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.0)
+        match self {
+            Dense::Float(w) => x.matmul(w),
+            Dense::Int8(q) => {
+                let (m, _) = x.dims2()?;
+                let x = x.contiguous()?;
+                let (storage, layout) = x.storage_and_layout();
+                let y = match &*storage {
+                    candle_core::Storage::Cpu(s) => {
+                        q.forward(contiguous_f32(s, layout, "int8 linear")?, m)
+                    }
+                    _ => candle_core::bail!("int8 linear layers run on the CPU only"),
+                };
+                drop(storage);
+                Tensor::from_vec(y, (m, q.out_dim()), x.device())
+            }
+        }
     }
 }
 
@@ -144,7 +177,10 @@ impl Bert {
             let (q, qb) = Dense::load(&a.pp("self.query"), h, h)?;
             let (k, kb) = Dense::load(&a.pp("self.key"), h, h)?;
             let (v, vb_) = Dense::load(&a.pp("self.value"), h, h)?;
-            let qkv = Dense(Tensor::cat(&[(q.0 * scale)?, k.0, v.0], 1)?);
+            let (Dense::Float(q), Dense::Float(k), Dense::Float(v)) = (q, k, v) else {
+                unreachable!("Dense::load gives float layers")
+            };
+            let qkv = Dense::Float(Tensor::cat(&[(q * scale)?, k, v], 1)?);
             let qkv_bias =
                 Tensor::cat(&[(qb * scale)?, kb, vb_], 0)?.reshape((3, 1, heads, 1, head_dim))?;
             let (out, out_bias) = Dense::load(&a.pp("output.dense"), h, h)?;
@@ -260,6 +296,22 @@ impl Bert {
 
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// Switch every linear layer (QKV, attention output, both FFN projections) to int8 weights
+    /// and per-row int8 activations; embeddings, LayerNorm, attention, GELU and pooling stay
+    /// f32. CPU and f32 only.
+    pub fn quantize_linear_int8(&mut self) -> Result<()> {
+        if !self.device().is_cpu() || self.dtype != DType::F32 {
+            candle_core::bail!("int8 linear layers need the f32 model on the CPU");
+        }
+        for l in &mut self.layers {
+            l.qkv = l.qkv.to_int8()?;
+            l.out = l.out.to_int8()?;
+            l.ffn_in = l.ffn_in.to_int8()?;
+            l.ffn_out = l.ffn_out.to_int8()?;
+        }
+        Ok(())
     }
 }
 

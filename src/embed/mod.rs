@@ -9,6 +9,7 @@
 pub mod bert;
 mod files;
 pub mod fused;
+pub mod int8;
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,9 @@ pub struct EmbedOptions {
     /// run the half-precision path of the GPU with candle's CPU ops, so that it can be checked
     /// against f32 where no GPU is (tests/parity.rs), slowly.
     pub cpu_dtype: DType,
+    /// Int8 linear layers on the CPU ([`int8`]; with `cpu_dtype` f32 only): weights quantised
+    /// per output channel at load, activations per row, everything else f32.
+    pub cpu_int8: bool,
 }
 
 impl Default for EmbedOptions {
@@ -50,6 +54,7 @@ impl Default for EmbedOptions {
             max_batch: 64,
             gpu_dtype: DType::F16,
             cpu_dtype: DType::F32,
+            cpu_int8: false,
         }
     }
 }
@@ -69,6 +74,14 @@ pub struct ModelInfo {
     pub sha256: String,
     pub dim: usize,
     pub max_seq_len: usize,
+    /// Arithmetic of the encoder: `f32`, `f16`, `bf16`, or `int8` (int8 linear layers, f32
+    /// elsewhere). Manifests written before this field existed were f32 or the GPU dtype.
+    #[serde(default = "unrecorded")]
+    pub precision: String,
+}
+
+fn unrecorded() -> String {
+    "unrecorded".into()
 }
 
 pub struct Embedder {
@@ -134,12 +147,26 @@ impl Embedder {
         // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], dtype, device) }
             .map_err(|e| Error::model(&files.weights, format!("cannot read weights: {e}")))?;
-        let model = Bert::load(vb, &config).map_err(|e| {
+        let mut model = Bert::load(vb, &config).map_err(|e| {
             Error::model(
                 &files.weights,
                 format!("weights do not fit {}: {e}", files.config.display()),
             )
         })?;
+        if opts.cpu_int8 {
+            if !device.is_cpu() || dtype != DType::F32 {
+                return Err(Error::Usage(format!(
+                    "int8 runs on the CPU with f32 elsewhere, not on {} in {dtype:?}",
+                    crate::device::name(device)
+                )));
+            }
+            model.quantize_linear_int8()?;
+        }
+        let precision = if opts.cpu_int8 {
+            "int8".to_string()
+        } else {
+            format!("{dtype:?}").to_lowercase()
+        };
         Ok(Embedder {
             info: ModelInfo {
                 name: MODEL_NAME.to_string(),
@@ -147,6 +174,7 @@ impl Embedder {
                 sha256,
                 dim: model.hidden_size(),
                 max_seq_len: opts.max_seq_len,
+                precision,
             },
             model,
             tokenizer,

@@ -38,6 +38,9 @@ pub struct RunSource<'a> {
     /// The embedding model's folder (its weights' hash decides whether a run can be reused).
     pub model_dir: PathBuf,
     pub max_seq_len: usize,
+    /// Whether the job asks for int8 embeddings: a run embedded in int8 is reused only then
+    /// (f32 and half-precision runs are reused either way, as the more precise ones).
+    pub int8: bool,
     pub skip_invalid: bool,
     pub quiet: bool,
     /// Where the job computes: the embedder's device, and where the similarity kernels of the
@@ -74,6 +77,11 @@ fn stale(src: &RunSource) -> Result<Option<String>> {
             "it was embedded with --max-seq-len {}",
             run_manifest.model.max_seq_len
         )));
+    }
+    if run_manifest.model.precision == "int8" && !src.int8 {
+        return Ok(Some(
+            "it was embedded with --precision int8 and this job asks for f32".into(),
+        ));
     }
     if run_manifest.input.skipped.count > 0 && !src.skip_invalid {
         return Ok(Some(
