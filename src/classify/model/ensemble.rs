@@ -1,0 +1,363 @@
+//! The cross-validated ensemble: options, summaries, and the training loop.
+
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::dataset::{mean_std, standardised};
+use super::folds::{assign_folds, split_groups};
+use super::mlp::*;
+use super::{Dataset, Model};
+use crate::classify::metrics::{threshold_for_fpr, Metrics};
+use crate::error::{Error, Result};
+
+/// Hyper-parameters of [`train`]. Stored in `model.json` with the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainOptions {
+    /// Hidden layer widths, input to output (ReLU after each).
+    pub hidden: Vec<usize>,
+    /// Most passes over the training rows (early stopping usually ends sooner).
+    pub epochs: usize,
+    /// Stop after this many epochs without a lower loss on the early-stopping rows, and keep
+    /// the best epoch's weights; 0 trains all `epochs` with no early stopping.
+    pub patience: usize,
+    /// Share of the training split's groups set aside to watch for early stopping, in (0, 1).
+    pub early_stop_fraction: f64,
+    /// Rows per optimizer step; 0 means full batch.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Seeds the folds, the initial weights and the batch order.
+    pub seed: u64,
+    /// Cross-validation folds, and so ensemble members per repeat (at least 2; capped by the
+    /// number of positive and of negative groups).
+    pub folds: usize,
+    /// Rounds of k-fold cross-validation, each with its own folds and seeds (at least 1).
+    pub repeats: usize,
+    /// False positive rate the threshold is chosen for on the out-of-fold scores, in (0, 1).
+    pub target_fpr: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            hidden: vec![128, 64],
+            epochs: 200,
+            patience: 10,
+            early_stop_fraction: 0.2,
+            batch_size: 128,
+            lr: 1e-3,
+            weight_decay: 1e-2,
+            seed: 0,
+            folds: 5,
+            repeats: 5,
+            target_fpr: 0.01,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Rejects options that cannot train, as [`Error::Usage`].
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden.contains(&0) {
+            return Err(Error::Usage(format!(
+                "hidden layer sizes must be positive, got {:?}",
+                self.hidden
+            )));
+        }
+        if self.epochs == 0 {
+            return Err(Error::Usage("epochs must be at least 1".into()));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::Usage(format!(
+                "learning rate must be positive, got {}",
+                self.lr
+            )));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::Usage(format!(
+                "weight decay must be >= 0, got {}",
+                self.weight_decay
+            )));
+        }
+        if self.folds < 2 {
+            return Err(Error::Usage(format!(
+                "folds must be at least 2, got {}",
+                self.folds
+            )));
+        }
+        if self.repeats == 0 {
+            return Err(Error::Usage("repeats must be at least 1".into()));
+        }
+        if self.patience > 0 && !(self.early_stop_fraction > 0.0 && self.early_stop_fraction < 1.0)
+        {
+            return Err(Error::Usage(format!(
+                "early-stopping fraction must be in (0, 1), got {}",
+                self.early_stop_fraction
+            )));
+        }
+        if !(self.target_fpr > 0.0 && self.target_fpr < 1.0) {
+            return Err(Error::Usage(format!(
+                "target false positive rate must be in (0, 1), got {}",
+                self.target_fpr
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What training saw and did; stored in `model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    pub options: TrainOptions,
+    /// Labelled rows, positives among them, and groups of each kind.
+    pub rows: usize,
+    pub positives: usize,
+    pub positive_groups: usize,
+    pub negative_groups: usize,
+    /// Folds used: `options.folds` capped by the groups of each kind.
+    pub folds: usize,
+    /// One per fold of each repeat, in repeat then fold order.
+    pub members: Vec<MemberSummary>,
+    /// Balanced BCE of the out-of-fold scores.
+    pub oof_loss: f64,
+    /// Balanced BCE and metrics of the ensemble on all labelled rows, at the threshold:
+    /// in-sample, to compare with the out-of-fold [`Model::metrics`] and spot overfitting.
+    pub train_loss: f64,
+    pub train_metrics: Metrics,
+    // No wall-clock time here: model.json is byte-reproducible (an older file's `seconds` is
+    // ignored on load); `train` reports the time on stderr.
+}
+
+/// One ensemble member: the fold it was scored on, and how it was fitted on the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberSummary {
+    /// The cross-validation round the member belongs to (0-based).
+    #[serde(default)]
+    pub repeat: usize,
+    /// Rows of the held-out fold, and positives among them.
+    pub held_rows: usize,
+    pub held_positives: usize,
+    /// Rows the optimizer saw, and rows of the training folds set aside for early stopping
+    /// (0 when early stopping was off or there were too few groups for it).
+    pub fit_rows: usize,
+    pub early_stop_rows: usize,
+    /// Epochs trained, and the epoch whose weights were kept (None without early stopping:
+    /// the last epoch's weights are kept).
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    /// Balanced BCE of the kept weights on the early-stopping rows.
+    pub early_stop_loss: Option<f64>,
+}
+
+/// Seed offset between cross-validation rounds: far from the per-fold offsets (16 per fold) so
+/// no two members of different rounds share a seed.
+pub(super) const REPEAT_SEED_STRIDE: u64 = 1_000_003;
+
+/// Trains a classifier on `data` (see the module notes for the folds, loss and threshold).
+///
+/// Groups are dealt into `folds` folds, stratified by whether a group holds positives; for
+/// each fold a member is trained on the other folds and scores the fold. This is done
+/// `repeats` times with other folds and seeds (repeat 0 uses `seed` itself); an account's
+/// out-of-fold score is the mean of its scores over the repeats. With `patience > 0`,
+/// `early_stop_fraction` of a member's training groups watch for early stopping and the best
+/// epoch's weights are kept; with too few groups for that, all `epochs` are trained (see
+/// [`MemberSummary::early_stop_rows`]). The threshold is chosen on the out-of-fold scores.
+///
+/// Fails with [`Error::Usage`] on invalid options or data, or with fewer than two groups
+/// holding positives or two holding only negatives.
+pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
+    train_scored(data, opts).map(|(model, _)| model)
+}
+
+/// [`train`], also returning each row's out-of-fold score (what the threshold and the
+/// metrics were computed from).
+pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<(Model, Vec<f32>)> {
+    opts.validate()?;
+    data.validate()?;
+    let d = data.dim();
+    let folds = assign_folds(data, opts.folds, opts.seed);
+    if folds.pos_groups < 2 || folds.neg_groups < 2 {
+        return Err(Error::Usage(format!(
+            "cannot split {} accounts into folds with positives and negatives on both sides of \
+             each: {} groups hold positives and {} only negatives, need at least 2 of each (a \
+             group -- campaign id for positives, account id for negatives -- is never split)",
+            data.len(),
+            folds.pos_groups,
+            folds.neg_groups
+        )));
+    }
+    let all: Vec<usize> = (0..data.len()).collect();
+    let (mean, std) = mean_std(&data.x, d, &all);
+
+    let mut oof = vec![0f32; data.len()];
+    let mut members = Vec::with_capacity(folds.k * opts.repeats);
+    let mut summaries = Vec::with_capacity(folds.k * opts.repeats);
+    for r in 0..opts.repeats {
+        let round_seed = opts.seed.wrapping_add(REPEAT_SEED_STRIDE * r as u64);
+        // Round 0 deals the folds already dealt above; every round has the same group counts,
+        // so the same k.
+        let dealt = (r > 0).then(|| assign_folds(data, opts.folds, round_seed));
+        let folds = dealt.as_ref().unwrap_or(&folds);
+        for f in 0..folds.k {
+            let (held, fit): (Vec<usize>, Vec<usize>) =
+                all.iter().partition(|&&i| folds.of[i] == f);
+            let seed = round_seed.wrapping_add(16 * f as u64);
+            let (layers, mut summary) = fit_member(data, &fit, &mean, &std, opts, seed)?;
+            for (&i, p) in held
+                .iter()
+                .zip(predict_rows(&[&layers], data, &held, &mean, &std)?)
+            {
+                oof[i] += p / opts.repeats as f32;
+            }
+            summary.repeat = r;
+            summary.held_rows = held.len();
+            summary.held_positives = held.iter().filter(|&&i| data.y[i] == 1).count();
+            members.push(layers);
+            summaries.push(summary);
+        }
+    }
+
+    let threshold = threshold_for_fpr(&oof, &data.y, opts.target_fpr);
+    let metrics = Metrics::from_scores(&oof, &data.y, Some(threshold));
+    let member_refs: Vec<&[Linear]> = members.iter().map(Vec::as_slice).collect();
+    let in_sample = predict_rows(&member_refs, data, &all, &mean, &std)?;
+    let groups: Vec<&str> = data.groups.iter().map(String::as_str).collect();
+    let training = TrainingSummary {
+        options: opts.clone(),
+        rows: data.len(),
+        positives: metrics.positives,
+        positive_groups: folds.pos_groups,
+        negative_groups: folds.neg_groups,
+        folds: folds.k,
+        members: summaries,
+        oof_loss: balanced_log_loss(&oof, &data.y, &groups, &data.group_weights)?,
+        train_loss: balanced_log_loss(&in_sample, &data.y, &groups, &data.group_weights)?,
+        train_metrics: Metrics::from_scores(&in_sample, &data.y, Some(threshold)),
+    };
+    let model = Model {
+        schema: data.features.clone(),
+        mean,
+        std,
+        hidden: opts.hidden.clone(),
+        threshold,
+        target_fpr: opts.target_fpr,
+        metrics,
+        training,
+        linking: serde_json::Value::Null,
+        members,
+    };
+    Ok((model, oof))
+}
+
+/// Fits one member on `rows` (standardised with `mean`/`std`), with early stopping on a slice
+/// of their groups. The returned summary's `held_*` fields are left for the caller.
+fn fit_member(
+    data: &Dataset,
+    rows: &[usize],
+    mean: &[f32],
+    std: &[f32],
+    opts: &TrainOptions,
+    seed: u64,
+) -> Result<(Vec<Linear>, MemberSummary)> {
+    let d = data.dim();
+    // Early stopping watches a slice of the training groups, never the held-out fold, so the
+    // out-of-fold scores stay unbiased. Too few groups to carve one out: fixed epochs.
+    let inner = (opts.patience > 0)
+        .then(|| split_groups(data, rows, opts.early_stop_fraction, seed.wrapping_add(3)))
+        .filter(|s| s.both_classes_each_side(&data.y));
+    let (fit_rows, stop_rows) = match &inner {
+        Some(s) => (s.train.as_slice(), s.held.as_slice()),
+        None => (rows, &[][..]),
+    };
+    let dev = Device::Cpu;
+    // Standardised rows as (x, labels, loss weights) tensors.
+    let gather = |idx: &[usize]| -> Result<(Tensor, Tensor, Tensor)> {
+        let x = standardised(data, idx, mean, std);
+        let y: Vec<u8> = idx.iter().map(|&i| data.y[i]).collect();
+        let groups: Vec<&str> = idx.iter().map(|&i| data.groups[i].as_str()).collect();
+        let x = Tensor::from_vec(x, (idx.len(), d), &dev)?;
+        Ok((
+            x,
+            labels_tensor(&y)?,
+            balance_weights(&y, &groups, &data.group_weights)?,
+        ))
+    };
+
+    let mut init_rng = StdRng::seed_from_u64(seed.wrapping_add(1));
+    let (vars, layers) = init_layers(d, &opts.hidden, &mut init_rng)?;
+    let mut opt = AdamW::new(
+        vars.clone(),
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: opts.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+
+    let (fit_x, fit_y, fit_w) = gather(fit_rows)?;
+    let stop = if stop_rows.is_empty() {
+        None
+    } else {
+        Some(gather(stop_rows)?)
+    };
+    let n = fit_rows.len();
+    let batch = if opts.batch_size == 0 {
+        n
+    } else {
+        opts.batch_size.min(n)
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut shuffle_rng = StdRng::seed_from_u64(seed.wrapping_add(2));
+    // (loss, epoch, weights) of the best epoch on the early-stopping rows.
+    let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+    let mut epochs_run = 0;
+    for epoch in 1..=opts.epochs {
+        order.shuffle(&mut shuffle_rng);
+        for chunk in order.chunks(batch) {
+            let idx = Tensor::from_slice(chunk, chunk.len(), &dev)?;
+            let logits = forward(&layers, &fit_x.index_select(&idx, 0)?)?;
+            let loss = weighted_bce(
+                &logits,
+                &fit_y.index_select(&idx, 0)?,
+                &fit_w.index_select(&idx, 0)?,
+            )?;
+            opt.backward_step(&loss)?;
+        }
+        epochs_run = epoch;
+        if let Some((sx, sy, sw)) = &stop {
+            let loss = weighted_bce(&forward(&layers, sx)?, sy, sw)?.to_scalar::<f32>()? as f64;
+            if best.as_ref().is_none_or(|b| loss < b.0) {
+                let snapshot = vars
+                    .iter()
+                    .map(|v| v.as_tensor().copy())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                best = Some((loss, epoch, snapshot));
+            } else if best.as_ref().is_some_and(|b| epoch - b.1 >= opts.patience) {
+                break;
+            }
+        }
+    }
+    if let Some((_, _, snapshot)) = &best {
+        for (var, t) in vars.iter().zip(snapshot) {
+            var.set(t)?;
+        }
+    }
+    let summary = MemberSummary {
+        repeat: 0,
+        held_rows: 0,
+        held_positives: 0,
+        fit_rows: fit_rows.len(),
+        early_stop_rows: stop_rows.len(),
+        epochs_run,
+        best_epoch: best.as_ref().map(|b| b.1),
+        early_stop_loss: best.as_ref().map(|b| b.0),
+    };
+    Ok((layers, summary))
+}
