@@ -200,9 +200,9 @@ fn main() -> distillguard::Result<()> {
     );
 
     let t = Timer::start("signatures + LSH, footprints, linking, groups, cross features");
-    let ctx = campaign::analyse(&accounts, &local, &shingles, neighbors, &params)?;
+    let linking = campaign::analyse(&accounts, &local, &shingles, neighbors, &params)?;
     let names = campaign::feature_names(local.dim);
-    let x = campaign::feature_matrix(&local, &ctx);
+    let x = campaign::feature_matrix(&local, &linking);
     total += t.stop();
 
     // A model of the default shape (25 members of 128-64) fitted briefly on 2,000 accounts
@@ -232,15 +232,16 @@ fn main() -> distillguard::Result<()> {
     let probs = model.predict(&x)?;
     total += t.stop();
     println!("| total | {total:.2} | |");
-    let planted = |c: &campaign::Campaign| c.members.iter().all(|&m| m < members);
-    let background = |c: &campaign::Campaign| c.members.iter().all(|&m| m >= members);
+    let planted = |c: &campaign::LinkGroup| c.members.iter().all(|&m| m < members);
+    let background = |c: &campaign::LinkGroup| c.members.iter().all(|&m| m >= members);
     println!(
         "{} link groups: {} of planted accounts only (50 planted campaigns), {} of background \
          accounts only, {} mixed; {} scores",
-        ctx.campaigns.len(),
-        ctx.campaigns.iter().filter(|c| planted(c)).count(),
-        ctx.campaigns.iter().filter(|c| background(c)).count(),
-        ctx.campaigns
+        linking.groups.len(),
+        linking.groups.iter().filter(|c| planted(c)).count(),
+        linking.groups.iter().filter(|c| background(c)).count(),
+        linking
+            .groups
             .iter()
             .filter(|c| !planted(c) && !background(c))
             .count(),

@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let dev = device::resolve(spec)?;
+    let dev = device::resolve(spec, &distillguard::progress::Silent)?;
     let emb = Embedder::load(&default_model_dir(), &dev, opts.clone())?;
 
     let _ = emb.embed(&refs[..refs.len().min(256)])?; // warm-up

@@ -25,8 +25,13 @@ fn main() -> distillguard::Result<()> {
     let run = Run::open(&PathBuf::from(run_dir))?;
     let labels = Labels::read(&PathBuf::from(labels))?;
     // The features exactly as `score` computes them (this also saves the run's index).
-    let det = pipeline::detect(&run, &CampaignParams::default(), &Device::Cpu, true)?;
-    let (accounts, all, x) = (&det.accounts, &det.names, &det.x);
+    let detection = pipeline::detect(
+        &run,
+        &CampaignParams::default(),
+        &Device::Cpu,
+        &distillguard::progress::Silent,
+    )?;
+    let (accounts, all, x) = (&detection.accounts, &detection.names, &detection.x);
     let d = all.len();
     let cols: Vec<usize> = names
         .iter()

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use distillguard::campaign::{self, CampaignParams, FormParams, InfraParams};
 use distillguard::classify::pair_precision_recall;
 use distillguard::features::{self, Accounts};
-use distillguard::index::{AccountIndex, IndexParams};
+use distillguard::index::AccountIndex;
 use distillguard::ingest::Labels;
 use distillguard::run::Run;
 
@@ -29,12 +29,7 @@ fn main() -> distillguard::Result<()> {
     let labels = Labels::read(&PathBuf::from(labels))?;
     let accounts = Accounts::from_run(&run)?;
     let local = features::local(&run.embeddings, &run.rows, &accounts)?;
-    let index = AccountIndex::build(
-        accounts.ids.clone(),
-        &local.behaviour,
-        local.dim,
-        IndexParams::for_accounts(accounts.len()),
-    )?;
+    let index = AccountIndex::for_accounts(accounts.ids.clone(), &local.behaviour, local.dim)?;
     let defaults = CampaignParams::default();
     let all = index.all_neighbors(defaults.k);
     let truth = labels.true_campaigns();
@@ -114,19 +109,21 @@ fn main() -> distillguard::Result<()> {
                                 .iter()
                                 .map(|ns| ns.iter().map(|n| (n.row, n.similarity)).collect())
                                 .collect();
-                            let ctx = campaign::analyse(
+                            let linking = campaign::analyse(
                                 &accounts,
                                 &local,
                                 &run.shingles,
                                 neighbors,
                                 &params,
                             )?;
-                            let row = report(&ctx, &accounts, &truth, &label_of);
+                            let row = report(&linking, &accounts, &truth, &label_of);
                             if std::env::var("DUMP").is_ok() {
-                                dump(&ctx, &accounts, &truth, &label_of);
+                                dump(&linking, &accounts, &truth, &label_of);
                             }
                             if let Ok(kind) = std::env::var("DIAG") {
-                                diagnose(&kind, &ctx, &accounts, &run, &params, &truth, &label_of);
+                                diagnose(
+                                    &kind, &linking, &accounts, &run, &params, &truth, &label_of,
+                                );
                             }
                             println!(
                             "{min_share:>6.2} {min_jaccard:>6.2} {min_shared:>6} {min_co_activity:>6.2} {min_overlap:>6.2} {min_structural_similarity:>6.2} {row}"
@@ -143,12 +140,12 @@ fn main() -> distillguard::Result<()> {
 /// One table row: groups, pair precision/recall, benign and extraction accounts in groups,
 /// pair recall per extraction kind.
 fn report(
-    ctx: &campaign::Context,
+    linking: &campaign::Linking,
     accounts: &Accounts,
     truth: &HashMap<String, Option<String>>,
     label_of: &HashMap<&str, (u8, String)>,
 ) -> String {
-    let group_of = |a: usize| ctx.campaign_of[a].map(|c| ctx.campaigns[c].id.clone());
+    let group_of = |a: usize| linking.group_of[a].map(|c| linking.groups[c].id.clone());
     let pred: HashMap<String, Option<String>> = accounts
         .ids
         .iter()
@@ -160,7 +157,7 @@ fn report(
     let in_group = |label: u8| {
         (0..accounts.len())
             .filter(|&a| {
-                ctx.campaign_of[a].is_some()
+                linking.group_of[a].is_some()
                     && label_of.get(accounts.ids[a].as_str()).map(|l| l.0) == Some(label)
             })
             .count()
@@ -188,7 +185,7 @@ fn report(
         .collect();
     format!(
         "{:>7} {p:>7.4} {r:>7.4} {:>8} {:>8}  {}",
-        ctx.campaigns.len(),
+        linking.groups.len(),
         in_group(0),
         in_group(1),
         per_kind.join(" ")
@@ -197,12 +194,12 @@ fn report(
 
 /// Each link group's make-up: labelled campaigns (or benign kinds) and their account counts.
 fn dump(
-    ctx: &campaign::Context,
+    linking: &campaign::Linking,
     accounts: &Accounts,
     truth: &HashMap<String, Option<String>>,
     label_of: &HashMap<&str, (u8, String)>,
 ) {
-    for c in &ctx.campaigns {
+    for c in &linking.groups {
         let mut parts: BTreeMap<String, usize> = BTreeMap::new();
         for &m in &c.members {
             let id = accounts.ids[m].as_str();
@@ -230,7 +227,7 @@ fn dump(
 /// overlap with any account of its own campaign.
 fn diagnose(
     kind: &str,
-    ctx: &campaign::Context,
+    linking: &campaign::Linking,
     accounts: &Accounts,
     run: &Run,
     params: &CampaignParams,
@@ -242,7 +239,7 @@ fn diagnose(
     let camp = |a: usize| truth.get(accounts.ids[a].as_str()).cloned().flatten();
     let of_kind =
         |a: usize| label_of.get(accounts.ids[a].as_str()).map(|l| l.1.as_str()) == Some(kind);
-    for a in (0..accounts.len()).filter(|&a| of_kind(a) && ctx.campaign_of[a].is_none()) {
+    for a in (0..accounts.len()).filter(|&a| of_kind(a) && linking.group_of[a].is_none()) {
         let mine = camp(a);
         let sibs: Vec<usize> = (0..accounts.len())
             .filter(|&b| b != a && camp(b) == mine)
@@ -274,7 +271,7 @@ fn diagnose(
             sigs.of(a).len(),
             best_j.map(|(o, _)| (o.jaccard, o.shared)),
             sibs.len(),
-            ctx.links[a].len(),
+            linking.links[a].len(),
         );
     }
 }

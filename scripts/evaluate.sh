@@ -48,13 +48,8 @@ evaluate() { # scores labels train-labels name [run-dir]
     --train-labels "$3" --out "$D/$4.json" > "$D/$4.txt"
   echo "wrote $D/$4.txt" >&2
 }
-only() { # labels-file kind-regex -> the labels of those kinds
-  grep -E "\"kind\":\"($2)\"" "$1"
-}
-
-kinds_of() { # labels-file label -> its kinds, one per line
-  grep "\"label\":$2" "$1" | sed 's/.*"kind":"\([^"]*\)".*/\1/' | sort -u
-}
+# shellcheck source=scripts/labels.sh
+. scripts/labels.sh
 BENIGN=$(kinds_of "$D/test.labels.jsonl" 0 | paste -sd'|')
 ENDPOINT='endpoint_user|endpoint_extraction|endpoint_extraction_mixed'
 

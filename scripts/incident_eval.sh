@@ -21,7 +21,8 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 [ -n "${DISTILLGUARD_BIN:-}" ] || cargo build --release --quiet
 [ -f "$D/test.run/features.safetensors" ] || { echo "run scripts/evaluate.sh first" >&2; exit 1; }
 mkdir -p "$I"
-kinds_of() { grep "\"label\":$2" "$1" | sed 's/.*"kind":"\([^"]*\)".*/\1/' | sort -u; }
+# shellcheck source=scripts/labels.sh
+. scripts/labels.sh
 KINDS=${KINDS:-$(kinds_of "$D/train.labels.jsonl" 1)}
 WEIGHTS=${WEIGHTS:-1 3 10}
 

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use candle_core::Device;
 
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// What the user asked for with `--device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +51,9 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
-/// Open the device the user asked for.
-pub fn resolve(spec: DeviceSpec) -> Result<Device> {
+/// Open the device the user asked for. With `auto` and a `cuda` build that finds no usable
+/// device, `progress` is told why the job runs on the CPU.
+pub fn resolve(spec: DeviceSpec, progress: &dyn Progress) -> Result<Device> {
     match spec {
         DeviceSpec::Cpu => Ok(Device::Cpu),
         DeviceSpec::Cuda(n) => open_cuda(n),
@@ -59,7 +61,7 @@ pub fn resolve(spec: DeviceSpec) -> Result<Device> {
             Ok(d) => Ok(d),
             Err(e) => {
                 if cfg!(feature = "cuda") {
-                    eprintln!("distillguard: no usable CUDA device ({e}); running on the CPU");
+                    progress.note(&format!("no usable CUDA device ({e}); running on the CPU"));
                 }
                 Ok(Device::Cpu)
             }
@@ -114,13 +116,13 @@ mod tests {
 
     #[test]
     fn auto_always_yields_a_device() {
-        assert!(resolve(DeviceSpec::Auto).is_ok());
+        assert!(resolve(DeviceSpec::Auto, &crate::progress::Silent).is_ok());
     }
 
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_feature_is_a_clear_error() {
-        let e = resolve(DeviceSpec::Cuda(0)).unwrap_err();
+        let e = resolve(DeviceSpec::Cuda(0), &crate::progress::Silent).unwrap_err();
         assert_eq!(e.exit_code(), 5);
         assert!(e.to_string().contains("without the `cuda` feature"), "{e}");
     }

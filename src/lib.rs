@@ -18,26 +18,32 @@
 //! - [`run`]: the run-directory files other tools read.
 //! - [`features`], [`similarity`], [`index`], [`campaign`], [`classify`], [`report`]: the
 //!   detection stages, in that order (see ARCHITECTURE.md).
-//! - [`pipeline`]: the jobs; [`cli`]: flags and dispatch; [`error`]: the error type and exit codes.
-//! - [`simulate`]: labelled synthetic traffic from real prompt corpora (training and evaluation
-//!   data; outside the scoring pipeline).
+//! - [`pipeline`]: the jobs, which report through [`progress::Progress`] and never print;
+//!   [`error`]: the error type and exit codes. Flags, bars and summaries live in the binary
+//!   (`src/main.rs`, `src/cli/`).
+//! - `simulate` (feature `simulate`, on by default): labelled synthetic traffic from real prompt
+//!   corpora, for training and evaluation; a tool beside the pipeline that writes the public
+//!   request-log and label formats and reads nothing of the detection stages.
 
 pub mod campaign;
 pub mod classify;
-pub mod cli;
+pub mod cpu;
 pub mod cpu_storage;
 pub mod device;
 pub mod embed;
 pub mod error;
 pub mod features;
+pub mod hash;
 pub mod index;
 pub mod ingest;
 pub mod lexical;
 pub mod pipeline;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod shingles;
 pub mod similarity;
+#[cfg(feature = "simulate")]
 pub mod simulate;
 
 pub use error::{Error, Result};

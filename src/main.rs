@@ -3,9 +3,11 @@
 
 use clap::Parser;
 
+mod cli;
+
 fn main() {
-    let cli = distillguard::cli::Cli::parse();
-    if let Err(e) = distillguard::cli::run(cli) {
+    let cli = cli::Cli::parse();
+    if let Err(e) = cli::run(cli) {
         eprintln!("distillguard: error: {e}");
         std::process::exit(e.exit_code());
     }

@@ -104,7 +104,7 @@ pub struct Timing {
 }
 
 /// Output precision of the stored embeddings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreDType {
     F32,
     F16,

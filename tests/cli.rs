@@ -273,7 +273,9 @@ fn usage_errors() {
     let o = embed(&input, &tmp.path().join("r"), &["--max-seq-len", "600"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("--max-seq-len 600 must be between 2 and the model's 512 positions"),
+        stderr(&o).contains(
+            "the longest prompt, 600 tokens, must be between 2 and the model's 512 positions"
+        ),
         "{}",
         stderr(&o)
     );

@@ -292,6 +292,23 @@ fn eval_reports_metrics_and_baselines() {
     );
 }
 
+/// `train` on the fixture log with `labels`, the run directory `run` and the model folder `out`,
+/// plus `extra` flags.
+fn train_on(run: &Path, labels: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .args(["train", "--device", "cpu", "--input"])
+        .arg(common::fixture("planted.jsonl"))
+        .arg("--labels")
+        .arg(labels)
+        .arg("--run-dir")
+        .arg(run)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// Train on the fixture (reusing the embedded run), score again with the new model, and check
 /// that a model with another schema is refused.
 #[test]
@@ -299,19 +316,7 @@ fn train_then_score_with_the_new_model() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let run = private_run(dir.path());
-    let train = |labels: &Path| {
-        bin()
-            .args(["train", "--device", "cpu", "--input"])
-            .arg(common::fixture("planted.jsonl"))
-            .arg("--labels")
-            .arg(labels)
-            .arg("--run-dir")
-            .arg(&run)
-            .arg("--out")
-            .arg(&model)
-            .output()
-            .unwrap()
-    };
+    let train = |labels: &Path| train_on(&run, labels, &model, &[]);
     // The fixture's labels hold a single campaign, which cannot be split into train and
     // validation by campaign: training must say so rather than report an unearned score.
     let o = train(&common::fixture("planted.labels.jsonl"));
@@ -381,18 +386,7 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     let dir = tempfile::tempdir().unwrap();
     let run = private_run(dir.path());
     let train = |labels: &Path, base: &str, out: &Path| {
-        bin()
-            .args(["train", "--device", "cpu", "--input"])
-            .arg(common::fixture("planted.jsonl"))
-            .arg("--labels")
-            .arg(labels)
-            .arg("--run-dir")
-            .arg(&run)
-            .args(["--out"])
-            .arg(out)
-            .args(["--base", base, "--repeats", "1"])
-            .output()
-            .unwrap()
+        train_on(&run, labels, out, &["--base", base, "--repeats", "1"])
     };
     let write_labels = |name: &str, rows: &[(&String, u8, Option<&str>)]| {
         let path = dir.path().join(name);

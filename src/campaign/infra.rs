@@ -23,11 +23,10 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::features::Accounts;
+use crate::ingest::HOUR_MS;
 
 /// Width of the activity buckets compared for synchrony.
 pub const SYNC_BUCKET_MS: i64 = 5 * 60_000;
-/// Width of the activity buckets compared for co-activity.
-pub const HOUR_MS: i64 = 3_600_000;
 
 /// Infrastructure-link settings (saved with the linking settings).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

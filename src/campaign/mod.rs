@@ -99,7 +99,7 @@ impl Default for CampaignParams {
 
 /// One campaign: linked accounts and what they share.
 #[derive(Debug, Clone, Serialize)]
-pub struct Campaign {
+pub struct LinkGroup {
     pub id: String,
     /// Member account indices, sorted.
     #[serde(skip)]
@@ -194,18 +194,18 @@ pub fn signals(
 }
 
 /// Everything learned across accounts.
-pub struct Context {
+pub struct Linking {
     /// Per account: neighbours `(account, similarity)`, most similar first.
     pub neighbors: Vec<Vec<(usize, f32)>>,
     /// Per account: its links, in the order the pairs were examined.
     pub links: Vec<Vec<Link>>,
-    pub campaign_of: Vec<Option<usize>>,
-    pub campaigns: Vec<Campaign>,
+    pub group_of: Vec<Option<usize>>,
+    pub groups: Vec<LinkGroup>,
     /// `accounts x CROSS_FEATURES.len()`, row-major.
     pub x: Vec<f32>,
 }
 
-impl Context {
+impl Linking {
     pub fn row(&self, a: usize) -> &[f32] {
         let d = CROSS_FEATURES.len();
         &self.x[a * d..(a + 1) * d]
@@ -220,7 +220,7 @@ pub fn analyse(
     shingles: &RowShingles,
     neighbors: Vec<Vec<(usize, f32)>>,
     params: &CampaignParams,
-) -> Result<Context> {
+) -> Result<Linking> {
     let n = accounts.len();
     let footprints = Footprints::new(accounts);
     let signatures = Signatures::new(accounts, shingles, &params.form);
@@ -369,8 +369,8 @@ pub fn analyse(
             .map(|(s, _)| s);
     }
 
-    let mut campaign_of = vec![None; n];
-    let mut campaigns = Vec::with_capacity(groups.len());
+    let mut group_of = vec![None; n];
+    let mut link_groups = Vec::with_capacity(groups.len());
     for (ci, members) in groups.into_iter().enumerate() {
         let set: HashSet<usize> = members.iter().copied().collect();
         // Each link inside the group, seen from both ends (means are unchanged by that).
@@ -384,9 +384,9 @@ pub fn analyse(
             if let Some(s) = top_system[a] {
                 *sys_counts.entry(s).or_default() += 1;
             }
-            campaign_of[a] = Some(ci);
+            group_of[a] = Some(ci);
         }
-        campaigns.push(Campaign {
+        link_groups.push(LinkGroup {
             id: format!("G{:04}", ci + 1),
             size: members.len(),
             requests: members.iter().map(|&a| accounts.requests[a].len()).sum(),
@@ -435,7 +435,7 @@ pub fn analyse(
                 .collect();
             hours.iter().filter(|h| others.contains(h)).count() as f32 / hours.len() as f32
         };
-        if let Some(c) = campaign_of[a].map(|c| &campaigns[c]) {
+        if let Some(c) = group_of[a].map(|c| &link_groups[c]) {
             f[Cross::LogCampaignSize] = (1.0 + c.size as f32).ln();
             f[Cross::LogCampaignRequests] = (1.0 + c.requests as f32).ln();
             f[Cross::CampaignMeanSimilarity] = c.mean_similarity;
@@ -450,11 +450,11 @@ pub fn analyse(
         f[Cross::LogInfraLinks] = (1.0 + count(|l| l.by_infra) as f32).ln();
         f[Cross::LinkSync] = mean(links[a].iter().map(|l| l.sync));
     }
-    Ok(Context {
+    Ok(Linking {
         neighbors,
         links,
-        campaign_of,
-        campaigns,
+        group_of,
+        groups: link_groups,
         x,
     })
 }
@@ -483,14 +483,14 @@ pub fn feature_names(dim: usize) -> Vec<String> {
 }
 
 /// The full feature matrix `accounts x feature_names(local.dim).len()`.
-pub fn feature_matrix(local: &LocalFeatures, ctx: &Context) -> Vec<f32> {
-    let n = ctx.campaign_of.len();
+pub fn feature_matrix(local: &LocalFeatures, linking: &Linking) -> Vec<f32> {
+    let n = linking.group_of.len();
     (0..n)
         .flat_map(|a| {
             local
                 .row(a)
                 .iter()
-                .chain(ctx.row(a))
+                .chain(linking.row(a))
                 .copied()
                 .chain(shrunk_behaviour(local, a))
         })

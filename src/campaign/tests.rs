@@ -99,7 +99,7 @@ fn log(reqs: &[R], emb_of: impl Fn(&str) -> Vec<f32>) -> Log {
 
 impl Log {
     /// `analyse` with each account's neighbours = every other account, by behaviour cosine.
-    fn analyse(&self) -> Context {
+    fn analyse(&self) -> Linking {
         let n = self.accounts.len();
         let neighbors = (0..n)
             .map(|a| {
@@ -173,16 +173,16 @@ fn form_and_infrastructure_link_a_campaign_across_topics() {
         reqs.push(r("h1", 9000 + i as i64 * 700, format!("{t} please")).net("77.4.5.6", "Safari"));
     }
     let log = log(&reqs, topic_of);
-    let ctx = log.analyse();
-    assert_eq!(ctx.campaigns.len(), 1, "{:?}", ctx.campaigns);
-    let c = &ctx.campaigns[0];
+    let linking = log.analyse();
+    assert_eq!(linking.groups.len(), 1, "{:?}", linking.groups);
+    let c = &linking.groups[0];
     let members: Vec<usize> = ["c0", "c1", "c2", "c3"].iter().map(|a| log.id(a)).collect();
     assert_eq!(c.members, members);
     // Every pair linked, by form and by infrastructure; none covers the same ground.
     assert_eq!((c.links, c.form_links, c.infra_links), (6, 6, 6));
     assert_eq!(c.same_ground_links, 0);
     assert_eq!(c.shared_system_prompt_accounts, 4);
-    let l = &ctx.links[members[0]][0];
+    let l = &linking.links[members[0]][0];
     assert!(l.by_form && l.by_infra && !l.by_behaviour, "{l:?}");
     assert!(l.similarity < 0.1, "different topics: {l:?}");
     assert!(l.form.jaccard > 0.7 && l.form.shared >= 11, "{l:?}");
@@ -191,10 +191,10 @@ fn form_and_infrastructure_link_a_campaign_across_topics() {
         "{l:?}"
     );
     for h in ["h0", "h1"] {
-        assert!(ctx.links[log.id(h)].is_empty());
-        assert_eq!(ctx.campaign_of[log.id(h)], None);
+        assert!(linking.links[log.id(h)].is_empty());
+        assert_eq!(linking.group_of[log.id(h)], None);
     }
-    let f = |a: usize, name: &str| ctx.row(a)[cross(name)];
+    let f = |a: usize, name: &str| linking.row(a)[cross(name)];
     let a = members[0];
     assert!((f(a, "log_campaign_size") - 5f32.ln()).abs() < 1e-6);
     assert!((f(a, "log_form_links") - 4f32.ln()).abs() < 1e-6);
@@ -203,7 +203,7 @@ fn form_and_infrastructure_link_a_campaign_across_topics() {
     assert_eq!(f(a, "campaign_infra_link_share"), 1.0);
     assert_eq!(f(log.id("h0"), "log_links"), 0.0);
     assert_eq!(
-        feature_matrix(&log.local, &ctx).len(),
+        feature_matrix(&log.local, &linking).len(),
         log.accounts.len() * feature_names(log.local.dim).len()
     );
 }
@@ -278,11 +278,11 @@ fn topic_alone_or_a_shared_idiom_does_not_link() {
     let (lab0, lab1) = (log.id("lab0"), log.id("lab1"));
     // Same topic: the index would put them side by side.
     assert!(dot(log.local.behaviour(lab0), log.local.behaviour(lab1)) > 0.99);
-    let ctx = log.analyse();
-    assert!(ctx.campaigns.is_empty(), "{:?}", ctx.campaigns);
+    let linking = log.analyse();
+    assert!(linking.groups.is_empty(), "{:?}", linking.groups);
     // The strangers' template link is recorded but forms nothing; nobody else is linked.
     let (c0, c1) = (log.id("copy0"), log.id("copy1"));
-    for (a, ls) in ctx.links.iter().enumerate() {
+    for (a, ls) in linking.links.iter().enumerate() {
         if a == c0 || a == c1 {
             assert_eq!(ls.len(), 1, "{ls:?}");
             assert!(
@@ -336,21 +336,21 @@ fn a_template_alone_attaches_an_account_to_a_group_but_never_forms_one() {
         reqs.push(r("copy1", 50_020 + i as i64 * 60, text + " ok").net("88.2.2.2", "Opera"));
     }
     let log = log(&reqs, topic_of);
-    let ctx = log.analyse();
-    assert_eq!(ctx.campaigns.len(), 1, "{:?}", ctx.campaigns);
-    let c = &ctx.campaigns[0];
+    let linking = log.analyse();
+    assert_eq!(linking.groups.len(), 1, "{:?}", linking.groups);
+    let c = &linking.groups[0];
     let s = log.id("straggler");
     assert!(c.members.contains(&s), "{:?}", c.members);
     assert_eq!(
         (c.size, c.attached, c.form_links, c.template_links),
         (5, 1, 6, 4)
     );
-    assert!(ctx.links[s]
+    assert!(linking.links[s]
         .iter()
         .all(|l| l.by_template && !l.by_form && !l.by_infra));
     for x in ["copy0", "copy1"] {
-        assert_eq!(ctx.campaign_of[log.id(x)], None);
-        assert!(ctx.links[log.id(x)].iter().all(|l| l.by_template));
+        assert_eq!(linking.group_of[log.id(x)], None);
+        assert!(linking.links[log.id(x)].iter().all(|l| l.by_template));
     }
 }
 
@@ -404,9 +404,9 @@ fn infrastructure_weighs_rare_tokens_and_never_links_on_a_user_agent_alone() {
     assert!(fp
         .candidate_pairs(&params)
         .contains(&(p0 as u32, p1 as u32)));
-    let ctx = log.analyse();
+    let linking = log.analyse();
     let linked: Vec<(usize, usize)> = (0..log.accounts.len())
-        .flat_map(|a| ctx.links[a].iter().map(move |l| (a, l.other)))
+        .flat_map(|a| linking.links[a].iter().map(move |l| (a, l.other)))
         .filter(|(a, b)| a < b)
         .collect();
     assert_eq!(linked, vec![(p0, p1)]);
@@ -461,9 +461,9 @@ fn lsh_pairs_stay_linear_and_keep_a_large_campaign_connected() {
         pairs.len()
     );
     assert!(pairs.len() >= 299);
-    let ctx = log.analyse();
-    assert_eq!(ctx.campaigns.len(), 1);
-    assert_eq!(ctx.campaigns[0].size, 300);
+    let linking = log.analyse();
+    assert_eq!(linking.groups.len(), 1);
+    assert_eq!(linking.groups[0].size, 300);
 }
 
 fn cross(name: &str) -> usize {
@@ -520,9 +520,9 @@ fn accounts_querying_another_distribution_are_shifted_and_the_endpoints_users_ar
     let mut user_p: Vec<f32> = users.iter().map(|u| p(u)).collect();
     user_p.sort_by(f32::total_cmp);
     assert!(user_p[20] < 1.0, "median user -log10 p {}", user_p[20]);
-    let ctx = log.analyse();
-    let c = ctx
-        .campaigns
+    let linking = log.analyse();
+    let c = linking
+        .groups
         .iter()
         .find(|c| c.members.contains(&log.id("x0")))
         .expect("the four are linked");

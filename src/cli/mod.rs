@@ -1,17 +1,27 @@
-//! Command-line interface: flag definitions and dispatch. Flags are parsed and checked before
-//! any work starts; each command is a thin call into [`crate::pipeline`].
+//! The command line: flag definitions, dispatch, and everything the user sees (progress,
+//! summaries). Flags are parsed and checked before any work starts; each command is a thin
+//! call into the library's `pipeline`. Only the binary parses flags and prints.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::campaign::CampaignParams;
-use crate::classify::TrainOptions;
-use crate::device::{self, DeviceSpec};
-use crate::embed::{default_dir, default_model_dir, EmbedOptions, Embedder};
-use crate::error::{Error, IoContext, Result};
-use crate::pipeline::{self, EmbedJob, EvalJob, NeighborsJob, RunSource, ScoreJob, TrainJob};
-use crate::run::StoreDType;
+use distillguard::campaign::CampaignParams;
+use distillguard::classify::TrainOptions;
+use distillguard::device::{self, DeviceSpec};
+use distillguard::embed::{default_dir, default_model_dir, EmbedOptions, Embedder};
+use distillguard::error::{Error, IoContext, Result};
+use distillguard::pipeline::{
+    self, EmbedJob, EvalJob, NeighborsJob, RunSource, ScoreJob, TrainJob,
+};
+use distillguard::progress::{Progress, Silent};
+use distillguard::run::StoreDType;
+
+mod progress;
+#[cfg(feature = "simulate")]
+mod simulate;
+
+use progress::Terminal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,7 +47,8 @@ pub enum Command {
     /// Metrics of a scores file against labels, with baselines.
     Eval(EvalArgs),
     /// Write labelled synthetic traffic (request log + labels) built from real prompt corpora.
-    Simulate(crate::simulate::SimulateArgs),
+    #[cfg(feature = "simulate")]
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +92,22 @@ pub enum GpuDType {
     Bf16,
 }
 
+/// `--out-dtype`: the run directory's [`StoreDType`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutDType {
+    F32,
+    F16,
+}
+
+impl OutDType {
+    fn store(self) -> StoreDType {
+        match self {
+            OutDType::F32 => StoreDType::F32,
+            OutDType::F16 => StoreDType::F16,
+        }
+    }
+}
+
 impl GpuDType {
     pub fn candle(self) -> candle_core::DType {
         match self {
@@ -95,8 +122,8 @@ impl ModelArgs {
         self.model_dir.clone().unwrap_or_else(default_model_dir)
     }
 
-    pub fn load(&self) -> Result<Embedder> {
-        self.load_on(&device::resolve(self.device)?)
+    pub fn load(&self, progress: &dyn Progress) -> Result<Embedder> {
+        self.load_on(&device::resolve(self.device, progress)?)
     }
 
     /// Load the model on an already opened device.
@@ -126,7 +153,7 @@ pub struct EmbedArgs {
     pub model: ModelArgs,
     /// Precision of the stored embeddings.
     #[arg(long, value_enum, default_value = "f32")]
-    pub out_dtype: StoreDType,
+    pub out_dtype: OutDType,
     /// Skip invalid lines (counted, and reported in the manifest and on stderr) instead of stopping.
     #[arg(long)]
     pub skip_invalid: bool,
@@ -156,6 +183,11 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
+    /// What the user sees of the job's progress: nothing with `--quiet`.
+    fn progress(&self) -> Box<dyn Progress> {
+        reporter(self.quiet)
+    }
+
     fn check(&self) -> Result<()> {
         if !self.input.is_file() {
             return Err(Error::file(&self.input, "no such file"));
@@ -174,6 +206,7 @@ impl LogArgs {
         run_dir: PathBuf,
         device: candle_core::Device,
         load: &'a dyn Fn() -> Result<Embedder>,
+        progress: &'a dyn Progress,
     ) -> RunSource<'a> {
         RunSource {
             input: self.input.clone(),
@@ -182,10 +215,19 @@ impl LogArgs {
             max_seq_len: self.model.max_seq_len,
             int8: self.model.precision == CpuPrecision::Int8 && device.is_cpu(),
             skip_invalid: self.skip_invalid,
-            quiet: self.quiet,
+            progress,
             device,
             load,
         }
+    }
+}
+
+/// Progress bars and notes on stderr, or nothing when `quiet`.
+fn reporter(quiet: bool) -> Box<dyn Progress> {
+    if quiet {
+        Box::new(Silent)
+    } else {
+        Box::new(Terminal::new())
     }
 }
 
@@ -337,6 +379,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train(args),
         Command::Neighbors(args) => neighbors(args),
         Command::Eval(args) => eval(args),
+        #[cfg(feature = "simulate")]
         Command::Simulate(args) => args.run(),
     }
 }
@@ -358,10 +401,13 @@ fn score(args: ScoreArgs) -> Result<()> {
         .campaigns
         .clone()
         .unwrap_or_else(|| args.out.with_file_name("campaigns.jsonl"));
-    let device = device::resolve(args.log.model.device)?;
+    let progress = args.log.progress();
+    let device = device::resolve(args.log.model.device, progress.as_ref())?;
     let load = || args.log.model.load_on(&device);
     let summary = pipeline::score(&ScoreJob {
-        source: args.log.source(run_dir, device.clone(), &load),
+        source: args
+            .log
+            .source(run_dir, device.clone(), &load, progress.as_ref()),
         out: args.out.clone(),
         campaigns_out: campaigns,
         model_dir: args.model.clone().unwrap_or_else(default_classifier_dir),
@@ -398,7 +444,8 @@ fn train(args: TrainArgs) -> Result<()> {
         ..defaults
     };
     options.validate()?;
-    let device = device::resolve(args.log.model.device)?;
+    let progress = args.log.progress();
+    let device = device::resolve(args.log.model.device, progress.as_ref())?;
     let load = || args.log.model.load_on(&device);
     let started = std::time::Instant::now();
     let base = (args.base != "none").then(|| PathBuf::from(&args.base));
@@ -410,7 +457,9 @@ fn train(args: TrainArgs) -> Result<()> {
         ));
     }
     let trained = pipeline::train(&TrainJob {
-        source: args.log.source(run_dir, device.clone(), &load),
+        source: args
+            .log
+            .source(run_dir, device.clone(), &load, progress.as_ref()),
         labels: args.labels.clone(),
         out: args.out.clone(),
         params: CampaignParams::default(),
@@ -505,14 +554,15 @@ fn embed(args: EmbedArgs) -> Result<()> {
             args.out.display()
         )));
     }
-    let embedder = args.model.load()?;
+    let progress = reporter(args.quiet);
+    let embedder = args.model.load(progress.as_ref())?;
     let m = pipeline::embed(&EmbedJob {
         input: args.input,
         out: args.out.clone(),
         skip_invalid: args.skip_invalid,
-        store_dtype: args.out_dtype,
-        quiet: args.quiet,
+        store_dtype: args.out_dtype.store(),
         embedder: &embedder,
+        progress: progress.as_ref(),
     })?;
     if !args.quiet {
         let e = &m.embeddings;

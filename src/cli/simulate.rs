@@ -1,13 +1,15 @@
-//! Flags of `distillguard simulate`. They live beside the simulator rather than in `cli/` so
-//! that the command line and [`SimOptions`] cannot drift apart; `cli` only dispatches here.
+//! Flags of `distillguard simulate`, mapped one to one onto the simulator's [`SimOptions`].
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
 
-use super::{parse_slice, parse_start, simulate, SimOptions, DEFAULT_START};
-use crate::error::Result;
+use distillguard::error::Result;
+use distillguard::simulate::{
+    bundled_corpora_dir, parse_slice, parse_start, simulate, EndpointTask, Phrasings, SimOptions,
+    DEFAULT_START,
+};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -63,12 +65,12 @@ pub struct SimulateArgs {
     pub task_endpoint: usize,
     /// What the task endpoint serves: math (word problems, model nova-tutor-math-1) or quiz
     /// (general-knowledge questions, model nova-quiz-helper-1)
-    #[arg(long, value_enum, default_value_t = super::EndpointTask::Math)]
-    pub endpoint_task: super::EndpointTask,
+    #[arg(long, value_enum, default_value_t = EndpointArg::Math)]
+    pub endpoint_task: EndpointArg,
     /// Campaign wording bank: train (even-numbered wrappers), test (odd-numbered: wording a
     /// model trained on the train bank has never seen) or all
-    #[arg(long, value_enum, default_value_t = super::Phrasings::All)]
-    pub phrasings: super::Phrasings,
+    #[arg(long, value_enum, default_value_t = PhrasingsArg::All)]
+    pub phrasings: PhrasingsArg,
     /// Randomise each campaign's strategy around its kind: accounts (1-500), requests per
     /// account (3-1,000), cover traffic (0-60%), system prompt (shared, per account, none),
     /// network (datacenter subnets, residential, a shared proxy pool), pacing and task sets,
@@ -82,14 +84,29 @@ pub struct SimulateArgs {
     pub quiet: bool,
 }
 
+/// `--endpoint-task`: [`EndpointTask`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EndpointArg {
+    Math,
+    Quiz,
+}
+
+/// `--phrasings`: [`Phrasings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhrasingsArg {
+    All,
+    Train,
+    Test,
+}
+
 impl SimulateArgs {
-    pub fn options(&self) -> SimOptions {
+    fn options(&self) -> SimOptions {
         SimOptions {
             corpora: self
                 .corpora
                 .iter()
                 .cloned()
-                .chain([super::bundled_corpora_dir()])
+                .chain([bundled_corpora_dir()])
                 .collect(),
             traffic: self.out.clone(),
             labels: self.labels.clone(),
@@ -109,8 +126,15 @@ impl SimulateArgs {
             account_prefix: self.account_prefix.clone(),
             permissive_only: self.permissive_only,
             task_endpoint: self.task_endpoint,
-            endpoint_task: self.endpoint_task,
-            phrasings: self.phrasings,
+            endpoint_task: match self.endpoint_task {
+                EndpointArg::Math => EndpointTask::Math,
+                EndpointArg::Quiz => EndpointTask::Quiz,
+            },
+            phrasings: match self.phrasings {
+                PhrasingsArg::All => Phrasings::All,
+                PhrasingsArg::Train => Phrasings::Train,
+                PhrasingsArg::Test => Phrasings::Test,
+            },
             randomise: self.randomise,
         }
     }

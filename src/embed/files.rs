@@ -5,11 +5,8 @@
 //! SHA-256. At load time each file is looked for by name so that a missing one is reported by
 //! name, and the weights are hashed again so that every run records exactly which model it used.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
 
 use super::BertConfig;
@@ -59,7 +56,7 @@ impl ModelFiles {
             if !f.is_file() {
                 return Err(Error::model(
                     f,
-                    "missing (run scripts/setup.sh to fetch the model, or pass --model-dir)",
+                    "missing (run scripts/setup.sh to fetch the model, or give another model folder)",
                 ));
             }
         }
@@ -82,17 +79,4 @@ impl ModelFiles {
     }
 }
 
-/// Hex SHA-256 of a file's bytes.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).at(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).at(path)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(crate::ingest::hex(&h.finalize()))
-}
+pub use crate::hash::sha256_file;

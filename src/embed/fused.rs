@@ -31,8 +31,7 @@ fn dispatch<R>(f: impl FnOnce() -> R) -> R {
         unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if crate::cpu::avx2_fma() {
             // SAFETY: the CPU supports the features enabled for this call.
             return unsafe { avx2(f) };
         }

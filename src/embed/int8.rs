@@ -113,8 +113,7 @@ impl QLinear {
     /// bits.
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if crate::cpu::avx2_fma() {
             return self.run(x, m, |q, rows, out| {
                 // SAFETY: AVX2 and FMA are present (checked above); `rows` holds a multiple of
                 // MR quantised rows of `kp` bytes and `out` has room for its valid rows.
@@ -268,7 +267,7 @@ fn quantize(x: &[f32], q: &mut [u8]) -> f32 {
     let scale = if max > 0.0 { max / A_MAX as f32 } else { 1.0 };
     let inv = 1.0 / scale;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::cpu::avx2() {
         // SAFETY: AVX2 is present; the function reads and writes within `x` and `q`.
         unsafe { quantize_avx2(x, inv, q) };
         return scale;

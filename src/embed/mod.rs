@@ -99,13 +99,13 @@ impl Embedder {
         let config = files.config()?;
         if opts.max_seq_len < 2 || opts.max_seq_len > config.max_position_embeddings {
             return Err(Error::Usage(format!(
-                "--max-seq-len {} must be between 2 and the model's {} positions",
+                "the longest prompt, {} tokens, must be between 2 and the model's {} positions",
                 opts.max_seq_len, config.max_position_embeddings
             )));
         }
         if opts.batch_tokens < opts.max_seq_len || opts.max_batch == 0 {
             return Err(Error::Usage(format!(
-                "batch token budget {} must be at least --max-seq-len {} and the batch size positive",
+                "batch token budget {} must be at least the longest prompt's {} tokens and the batch size positive",
                 opts.batch_tokens, opts.max_seq_len
             )));
         }

@@ -271,8 +271,10 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
             .iter()
             .map(|q| q.ts_ms.div_euclid(86_400_000))
             .collect();
-        let hours: std::collections::HashSet<i64> =
-            reqs.iter().map(|q| q.ts_ms.div_euclid(3_600_000)).collect();
+        let hours: std::collections::HashSet<i64> = reqs
+            .iter()
+            .map(|q| crate::ingest::hour_of(q.ts_ms))
+            .collect();
         let gaps: Vec<f64> = reqs
             .windows(2)
             .map(|w| (w[1].ts_ms - w[0].ts_ms) as f64 / 1000.0)
@@ -308,7 +310,7 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
         );
         let mut hist = [0f64; 24];
         for q in reqs {
-            hist[q.ts_ms.div_euclid(3_600_000).rem_euclid(24) as usize] += 1.0;
+            hist[crate::ingest::hour_of(q.ts_ms).rem_euclid(24) as usize] += 1.0;
         }
         put(f, Local::HourEntropy, entropy(&hist) / (24f64).ln());
         // Conversation structure.

@@ -204,6 +204,13 @@ impl std::fmt::Debug for AccountIndex {
 }
 
 impl AccountIndex {
+    /// [`AccountIndex::build`] with the settings the pipeline uses for this many accounts
+    /// ([`IndexParams::for_accounts`]).
+    pub fn for_accounts(ids: Vec<String>, vectors: &[f32], dim: usize) -> Result<AccountIndex> {
+        let params = IndexParams::for_accounts(ids.len());
+        AccountIndex::build(ids, vectors, dim, params)
+    }
+
     /// Build the index over `ids.len()` accounts; `vectors` is row-major `ids.len() x dim`,
     /// row `i` belonging to `ids[i]`.
     ///

@@ -23,17 +23,16 @@
 //! stays a plain owned value.
 
 use std::fs;
-use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{collect_points, row_map, AccountIndex, Graph, IndexParams};
 use crate::error::{Error, IoContext, Result};
+use crate::hash::hash_file;
 
 /// Name of the sidecar file in an index directory.
 pub const SIDECAR: &str = "index.json";
@@ -283,28 +282,6 @@ fn verify_dump_file(dir: &Path, sidecar: &Path, file: &DumpFile, ext: &str) -> R
         ));
     }
     Ok(path)
-}
-
-/// Size and lowercase hex SHA-256 of a file.
-pub(super) fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = fs::File::open(path).at(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let got = f.read(&mut buf).at(path)?;
-        if got == 0 {
-            break;
-        }
-        hasher.update(&buf[..got]);
-        bytes += got as u64;
-    }
-    let hex = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((bytes, hex))
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -382,7 +382,7 @@ fn load_turns_hnsw_rs_panics_into_errors() {
     let sidecar = dir.path().join(SIDECAR);
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
-    json["graph_file"]["sha256"] = store::hash_file(&graph).unwrap().1.into();
+    json["graph_file"]["sha256"] = crate::hash::hash_file(&graph).unwrap().1.into();
     std::fs::write(&sidecar, json.to_string()).unwrap();
     let (path, msg) = file_error(AccountIndex::load(dir.path(), None).unwrap_err());
     assert_eq!(path, graph);

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, IoContext, Result};
 
 pub use labels::{Label, Labels};
-pub use timestamp::parse_timestamp;
+pub use timestamp::{hour_of, parse_timestamp, HOUR_MS};
 
 /// One validated request.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,9 +340,7 @@ pub(crate) fn brief(v: &Value) -> String {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::hash::hex;
 
 #[cfg(test)]
 mod tests;

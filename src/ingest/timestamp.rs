@@ -5,6 +5,15 @@ use serde_json::Value;
 
 use super::brief;
 
+/// One hour in milliseconds.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The hour (since the epoch) that `ts_ms` falls in: the one bucketing of time into hours
+/// that features, linking and `neighbors` share.
+pub fn hour_of(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(HOUR_MS)
+}
+
 /// Milliseconds since the Unix epoch, or a message saying what was wrong.
 pub fn parse_timestamp(v: &Value) -> Result<i64, String> {
     match v {

@@ -9,18 +9,18 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use super::embed::{build_shingles, embed, EmbedJob};
-use crate::campaign::{self, CampaignParams, Context};
+use crate::campaign::{self, CampaignParams, Linking};
 use crate::embed::{sha256_file, Embedder};
 use crate::error::{Error, IoContext, Result};
 use crate::features::{self, Accounts, LocalFeatures};
-use crate::index::{AccountIndex, IndexParams};
+use crate::index::AccountIndex;
+use crate::progress::Progress;
 use crate::run::{Run, StoreDType, MANIFEST};
 
 /// The account index inside a run directory.
@@ -42,7 +42,8 @@ pub struct RunSource<'a> {
     /// (f32 and half-precision runs are reused either way, as the more precise ones).
     pub int8: bool,
     pub skip_invalid: bool,
-    pub quiet: bool,
+    /// Told of reuse or re-embedding, the embedding's progress and each detection stage.
+    pub progress: &'a dyn Progress,
     /// Where the job computes: the embedder's device, and where the similarity kernels of the
     /// detection stages run.
     pub device: Device,
@@ -74,18 +75,18 @@ fn stale(src: &RunSource) -> Result<Option<String>> {
     }
     if run_manifest.model.max_seq_len != src.max_seq_len {
         return Ok(Some(format!(
-            "it was embedded with --max-seq-len {}",
+            "it was embedded with prompts cut at {} tokens",
             run_manifest.model.max_seq_len
         )));
     }
     if run_manifest.model.precision == "int8" && !src.int8 {
         return Ok(Some(
-            "it was embedded with --precision int8 and this job asks for f32".into(),
+            "it was embedded with int8 linear layers and this job asks for f32".into(),
         ));
     }
     if run_manifest.input.skipped.count > 0 && !src.skip_invalid {
         return Ok(Some(
-            "it skipped invalid lines and --skip-invalid is not given".into(),
+            "it skipped invalid lines and this job does not skip them".into(),
         ));
     }
     Ok(None)
@@ -100,26 +101,23 @@ pub fn ensure_run(src: &RunSource) -> Result<(Run, f64)> {
     let start = Instant::now();
     match stale(src)? {
         None => {
-            if !src.quiet {
-                eprintln!(
-                    "distillguard: reusing embeddings in {} (same input and model)",
-                    src.run_dir.display()
-                );
-            }
+            src.progress.note(&format!(
+                "reusing embeddings in {} (same input and model)",
+                src.run_dir.display()
+            ));
             if !crate::run::shingles_current(&src.run_dir)? {
-                if !src.quiet {
-                    eprintln!("distillguard: adding prompt shingles to the run directory");
-                }
+                src.progress
+                    .note("adding prompt shingles to the run directory");
                 let rows = crate::run::read_manifest(&src.run_dir)?.embeddings.rows;
                 build_shingles(&src.input, &src.run_dir, src.skip_invalid, rows)?;
             }
         }
         Some(why) => {
-            if !src.quiet && src.run_dir.join(MANIFEST).exists() {
-                eprintln!(
-                    "distillguard: re-embedding into {}: {why}",
+            if src.run_dir.join(MANIFEST).exists() {
+                src.progress.note(&format!(
+                    "re-embedding into {}: {why}",
                     src.run_dir.display()
-                );
+                ));
             }
             let embedder = (src.load)()?;
             let m = embed(&EmbedJob {
@@ -127,15 +125,13 @@ pub fn ensure_run(src: &RunSource) -> Result<(Run, f64)> {
                 out: src.run_dir.clone(),
                 skip_invalid: src.skip_invalid,
                 store_dtype: StoreDType::F32,
-                quiet: src.quiet,
                 embedder: &embedder,
+                progress: src.progress,
             })?;
-            if !src.quiet {
-                eprintln!(
-                    "distillguard: embedded {} distinct prompts of {} requests on {} in {:.1}s",
-                    m.embeddings.rows, m.input.requests, m.device, m.timing.wall_seconds
-                );
-            }
+            src.progress.note(&format!(
+                "embedded {} distinct prompts of {} requests on {} in {:.1}s",
+                m.embeddings.rows, m.input.requests, m.device, m.timing.wall_seconds
+            ));
         }
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -151,30 +147,20 @@ pub struct Stage {
     pub peak_rss_mib: Option<f64>,
 }
 
-/// Times stages; on Linux each stage's peak RSS is measured from a reset high-water mark.
-pub(super) struct Stages {
+/// Times stages and tells `progress` of each; on Linux each stage's peak RSS is measured from
+/// a reset high-water mark.
+pub(super) struct Stages<'a> {
     done: Vec<Stage>,
     current: Option<(String, Instant)>,
-    spinner: ProgressBar,
+    progress: &'a dyn Progress,
 }
 
-impl Stages {
-    pub(super) fn new(quiet: bool) -> Self {
-        let spinner = if quiet {
-            ProgressBar::hidden()
-        } else {
-            let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            pb.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
-                    .expect("valid template"),
-            );
-            pb.enable_steady_tick(Duration::from_millis(200));
-            pb
-        };
+impl<'a> Stages<'a> {
+    pub(super) fn new(progress: &'a dyn Progress) -> Self {
         Stages {
             done: Vec::new(),
             current: None,
-            spinner,
+            progress,
         }
     }
 
@@ -182,7 +168,7 @@ impl Stages {
         self.finish();
         // Writing "5" to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        self.spinner.set_message(name.to_string());
+        self.progress.stage(name, None);
         self.current = Some((name.to_string(), Instant::now()));
     }
 
@@ -198,7 +184,7 @@ impl Stages {
 
     pub(super) fn into_stages(mut self) -> Vec<Stage> {
         self.finish();
-        self.spinner.finish_and_clear();
+        self.progress.done();
         self.done
     }
 }
@@ -215,7 +201,7 @@ pub struct Detection {
     pub accounts: Accounts,
     pub local: LocalFeatures,
     pub index: AccountIndex,
-    pub ctx: Context,
+    pub linking: Linking,
     /// Feature names in column order (the classifier's schema).
     pub names: Vec<String>,
     /// `accounts x names.len()`, row-major.
@@ -230,9 +216,9 @@ pub fn detect(
     run: &Run,
     params: &CampaignParams,
     device: &Device,
-    quiet: bool,
+    progress: &dyn Progress,
 ) -> Result<Detection> {
-    let mut stages = Stages::new(quiet);
+    let mut stages = Stages::new(progress);
     stages.start("features");
     let accounts = Accounts::from_run(run)?;
     if accounts.is_empty() {
@@ -246,12 +232,7 @@ pub fn detect(
     // A serial build gives the same graph, hence the same neighbours, links and features, on
     // every run: retraining and rescoring must be reproducible. It costs seconds where
     // embedding costs minutes.
-    let index = AccountIndex::build(
-        accounts.ids.clone(),
-        &local.behaviour,
-        local.dim,
-        IndexParams::for_accounts(accounts.len()),
-    )?;
+    let index = AccountIndex::for_accounts(accounts.ids.clone(), &local.behaviour, local.dim)?;
     index.save(&run.dir.join(INDEX_DIR))?;
     let neighbors: Vec<Vec<(usize, f32)>> = index
         .all_neighbors(params.k)
@@ -260,14 +241,14 @@ pub fn detect(
         .collect();
 
     stages.start("campaigns");
-    let ctx = campaign::analyse(&accounts, &local, &run.shingles, neighbors, params)?;
+    let linking = campaign::analyse(&accounts, &local, &run.shingles, neighbors, params)?;
     let names = campaign::feature_names(local.dim);
-    let x = campaign::feature_matrix(&local, &ctx);
+    let x = campaign::feature_matrix(&local, &linking);
     Ok(Detection {
         accounts,
         local,
         index,
-        ctx,
+        linking,
         names,
         x,
         stages: stages.into_stages(),
@@ -278,22 +259,26 @@ pub fn detect(
 /// to `run/features.safetensors`, for `neighbors` and `eval`'s baselines.
 pub(super) fn save_features(
     run: &Path,
-    det: &Detection,
+    detection: &Detection,
     campaigns: &[Option<String>],
 ) -> Result<()> {
-    let n = det.accounts.len();
+    let n = detection.accounts.len();
     let mut tensors = HashMap::new();
     tensors.insert(
         "x".to_string(),
-        Tensor::from_slice(&det.x, (n, det.names.len()), &Device::Cpu)?,
+        Tensor::from_slice(&detection.x, (n, detection.names.len()), &Device::Cpu)?,
     );
     tensors.insert(
         "behaviour".to_string(),
-        Tensor::from_slice(&det.local.behaviour, (n, det.local.dim), &Device::Cpu)?,
+        Tensor::from_slice(
+            &detection.local.behaviour,
+            (n, detection.local.dim),
+            &Device::Cpu,
+        )?,
     );
     let meta: HashMap<String, String> = [
-        ("accounts".to_string(), to_json(&det.accounts.ids)),
-        ("features".to_string(), to_json(&det.names)),
+        ("accounts".to_string(), to_json(&detection.accounts.ids)),
+        ("features".to_string(), to_json(&detection.names)),
         ("campaigns".to_string(), to_json(campaigns)),
     ]
     .into_iter()

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::device;
@@ -15,6 +14,7 @@ use crate::embed::Embedder;
 use crate::error::{IoContext, Result};
 use crate::ingest::{hex, RequestReader};
 use crate::lexical;
+use crate::progress::Progress;
 use crate::run::{
     self, EmbeddingsInfo, InputInfo, Manifest, RequestRecord, RowInfo, StoreDType, TableWriter,
     Timing,
@@ -29,8 +29,9 @@ pub struct EmbedJob<'a> {
     pub out: PathBuf,
     pub skip_invalid: bool,
     pub store_dtype: StoreDType,
-    pub quiet: bool,
     pub embedder: &'a Embedder,
+    /// Told of the bytes of input read, each embedded chunk, and skipped lines.
+    pub progress: &'a dyn Progress,
 }
 
 fn prompt_key(text: &str) -> [u8; 16] {
@@ -82,30 +83,13 @@ impl Pending<'_> {
     }
 }
 
-fn progress(total: u64, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} embed [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({eta}) {msg}",
-        )
-        .expect("valid template"),
-    );
-    pb
-}
-
 /// Run `embed` end to end and return the manifest it wrote.
 pub fn embed(job: &EmbedJob) -> Result<Manifest> {
     let started = Instant::now();
     let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     std::fs::create_dir_all(&job.out).at(&job.out)?;
     let total = std::fs::metadata(&job.input).at(&job.input)?.len();
-    let pb = progress(total, job.quiet);
-    // The bar is hidden when stderr is not a terminal (a batch job's log); there, one line per
-    // embedded chunk says how far the job is.
-    let log_lines = !job.quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    job.progress.stage("embed", Some(total));
 
     let mut reader = RequestReader::open(&job.input, job.skip_invalid)?;
     let mut table = TableWriter::create(&job.out)?;
@@ -143,27 +127,25 @@ pub fn embed(job: &EmbedJob) -> Result<Manifest> {
         })?;
         if pending.texts.len() >= CHUNK {
             pending.flush()?;
-            if log_lines {
-                eprintln!(
-                    "distillguard: embed: {} distinct prompts embedded, {:.0}% of {} read, {:.0} s",
-                    rows.len(),
-                    100.0 * reader.bytes_read() as f64 / total.max(1) as f64,
-                    job.input.display(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
+            job.progress.milestone(&format!(
+                "embed: {} distinct prompts embedded, {:.0}% of {} read, {:.0} s",
+                rows.len(),
+                100.0 * reader.bytes_read() as f64 / total.max(1) as f64,
+                job.input.display(),
+                started.elapsed().as_secs_f64()
+            ));
         }
-        pb.set_position(reader.bytes_read());
+        job.progress.advance(reader.bytes_read());
     }
     pending.flush()?;
-    pb.finish_and_clear();
+    job.progress.done();
     let (stats, sha256) = reader.finish()?;
     if stats.skipped.count > 0 {
-        eprintln!(
-            "distillguard: {}: {}",
+        job.progress.note(&format!(
+            "{}: {}",
             job.input.display(),
             stats.skipped.summary()
-        );
+        ));
     }
     table.commit()?;
 

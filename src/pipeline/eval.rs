@@ -184,7 +184,7 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
         (None, None, None) => {}
         _ => {
             return Err(Error::Usage(
-                "the mean-embedding baseline needs --run-dir, --train-run-dir and --train-labels together".into(),
+                "the mean-embedding baseline needs the scored run directory, the training run directory and the training labels together".into(),
             ))
         }
     }

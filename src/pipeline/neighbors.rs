@@ -166,7 +166,7 @@ pub fn neighbors(job: &NeighborsJob) -> Result<(Queried, Vec<Evidence>)> {
     let hours = |x: usize| -> HashSet<i64> {
         accounts.requests[x]
             .iter()
-            .map(|q| q.ts_ms.div_euclid(3_600_000))
+            .map(|q| crate::ingest::hour_of(q.ts_ms))
             .collect()
     };
     let (my_systems, my_hours) = (systems(a), hours(a));

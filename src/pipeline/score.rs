@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::detect::{
     detect, ensure_run, peak_rss_mib, save_features, RunSource, Stage, Stages, SCORE_STATS,
 };
-use crate::campaign::{self, CampaignParams, Context};
+use crate::campaign::{self, CampaignParams, Linking};
 use crate::classify::Model;
 use crate::embed::ModelFiles;
 use crate::error::{Error, IoContext, Result};
@@ -179,43 +179,43 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         seconds: embed_seconds,
         peak_rss_mib: peak_rss_mib(),
     };
-    let det = detect(&run, &job.params, &job.source.device, job.source.quiet)?;
+    let detection = detect(&run, &job.params, &job.source.device, job.source.progress)?;
     let mut stages = vec![embed_stage];
-    stages.extend(det.stages.iter().cloned());
+    stages.extend(detection.stages.iter().cloned());
 
-    let mut timer = Stages::new(true);
+    let mut timer = Stages::new(job.source.progress);
     timer.start("classify");
     let model = match early {
-        Some(m) if m.schema == det.names => m,
-        _ => Model::load(&job.model_dir, &det.names)?,
+        Some(m) if m.schema == detection.names => m,
+        _ => Model::load(&job.model_dir, &detection.names)?,
     };
     model.check_linking(&job.model_dir, &linking_json(&job.params))?;
-    let probs = model.predict(&det.x)?;
+    let probs = model.predict(&detection.x)?;
     let other = match &job.compare {
         Some((dir, _)) => {
-            let other = Model::load(dir, &det.names)?;
+            let other = Model::load(dir, &detection.names)?;
             other.check_linking(dir, &linking_json(&job.params))?;
-            let p = other.predict(&det.x)?;
+            let p = other.predict(&detection.x)?;
             Some((other, p))
         }
         None => None,
     };
     timer.start("report");
-    let n = det.accounts.len();
-    let groups = reported_campaigns(&det.ctx, &probs, &model);
-    let campaign_of: Vec<Option<String>> = det
-        .ctx
-        .campaign_of
+    let n = detection.accounts.len();
+    let groups = reported_campaigns(&detection.linking, &probs, &model);
+    let group_of: Vec<Option<String>> = detection
+        .linking
+        .group_of
         .iter()
         .map(|g| g.and_then(|g| groups[g].clone()))
         .collect();
-    save_features(&run.dir, &det, &campaign_of)?;
+    save_features(&run.dir, &detection, &group_of)?;
     // Most suspicious first, ties by account id (a stable, reproducible order).
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&x, &y| {
         probs[y]
             .total_cmp(&probs[x])
-            .then(det.accounts.ids[x].cmp(&det.accounts.ids[y]))
+            .then(detection.accounts.ids[x].cmp(&detection.accounts.ids[y]))
     });
     let mut rank = vec![0usize; n];
     for (r, &a) in order.iter().enumerate() {
@@ -224,32 +224,38 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     let lines: Vec<ScoreLine> = order
         .iter()
         .map(|&a| {
-            let requests = det.accounts.requests[a].len();
-            let campaign = det.ctx.campaign_of[a]
-                .zip(campaign_of[a].as_deref())
-                .map(|(g, id)| (id, &det.ctx.campaigns[g]));
+            let requests = detection.accounts.requests[a].len();
+            let campaign = detection.linking.group_of[a]
+                .zip(group_of[a].as_deref())
+                .map(|(g, id)| (id, &detection.linking.groups[g]));
             ScoreLine {
-                account_id: det.accounts.ids[a].clone(),
+                account_id: detection.accounts.ids[a].clone(),
                 score: probs[a],
                 flagged: model.flags(probs[a]),
                 requests: requests as u64,
-                campaign: campaign_of[a].clone(),
-                neighbors: det.ctx.neighbors[a]
+                campaign: group_of[a].clone(),
+                neighbors: detection.linking.neighbors[a]
                     .iter()
                     .take(SCORE_NEIGHBORS)
                     .map(|&(b, s)| NeighborOut {
-                        account_id: det.accounts.ids[b].clone(),
+                        account_id: detection.accounts.ids[b].clone(),
                         similarity: (s * 10_000.0).round() / 10_000.0,
                     })
                     .collect(),
-                links: report::LinkOut::top(&det.ctx.links[a], &det.accounts.ids),
-                reasons: report::reasons(a, requests, det.local.row(a), &det.ctx, campaign),
+                links: report::LinkOut::top(&detection.linking.links[a], &detection.accounts.ids),
+                reasons: report::reasons(
+                    a,
+                    requests,
+                    detection.local.row(a),
+                    &detection.linking,
+                    campaign,
+                ),
             }
         })
         .collect();
-    let campaigns: Vec<CampaignLine> = det
-        .ctx
-        .campaigns
+    let campaigns: Vec<CampaignLine> = detection
+        .linking
+        .groups
         .iter()
         .zip(&groups)
         .filter_map(|(c, id)| id.as_ref().map(|id| (c, id)))
@@ -259,9 +265,9 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
             let scores: Vec<f32> = members.iter().map(|&m| probs[m]).collect();
             let ts = members
                 .iter()
-                .flat_map(|&m| det.accounts.requests[m].iter().map(|q| q.ts_ms));
+                .flat_map(|&m| detection.accounts.requests[m].iter().map(|q| q.ts_ms));
             let (first, last) = ts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-            let rows: Vec<&[f32]> = members.iter().map(|&m| det.local.row(m)).collect();
+            let rows: Vec<&[f32]> = members.iter().map(|&m| detection.local.row(m)).collect();
             CampaignLine {
                 id: id.clone(),
                 size: c.size,
@@ -284,7 +290,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                 shared: report::shared(c, &rows),
                 members: members
                     .iter()
-                    .map(|&m| det.accounts.ids[m].clone())
+                    .map(|&m| detection.accounts.ids[m].clone())
                     .collect(),
             }
         })
@@ -297,7 +303,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
             .iter()
             .filter(|&&a| model.flags(probs[a]) != other.flags(p[a]))
             .map(|&a| FlagChange {
-                account_id: det.accounts.ids[a].clone(),
+                account_id: detection.accounts.ids[a].clone(),
                 score: probs[a],
                 flagged: model.flags(probs[a]),
                 other_score: p[a],
@@ -344,9 +350,10 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
 /// half the members are flagged, numbered C0001, C0002, ... largest first. A group of
 /// unflagged accounts (one company's service accounts, say) is linked evidence, not a
 /// campaign, and reporting it as one would send analysts after customers.
-fn reported_campaigns(ctx: &Context, probs: &[f32], model: &Model) -> Vec<Option<String>> {
+fn reported_campaigns(linking: &Linking, probs: &[f32], model: &Model) -> Vec<Option<String>> {
     let mut next = 0;
-    ctx.campaigns
+    linking
+        .groups
         .iter()
         .map(|c| {
             let flagged = c.members.iter().filter(|&&m| model.flags(probs[m])).count();

@@ -122,15 +122,18 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
         _ => None,
     };
     let (run, _) = ensure_run(&job.source)?;
-    let det = detect(&run, &job.params, &job.source.device, job.source.quiet)?;
+    let detection = detect(&run, &job.params, &job.source.device, job.source.progress)?;
     // No classifier yet, so no campaigns: the file serves eval's baselines.
-    save_features(&run.dir, &det, &vec![None; det.accounts.len()])?;
+    save_features(&run.dir, &detection, &vec![None; detection.accounts.len()])?;
     if let Some(dir) = &job.base {
-        if base.as_ref().is_none_or(|b| b.model.schema != det.names) {
-            base = Some(Base::load(dir, &det.names, &linking)?);
+        if base
+            .as_ref()
+            .is_none_or(|b| b.model.schema != detection.names)
+        {
+            base = Some(Base::load(dir, &detection.names, &linking)?);
         }
     }
-    let rows: HashMap<&str, usize> = det
+    let rows: HashMap<&str, usize> = detection
         .accounts
         .ids
         .iter()
@@ -152,15 +155,15 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
         .as_ref()
         .map(|b| format!("incident{}/", b.set.incidents.len() + 1))
         .unwrap_or_default();
-    let d = det.names.len();
+    let d = detection.names.len();
     let mut new = Dataset {
-        features: det.names.clone(),
+        features: detection.names.clone(),
         ..Dataset::default()
     };
     let mut new_kinds = Vec::new();
     for l in &labels.labels {
         let a = rows[l.account_id.as_str()];
-        new.x.extend_from_slice(&det.x[a * d..(a + 1) * d]);
+        new.x.extend_from_slice(&detection.x[a * d..(a + 1) * d]);
         new.y.push(l.label);
         new.names.push(l.account_id.clone());
         new.groups.push(match (&l.campaign, l.label) {
@@ -178,7 +181,7 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
                 .filter(|&i| !relabelled.contains(set.accounts[i].as_str()))
                 .collect();
             let mut data = Dataset {
-                features: det.names.clone(),
+                features: detection.names.clone(),
                 group_weights: set.group_weights.clone(),
                 ..Dataset::default()
             };
@@ -201,8 +204,8 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
             (data, kinds, kept)
         }
     };
-    if !job.source.quiet {
-        let unlabelled = det.accounts.len() - labels.len();
+    {
+        let unlabelled = detection.accounts.len() - labels.len();
         let from_base = match &base {
             Some(b) => format!(
                 " ({} from the base {}, {} from {incident} at weight {})",
@@ -213,12 +216,12 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
             ),
             None => String::new(),
         };
-        eprintln!(
-            "distillguard: training on {} labelled accounts{from_base} ({} extraction); {} unlabelled accounts of the log not used",
+        job.source.progress.note(&format!(
+            "training on {} labelled accounts{from_base} ({} extraction); {} unlabelled accounts of the log not used",
             data.len(),
             data.y.iter().filter(|&&y| y == 1).count(),
             unlabelled
-        );
+        ));
     }
     let (mut model, oof) = classify::train_scored(&data, &job.options)?;
     model.linking = linking;

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Campaign, Context, Cross};
+use crate::campaign::{Cross, LinkGroup, Linking};
 use crate::error::{Error, IoContext, Result};
 use crate::features::Local;
 use crate::ingest::{for_each_line, parse_json_line};
@@ -152,7 +152,7 @@ pub struct LinkCounts {
 }
 
 impl LinkCounts {
-    pub fn of(camp: &Campaign) -> Self {
+    pub fn of(camp: &LinkGroup) -> Self {
         LinkCounts {
             total: camp.links,
             form: camp.form_links,
@@ -227,11 +227,11 @@ pub fn reasons(
     a: usize,
     requests: usize,
     local_row: &[f32],
-    ctx: &Context,
-    campaign: Option<(&str, &Campaign)>,
+    linking: &Linking,
+    campaign: Option<(&str, &LinkGroup)>,
 ) -> Vec<String> {
     let l = |f: Local| local_row[f];
-    let c = |f: Cross| ctx.row(a)[f];
+    let c = |f: Cross| linking.row(a)[f];
     let mut out = Vec::new();
     if let Some((id, camp)) = campaign {
         out.push(format!(
@@ -239,7 +239,7 @@ pub fn reasons(
             camp.size, camp.requests, camp.mean_similarity
         ));
     }
-    let links = &ctx.links[a];
+    let links = &linking.links[a];
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let form: Vec<_> = links.iter().filter(|l| l.by_form).collect();
     if !form.is_empty() {
@@ -290,7 +290,7 @@ pub fn reasons(
     if sharing >= 2 {
         out.push(format!(
             "{sharing} of its {} nearest accounts use the same system prompt",
-            ctx.neighbors[a].len()
+            linking.neighbors[a].len()
         ));
     }
     if c(Cross::SyncWithLinks) >= 0.5 {
@@ -349,7 +349,7 @@ pub fn reasons(
 }
 
 /// What a campaign's members share, in words.
-pub fn shared(camp: &Campaign, members_local: &[&[f32]]) -> Vec<String> {
+pub fn shared(camp: &LinkGroup, members_local: &[&[f32]]) -> Vec<String> {
     let mut out = vec![format!(
         "prompt coverage {} and behaviour similarity {:.2} across links",
         pct(camp.mean_coverage),
@@ -446,13 +446,13 @@ mod tests {
         }
     }
 
-    fn context(links: Vec<Vec<crate::campaign::Link>>, cross: Vec<f32>) -> Context {
+    fn context(links: Vec<Vec<crate::campaign::Link>>, cross: Vec<f32>) -> Linking {
         let n = links.len();
-        Context {
+        Linking {
             neighbors: vec![Vec::new(); n],
             links,
-            campaign_of: vec![Some(0); n],
-            campaigns: vec![Campaign {
+            group_of: vec![Some(0); n],
+            groups: vec![LinkGroup {
                 id: "G0001".into(),
                 members: (0..n).collect(),
                 size: n,
@@ -482,12 +482,18 @@ mod tests {
         let mut x = vec![0f32; 2 * d];
         x[Cross::LinkCoverage as usize] = 0.75;
         x[Cross::LogSystemPromptNeighbors as usize] = (3f32).ln();
-        let mut ctx = context(vec![vec![link(1, 0.9, 0.75)], vec![link(0, 0.9, 0.75)]], x);
-        ctx.neighbors[0] = vec![(1, 0.9), (2, 0.7), (3, 0.6), (4, 0.5)];
+        let mut linking = context(vec![vec![link(1, 0.9, 0.75)], vec![link(0, 0.9, 0.75)]], x);
+        linking.neighbors[0] = vec![(1, 0.9), (2, 0.7), (3, 0.6), (4, 0.5)];
         let mut local_row = vec![0f32; LOCAL_FEATURES.len()];
         local_row[Local::MarkerReasoning as usize] = 0.8;
         local_row[Local::MarkerGrading as usize] = 0.1;
-        let r = reasons(0, 40, &local_row, &ctx, Some(("C0007", &ctx.campaigns[0])));
+        let r = reasons(
+            0,
+            40,
+            &local_row,
+            &linking,
+            Some(("C0007", &linking.groups[0])),
+        );
         assert_eq!(
             r,
             vec![
@@ -499,7 +505,7 @@ mod tests {
             ]
         );
         // Not a reported campaign, few requests: no campaign line, markers not over-read.
-        let r = reasons(0, 3, &local_row, &ctx, None);
+        let r = reasons(0, 3, &local_row, &linking, None);
         assert_eq!(r.len(), 3, "{r:?}");
         assert!(r[0].starts_with("uses the same prompt template"));
     }

@@ -32,7 +32,7 @@ const NR: usize = 2;
 pub(crate) fn dot_tile(a: &[f32], b: &[f32], d: usize, upper: bool, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::cpu::avx2_fma() {
             // SAFETY: the running CPU has AVX2 and FMA.
             unsafe { x86::dot_tile_avx2(a, b, d, upper, out) };
             return;
@@ -47,7 +47,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::cpu::avx2_fma() {
             // SAFETY: the running CPU has AVX2 and FMA.
             return unsafe { x86::dot_avx2(a, b) };
         }

@@ -147,10 +147,7 @@ pub fn coverage(
     pairs: &[(u32, u32)],
     threshold: f32,
 ) -> Result<Vec<PairCoverage>> {
-    let (n, _) = check_emb("coverage", emb)?;
-    check_offsets("coverage", offsets, n)?;
-    check_pairs("coverage", pairs, offsets.len() - 1)?;
-    check_threshold("coverage", threshold)?;
+    check_coverage("coverage", emb, offsets, pairs, threshold)?;
     let op = coverage::CoverageOp {
         offsets,
         pairs,
@@ -242,6 +239,20 @@ pub(crate) fn check_pairs(op: &str, pairs: &[(u32, u32)], accounts: usize) -> Re
             pairs[p]
         ))),
     }
+}
+
+/// The checks of [`coverage`] and its reference: embeddings, offsets, pairs and threshold.
+pub(crate) fn check_coverage(
+    op: &str,
+    emb: &Tensor,
+    offsets: &[usize],
+    pairs: &[(u32, u32)],
+    threshold: f32,
+) -> Result<()> {
+    let (n, _) = check_emb(op, emb)?;
+    check_offsets(op, offsets, n)?;
+    check_pairs(op, pairs, offsets.len() - 1)?;
+    check_threshold(op, threshold)
 }
 
 pub(crate) fn check_threshold(op: &str, threshold: f32) -> Result<()> {

@@ -74,20 +74,20 @@ impl CustomOp1 for NearDupOp<'_> {
 }
 
 /// Per-prompt results of one account.
-struct Acc {
+struct PromptStats {
     max: Vec<f32>,
     degree: Vec<u32>,
 }
 
-impl Acc {
+impl PromptStats {
     fn new(n: usize) -> Self {
-        Acc {
+        PromptStats {
             max: vec![f32::NEG_INFINITY; n],
             degree: vec![0; n],
         }
     }
 
-    fn merge(mut self, other: Acc) -> Acc {
+    fn merge(mut self, other: PromptStats) -> PromptStats {
         for (m, o) in self.max.iter_mut().zip(other.max) {
             *m = m.max(o);
         }
@@ -99,15 +99,15 @@ impl Acc {
 }
 
 /// Degrees and maxima for the `n = rows.len() / d` prompts of one non-empty account.
-fn account(rows: &[f32], d: usize, threshold: f32) -> Acc {
+fn account(rows: &[f32], d: usize, threshold: f32) -> PromptStats {
     let n = rows.len() / d;
     let tiles = n.div_ceil(TILE);
     let mut acc = over_row_tiles(
         tiles,
         tiles > SEQUENTIAL_TILES,
-        || Acc::new(n),
+        || PromptStats::new(n),
         |acc, ti, buf| row_tile(rows, d, threshold, ti, acc, buf),
-        Acc::merge,
+        PromptStats::merge,
     );
     if n == 1 {
         acc.max[0] = NO_MATCH;
@@ -116,7 +116,14 @@ fn account(rows: &[f32], d: usize, threshold: f32) -> Acc {
 }
 
 /// Pairs between row tile `ti` and the tiles from `ti` on, each pair credited to both prompts.
-fn row_tile(rows: &[f32], d: usize, threshold: f32, ti: usize, acc: &mut Acc, buf: &mut [f32]) {
+fn row_tile(
+    rows: &[f32],
+    d: usize,
+    threshold: f32,
+    ti: usize,
+    acc: &mut PromptStats,
+    buf: &mut [f32],
+) {
     let n = rows.len() / d;
     let i0 = ti * TILE;
     let ni = TILE.min(n - i0);

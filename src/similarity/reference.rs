@@ -11,7 +11,7 @@
 use candle_core::{DType, Tensor};
 
 use super::{
-    check_emb, check_offsets, check_pairs, check_threshold, Coverage, NearDup, PairCoverage,
+    check_coverage, check_emb, check_offsets, check_threshold, Coverage, NearDup, PairCoverage,
     NO_MATCH,
 };
 use crate::error::Result;
@@ -59,10 +59,7 @@ pub fn coverage(
     pairs: &[(u32, u32)],
     threshold: f32,
 ) -> Result<Vec<PairCoverage>> {
-    let (n, _) = check_emb("coverage", emb)?;
-    check_offsets("coverage", offsets, n)?;
-    check_pairs("coverage", pairs, offsets.len() - 1)?;
-    check_threshold("coverage", threshold)?;
+    check_coverage("coverage", emb, offsets, pairs, threshold)?;
     let rows = |a: u32| {
         (
             offsets[a as usize],

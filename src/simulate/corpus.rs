@@ -330,7 +330,7 @@ impl Corpora {
     pub(crate) fn slice(&self, i: u32, n: u32) -> Result<Corpora> {
         if n == 0 || i >= n {
             return Err(Error::Usage(format!(
-                "--slice must be I/N with 0 <= I < N, got {i}/{n}"
+                "a corpus slice must be I/N with 0 <= I < N, got {i}/{n}"
             )));
         }
         let mut corpora = Vec::with_capacity(self.corpora.len());
@@ -338,7 +338,7 @@ impl Corpora {
             let s = c.slice(i, n);
             if s.texts.is_empty() {
                 return Err(Error::Usage(format!(
-                    "--slice {i}/{n} leaves corpus {} with no items (it has {}); use fewer slices",
+                    "corpus slice {i}/{n} leaves corpus {} with no items (it has {}); use fewer slices",
                     id.file_name(),
                     c.convs.len()
                 )));

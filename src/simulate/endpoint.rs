@@ -34,7 +34,7 @@ without showing how to get there.";
 /// What the endpoint serves. `Math` (word problems, GSM8K) is the evaluation's endpoint;
 /// `Quiz` (general-knowledge questions, TruthfulQA) is the training traffic's, so that no
 /// model is tested on the endpoint task it was trained with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EndpointTask {
     #[default]
     Math,

@@ -31,7 +31,6 @@
 //! `campaign` the strategies. To add a strategy, implement `Strategy` and list it in
 //! `benign_plan` or `extraction_plan`: that is the one place the run draws from.
 
-mod args;
 mod benign;
 mod campaign;
 mod client;
@@ -58,8 +57,6 @@ use crate::error::{Error, IoContext, Result};
 
 use corpus::{Corpora, CorpusId};
 use timing::Window;
-
-pub use args::SimulateArgs;
 
 /// Start of the simulated period unless `--start` is given (a Monday, 00:00 UTC).
 pub const DEFAULT_START: &str = "2025-06-02T00:00:00Z";
@@ -109,7 +106,7 @@ pub struct SimOptions {
 /// Campaign wrappers are split into two disjoint banks, so that a model trained on traffic of
 /// one bank is tested on wording it has never seen: `Train` holds the even-numbered wrappers
 /// of every style's list, `Test` the odd-numbered ones, `All` both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Phrasings {
     #[default]
     All,
@@ -183,7 +180,7 @@ impl SimOptions {
     pub fn validate(&self) -> Result<()> {
         if self.days == 0 || self.days > 366 {
             return Err(Error::Usage(format!(
-                "--days must be between 1 and 366, got {}",
+                "the period must be between 1 and 366 days, got {}",
                 self.days
             )));
         }
@@ -197,12 +194,15 @@ impl SimOptions {
                 )
             };
             if kinds.is_empty() {
-                return Err(Error::Usage(format!("--kinds names no kind; {}", valid())));
+                return Err(Error::Usage(format!(
+                    "the list of kinds names no kind; {}",
+                    valid()
+                )));
             }
             for k in kinds {
                 if !benign.contains(&k.as_str()) && !extraction.contains(&k.as_str()) {
                     return Err(Error::Usage(format!(
-                        "unknown kind {k:?} in --kinds; {}",
+                        "unknown kind {k:?} in the list of kinds; {}",
                         valid()
                     )));
                 }
@@ -211,35 +211,35 @@ impl SimOptions {
         if let Some((i, n)) = self.slice {
             if n == 0 || i >= n {
                 return Err(Error::Usage(format!(
-                    "--slice must be I/N with 0 <= I < N, got {i}/{n}"
+                    "a corpus slice must be I/N with 0 <= I < N, got {i}/{n}"
                 )));
             }
         }
-        for (flag, prefix) in [
-            ("--campaign-prefix", &self.campaign_prefix),
-            ("--account-prefix", &self.account_prefix),
+        for (what, prefix) in [
+            ("the campaign id prefix", &self.campaign_prefix),
+            ("the account id prefix", &self.account_prefix),
         ] {
             if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(Error::Usage(format!(
-                    "{flag} must be non-empty, without spaces or control characters, got {prefix:?}"
+                    "{what} must be non-empty, without spaces or control characters, got {prefix:?}"
                 )));
             }
         }
         if self.benign_accounts == 0 && self.campaigns == 0 && self.task_endpoint == 0 {
             return Err(Error::Usage(
-                "nothing to simulate: --accounts, --campaigns and --task-endpoint are all 0".into(),
+                "nothing to simulate: no benign accounts, no campaigns and no task-endpoint students".into(),
             ));
         }
         if self.effective_counts() == (0, 0) && self.task_endpoint == 0 {
             return Err(Error::Usage(
-                "nothing to simulate: --kinds allows no benign kind and --campaigns is 0, or \
-                 no extraction kind and --accounts is 0"
+                "nothing to simulate: the kinds allowed hold no benign kind and there are no \
+                 campaigns, or no extraction kind and there are no benign accounts"
                     .into(),
             ));
         }
         if self.traffic == self.labels {
             return Err(Error::Usage(format!(
-                "--out and --labels are the same file: {}",
+                "the request log and the labels would be the same file: {}",
                 self.traffic.display()
             )));
         }

@@ -605,7 +605,7 @@ fn bad_or_too_fine_slices_are_usage_errors_and_narrow_ones_still_work() {
         o.slice = Some(slice);
         let e = o.validate().unwrap_err();
         assert_eq!(e.exit_code(), 2, "{slice:?}");
-        assert!(e.to_string().contains("--slice"), "{e}");
+        assert!(e.to_string().contains("corpus slice"), "{e}");
         assert!(corpora().slice(slice.0, slice.1).is_err());
     }
     assert_eq!(parse_slice("1/2"), Ok((1, 2)));
