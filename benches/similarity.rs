@@ -1,4 +1,4 @@
-//! Times the similarity ops against their plain-tensor references (one matmul per account or
+//! Times the similarity ops against their plain-tensor slow twins (one matmul per account or
 //! pair, then threshold and maxima with tensor ops: on a GPU, cuBLAS GEMMs through candle).
 //!
 //! `cargo bench --bench similarity [-- ACCOUNTS PROMPTS PAIRS]` (defaults 2000 50 20000, d = 384):
@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use distillguard::similarity::{self, reference};
+use distillguard::similarity::{self, coverage_slow, near_duplicates_slow};
 
 const D: usize = 384;
 const THRESHOLD: f32 = 0.7;
@@ -103,10 +103,10 @@ fn main() -> anyhow::Result<()> {
     let pairs_in = (accounts * prompts * (prompts - 1) / 2) as f64;
     println!("near_duplicates: {pairs_in:.0} prompt pairs");
     let (t_fast, fast) = time(3, || similarity::near_duplicates(&emb, &offsets, THRESHOLD));
-    let (t_slow, slow) = time(1, || reference::near_duplicates(&emb, &offsets, THRESHOLD));
+    let (t_slow, slow) = time(1, || near_duplicates_slow(&emb, &offsets, THRESHOLD));
     let (fast, slow) = (fast?, slow?);
     line("fast", t_fast, pairs_in, "pairs", pairs_in, all_bytes);
-    line("reference", t_slow, pairs_in, "pairs", pairs_in, all_bytes);
+    line("slow", t_slow, pairs_in, "pairs", pairs_in, all_bytes);
     let differ = fast
         .pair_counts
         .iter()
@@ -138,12 +138,12 @@ fn main() -> anyhow::Result<()> {
     let (t_fast, fast) = time(3, || {
         similarity::coverage(&emb, &offsets, &pairs, THRESHOLD)
     });
-    let (t_slow, slow) = time(1, || reference::coverage(&emb, &offsets, &pairs, THRESHOLD));
+    let (t_slow, slow) = time(1, || coverage_slow(&emb, &offsets, &pairs, THRESHOLD));
     let (fast, slow) = (fast?, slow?);
     // Each pair reads both accounts' prompts (a kernel may hit cache for repeats).
     let pair_bytes = (n_pairs * 2 * prompts * D * 4) as f64;
     line("fast", t_fast, dots, "pairs", dots, pair_bytes);
-    line("reference", t_slow, dots, "pairs", dots, pair_bytes);
+    line("slow", t_slow, dots, "pairs", dots, pair_bytes);
     let max_diff = fast
         .iter()
         .zip(&slow)

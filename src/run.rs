@@ -11,7 +11,14 @@
 //! RUN_DIR/shingles.safetensors    per row, the prompt's word-shingle hashes (shingles.rs) in CSR
 //!                                 form: u32 "offsets" [rows + 1], u32 "hashes"; metadata
 //!                                 "scheme" names the shingling, so another one is never mixed in
+//! RUN_DIR/index/                  the account index (hnsw_rs dump + index.json sidecar, written
+//!                                 and read by index/store.rs)
+//! RUN_DIR/features.safetensors    per account: feature matrix, behaviour vector, id, reported
+//!                                 campaign (features.rs here)
+//! RUN_DIR/score.json              counts and per-stage time and peak memory of the last `score`
 //! ```
+//! The first four come from embedding; the last three from detection, rewritten by each `score`
+//! or `train`.
 //! Files are written to a temporary name and renamed, so a crashed run never leaves a file that
 //! looks complete. `FORMAT_VERSION` changes whenever a reader would misread an older run.
 
@@ -32,6 +39,13 @@ pub const MANIFEST: &str = "manifest.json";
 pub const EMBEDDINGS: &str = "embeddings.safetensors";
 pub const REQUESTS: &str = "requests.jsonl";
 pub const SHINGLES: &str = "shingles.safetensors";
+/// The account index's folder.
+pub const INDEX_DIR: &str = "index";
+/// Stage timings of the last `score`.
+pub const SCORE_STATS: &str = "score.json";
+
+mod features;
+pub use features::{read_features, write_features, FeaturesOut, SavedFeatures, FEATURES};
 
 /// One line of `requests.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

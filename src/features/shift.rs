@@ -44,7 +44,7 @@ use crate::similarity::dot;
 
 /// Settings of the shift test (part of the feature definition: changing one changes the
 /// features a model was trained on).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ShiftParams {
     /// Reference prompts per endpoint.
     pub reference: usize,

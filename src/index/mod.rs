@@ -72,10 +72,10 @@ const MAX_LAYERS: usize = 16;
 /// Construction and search parameters of the HNSW graph.
 ///
 /// The defaults suit 1k to 100k accounts: `m = 16` (32 links per node in the bottom layer),
-/// `ef_construction = 200`, `ef_search = 64`. On the tests' clustered data (3000 vectors, 48
-/// dimensions, some groups of near-identical vectors) they give recall@10 above 0.99;
-/// `m = 12` or `ef_construction = 100` measured about the same, `keep_pruned` much worse. Raise `ef_search` first if recall matters more than
-/// query time; it can be changed after loading ([`AccountIndex::set_ef_search`]).
+/// `ef_construction = 200`, `ef_search = 64`; the tests hold their recall@10 on clustered data
+/// (groups of near-identical vectors) against brute force. Raise `ef_search` first if recall
+/// matters more than query time; it can be changed after loading
+/// ([`AccountIndex::set_ef_search`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexParams {
     /// Links per node in the upper layers (twice this in the bottom layer); 2..=128.
@@ -108,9 +108,8 @@ impl Default for IndexParams {
 
 impl IndexParams {
     /// The settings the pipeline builds an index of `n` accounts with. A lighter graph than
-    /// the defaults (links 12, candidate lists 48 and 24: about 4x faster to build and search,
-    /// recall@10 0.994 against brute force at 10,000 accounts and 0.94-0.95 at 100,000 on the
-    /// benchmark's synthetic vectors, benches/README.md), since links no longer rest on it.
+    /// the defaults (links 12, candidate lists 48 and 24: faster to build and search for a
+    /// little recall, both measured in benches/README.md), since links no longer rest on it.
     /// Inserted serially below [`PARALLEL_FROM`] accounts, so that the same run always gives the
     /// same graph (retraining and rescoring are reproducible byte for byte); in parallel above,
     /// where a serial build would take minutes and a few neighbours may differ between runs.

@@ -7,28 +7,20 @@
 //! computed exactly as in training. Each stage's wall time and peak memory are recorded for
 //! the benchmarks (`score.json` in the run directory).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use serde::Serialize;
 
 use super::embed::{build_shingles, embed, EmbedJob};
 use crate::campaign::{self, CampaignParams, Linking};
 use crate::embed::{sha256_file, Embedder};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::features::{self, Accounts, LocalFeatures};
 use crate::index::AccountIndex;
 use crate::progress::Progress;
-use crate::run::{Run, StoreDType, MANIFEST};
-
-/// The account index inside a run directory.
-pub const INDEX_DIR: &str = "index";
-/// Per-account features and behaviour vectors inside a run directory.
-pub const FEATURES_FILE: &str = "features.safetensors";
-/// Stage timings of the last `score` inside a run directory.
-pub const SCORE_STATS: &str = "score.json";
+use crate::run::{FeaturesOut, Run, StoreDType, INDEX_DIR, MANIFEST};
 
 /// Where a job's embeddings come from: `input` embedded into `run_dir`, unless `run_dir`
 /// already holds them.
@@ -256,133 +248,21 @@ pub fn detect(
 }
 
 /// Save the feature matrix, behaviour vectors and each account's reported campaign (if any)
-/// to `run/features.safetensors`, for `neighbors` and `eval`'s baselines.
+/// to the run's features file, for `neighbors` and `eval`'s baselines.
 pub(super) fn save_features(
     run: &Path,
     detection: &Detection,
     campaigns: &[Option<String>],
 ) -> Result<()> {
-    let n = detection.accounts.len();
-    let mut tensors = HashMap::new();
-    tensors.insert(
-        "x".to_string(),
-        Tensor::from_slice(&detection.x, (n, detection.names.len()), &Device::Cpu)?,
-    );
-    tensors.insert(
-        "behaviour".to_string(),
-        Tensor::from_slice(
-            &detection.local.behaviour,
-            (n, detection.local.dim),
-            &Device::Cpu,
-        )?,
-    );
-    let meta: HashMap<String, String> = [
-        ("accounts".to_string(), to_json(&detection.accounts.ids)),
-        ("features".to_string(), to_json(&detection.names)),
-        ("campaigns".to_string(), to_json(campaigns)),
-    ]
-    .into_iter()
-    .collect();
-    let path = run.join(FEATURES_FILE);
-    let tmp = run.join(format!("{FEATURES_FILE}.partial"));
-    safetensors::serialize_to_file(
-        tensors.iter().map(|(k, t)| (k.as_str(), t)),
-        Some(meta),
-        &tmp,
+    crate::run::write_features(
+        run,
+        &FeaturesOut {
+            accounts: &detection.accounts.ids,
+            names: &detection.names,
+            x: &detection.x,
+            behaviour: &detection.local.behaviour,
+            dim: detection.local.dim,
+            campaigns,
+        },
     )
-    .map_err(|e| Error::file(&tmp, format!("cannot write features: {e}")))?;
-    std::fs::rename(&tmp, &path).at(&path)
-}
-
-fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
-    serde_json::to_string(v).expect("plain data serialises")
-}
-
-/// Features saved by [`detect`]: account ids, the feature matrix, behaviour vectors and each
-/// account's campaign id.
-pub struct SavedFeatures {
-    pub accounts: Vec<String>,
-    /// Feature names of the matrix `x` in the file (read as needed, not loaded here).
-    pub names: Vec<String>,
-    pub behaviour: Vec<f32>,
-    pub dim: usize,
-    pub campaigns: Vec<Option<String>>,
-    /// Per account, its shift from the endpoint's traffic (`shift_log_z`), the zero-shot
-    /// baseline of `eval`; `None` in files written before that feature existed.
-    pub shift: Option<Vec<f32>>,
-}
-
-impl SavedFeatures {
-    /// Account id to its row.
-    pub fn rows_by_id(&self) -> HashMap<&str, usize> {
-        self.accounts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.as_str(), i))
-            .collect()
-    }
-}
-
-/// Read `run_dir/features.safetensors` (written by `score` and `train`).
-pub fn load_features(run_dir: &Path) -> Result<SavedFeatures> {
-    let path = run_dir.join(FEATURES_FILE);
-    let bytes = std::fs::read(&path).at(&path)?;
-    let bad = |msg: String| Error::file(&path, msg);
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(format!("not a features file: {e}")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
-    fn field<T: serde::de::DeserializeOwned>(
-        meta: &HashMap<String, String>,
-        key: &str,
-        path: &Path,
-    ) -> Result<T> {
-        let text = meta
-            .get(key)
-            .ok_or_else(|| Error::file(path, format!("metadata {key:?} is missing")))?;
-        serde_json::from_str(text)
-            .map_err(|e| Error::file(path, format!("metadata {key:?} is corrupt: {e}")))
-    }
-    let accounts: Vec<String> = field(&meta, "accounts", &path)?;
-    let names: Vec<String> = field(&meta, "features", &path)?;
-    let campaigns: Vec<Option<String>> = field(&meta, "campaigns", &path)?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
-        .map_err(|e| bad(format!("corrupt tensors: {e}")))?;
-    // A [accounts, cols] matrix by name, and its column count.
-    let get = |name: &str| -> Result<(&candle_core::Tensor, usize)> {
-        let t = tensors
-            .get(name)
-            .ok_or_else(|| bad(format!("no tensor named {name:?}")))?;
-        let (rows, cols) = t.dims2()?;
-        if rows != accounts.len() {
-            return Err(bad(format!(
-                "{name} has {rows} rows for {} accounts",
-                accounts.len()
-            )));
-        }
-        Ok((t, cols))
-    };
-    if get("x")?.1 != names.len() || campaigns.len() != accounts.len() {
-        return Err(bad(
-            "feature names or campaigns disagree with the matrix".into()
-        ));
-    }
-    let (behaviour, dim) = get("behaviour")?;
-    let behaviour = behaviour.flatten_all()?.to_vec1()?;
-    let (x, _) = get("x")?;
-    // Absent from files written before the shift test existed; only `eval` needs it.
-    let shift = match names
-        .iter()
-        .position(|n| n == crate::features::Local::ShiftLogZ.name())
-    {
-        Some(c) => Some(x.narrow(1, c, 1)?.flatten_all()?.to_vec1()?),
-        None => None,
-    };
-    Ok(SavedFeatures {
-        accounts,
-        names,
-        behaviour,
-        dim,
-        campaigns,
-        shift,
-    })
 }

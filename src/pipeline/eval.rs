@@ -13,11 +13,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::detect::load_features;
 use crate::classify::{logistic_regression, pair_precision_recall, recall_at_fpr, Metrics};
 use crate::error::{Error, Result};
+use crate::features::Local;
 use crate::ingest::Labels;
 use crate::report::read_scores;
+use crate::run::{read_features, SavedFeatures, FEATURES};
 
 /// L2 strength and iterations of the mean-embedding baseline.
 const BASELINE_L2: f64 = 1e-3;
@@ -151,10 +152,10 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
     );
     if let Some(run) = &job.run_dir {
         // Zero-shot: the account's shift from its endpoint's traffic, no training at all.
-        let f = load_features(run)?;
-        let shift = f.shift.as_ref().ok_or_else(|| {
+        let f = read_features(run)?;
+        let shift = f.column(Local::ShiftLogZ.name())?.ok_or_else(|| {
             Error::file(
-                &run.join(super::detect::FEATURES_FILE),
+                &run.join(FEATURES),
                 "has no shift_log_z feature (written by an older version): score the log again",
             )
         })?;
@@ -215,8 +216,8 @@ fn mean_embedding_baseline(
     train_labels: &std::path::Path,
 ) -> Result<Vec<f32>> {
     let train_labels = Labels::read(train_labels)?;
-    let train = load_features(train_run)?;
-    let test = load_features(run)?;
+    let train = read_features(train_run)?;
+    let test = read_features(run)?;
     if train.dim != test.dim {
         return Err(Error::Usage(format!(
             "behaviour vectors of {} are {}-d but those of {} are {}-d",
@@ -226,7 +227,7 @@ fn mean_embedding_baseline(
             test.dim
         )));
     }
-    let gather = |f: &super::detect::SavedFeatures, l: &Labels, what: &str| -> Result<Vec<f32>> {
+    let gather = |f: &SavedFeatures, l: &Labels, what: &str| -> Result<Vec<f32>> {
         let idx = f.rows_by_id();
         l.check_known(&|id| idx.contains_key(id), what)?;
         Ok(l.labels

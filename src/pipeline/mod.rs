@@ -13,10 +13,7 @@ mod neighbors;
 mod score;
 mod train;
 
-pub use detect::{
-    detect, ensure_run, load_features, Detection, RunSource, SavedFeatures, Stage, FEATURES_FILE,
-    INDEX_DIR, SCORE_STATS,
-};
+pub use detect::{detect, ensure_run, Detection, RunSource, Stage};
 pub use embed::{embed, short_hash, EmbedJob};
 pub use eval::{eval, EvalJob, EvalReport};
 pub use neighbors::{neighbors, render as render_neighbors, Evidence, NeighborsJob, Queried};

@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
-use super::detect::{load_features, INDEX_DIR};
 use crate::campaign::{self, CampaignParams, Footprints, FormOverlap, Signatures};
 use crate::error::{Error, Result};
 use crate::features::{Accounts, MAX_GEOMETRY_PROMPTS, NEAR_DUP};
 use crate::index::AccountIndex;
 use crate::run::Run;
+use crate::run::{read_features, INDEX_DIR};
 use crate::similarity;
 
 pub struct NeighborsJob {
@@ -99,7 +99,7 @@ pub fn neighbors(job: &NeighborsJob) -> Result<(Queried, Vec<Evidence>)> {
             accounts.len()
         )));
     };
-    let saved = load_features(&job.run_dir).ok();
+    let saved = read_features(&job.run_dir).ok();
     let campaigns = saved
         .as_ref()
         .map(|f| f.campaigns.clone())

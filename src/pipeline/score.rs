@@ -1,18 +1,18 @@
 //! The `score` job: classify every account of a run, decide which link groups are campaigns,
 //! write `scores.jsonl`, `campaigns.jsonl` and the run directory's `score.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::detect::{
-    detect, ensure_run, peak_rss_mib, save_features, RunSource, Stage, Stages, SCORE_STATS,
-};
+use super::detect::{detect, ensure_run, peak_rss_mib, save_features, RunSource, Stage, Stages};
 use crate::campaign::{self, CampaignParams, Linking};
 use crate::classify::Model;
 use crate::embed::ModelFiles;
 use crate::error::{Error, IoContext, Result};
+use crate::features::shift::ShiftParams;
 use crate::report::{self, CampaignLine, NeighborOut, ScoreLine, SCORE_NEIGHBORS};
+use crate::run::SCORE_STATS;
 
 /// The `score` job.
 pub struct ScoreJob<'a> {
@@ -156,9 +156,31 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The linking settings as model.json stores them.
+/// The settings that define the cross-account features, as model.json stores them under
+/// `linking`: the linking settings, and under `shift` those of the shift test.
 pub fn linking_json(params: &campaign::CampaignParams) -> serde_json::Value {
-    serde_json::to_value(params).expect("plain settings serialise")
+    let mut v = serde_json::to_value(params).expect("plain settings serialise");
+    v["shift"] = serde_json::to_value(ShiftParams::default()).expect("plain settings serialise");
+    v
+}
+
+/// Loads the classifier in `dir` and refuses it unless its feature schema is `schema` and its
+/// settings are this build's (`linking_json(params)`). Models saved before model.json recorded
+/// the shift test's settings were all trained with the values below (unchanged since the test
+/// was added), so a model without them reads as having those.
+pub(super) fn load_model(
+    dir: &Path,
+    schema: &[String],
+    params: &campaign::CampaignParams,
+) -> Result<Model> {
+    let mut model = Model::load(dir, schema)?;
+    if let Some(linking) = model.linking.as_object_mut() {
+        linking.entry("shift").or_insert_with(|| {
+            serde_json::json!({"reference": 256, "pool": 512, "draws": 400, "min_endpoint_prompts": 64})
+        });
+    }
+    model.check_linking(dir, &linking_json(params))?;
+    Ok(model)
 }
 
 /// Run `score` end to end: embed (or reuse), detect, classify, write `scores.jsonl` and
@@ -167,9 +189,10 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     // The model is loaded before any embedding where the embedding width is known, so a
     // wrong --model fails in a second rather than after the embedding.
     let early = match ModelFiles::locate(&job.source.model_dir).and_then(|f| f.config()) {
-        Ok(cfg) => Some(Model::load(
+        Ok(cfg) => Some(load_model(
             &job.model_dir,
             &campaign::feature_names(cfg.hidden_size),
+            &job.params,
         )?),
         Err(_) => None,
     };
@@ -187,14 +210,12 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     timer.start("classify");
     let model = match early {
         Some(m) if m.schema == detection.names => m,
-        _ => Model::load(&job.model_dir, &detection.names)?,
+        _ => load_model(&job.model_dir, &detection.names, &job.params)?,
     };
-    model.check_linking(&job.model_dir, &linking_json(&job.params))?;
     let probs = model.predict(&detection.x)?;
     let other = match &job.compare {
         Some((dir, _)) => {
-            let other = Model::load(dir, &detection.names)?;
-            other.check_linking(dir, &linking_json(&job.params))?;
+            let other = load_model(dir, &detection.names, &job.params)?;
             let p = other.predict(&detection.x)?;
             Some((other, p))
         }
@@ -363,4 +384,64 @@ fn reported_campaigns(linking: &Linking, probs: &[f32], model: &Model) -> Vec<Op
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{train, Dataset, TrainOptions};
+
+    /// A small model saved with `linking` as its settings, in `dir`.
+    fn saved_model(dir: &Path, linking: serde_json::Value) -> Vec<String> {
+        let d = 3;
+        let mut data = Dataset {
+            features: (0..d).map(|j| format!("f{j}")).collect(),
+            ..Dataset::default()
+        };
+        for i in 0..40 {
+            let pos = i % 4 == 0;
+            data.x
+                .extend((0..d).map(|j| j as f32 + if pos { 3.0 } else { (i % 7) as f32 * 0.1 }));
+            data.y.push(pos as u8);
+            data.names.push(format!("a{i}"));
+            data.groups.push(if pos {
+                format!("c{}", i / 8)
+            } else {
+                format!("a{i}")
+            });
+        }
+        let opts = TrainOptions {
+            epochs: 3,
+            repeats: 1,
+            folds: 2,
+            ..TrainOptions::default()
+        };
+        let mut model = train(&data, &opts).unwrap();
+        model.linking = linking;
+        model.save(dir).unwrap();
+        data.features
+    }
+
+    #[test]
+    fn models_are_loaded_only_with_this_builds_feature_settings() {
+        let params = CampaignParams::default();
+        let dir = tempfile::tempdir().unwrap();
+        let schema = saved_model(dir.path(), linking_json(&params));
+        assert!(load_model(dir.path(), &schema, &params).is_ok());
+
+        // Saved before model.json recorded the shift test's settings: read as the only ones
+        // there were.
+        let mut old = linking_json(&params);
+        old.as_object_mut().unwrap().remove("shift");
+        saved_model(dir.path(), old);
+        assert!(load_model(dir.path(), &schema, &params).is_ok());
+
+        // Other shift settings change the features: refused, naming the setting.
+        let mut other = linking_json(&params);
+        other["shift"]["draws"] = 100.into();
+        saved_model(dir.path(), other);
+        let e = load_model(dir.path(), &schema, &params).unwrap_err();
+        assert_eq!(e.exit_code(), 4);
+        assert!(e.to_string().contains("shift.draws"), "{e}");
+    }
 }

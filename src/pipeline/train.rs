@@ -118,7 +118,7 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
         .and_then(|f| f.config())
         .map(|cfg| campaign::feature_names(cfg.hidden_size));
     let mut base = match (&job.base, &schema) {
-        (Some(dir), Ok(names)) => Some(Base::load(dir, names, &linking)?),
+        (Some(dir), Ok(names)) => Some(Base::load(dir, names, &job.params)?),
         _ => None,
     };
     let (run, _) = ensure_run(&job.source)?;
@@ -130,7 +130,7 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
             .as_ref()
             .is_none_or(|b| b.model.schema != detection.names)
         {
-            base = Some(Base::load(dir, &detection.names, &linking)?);
+            base = Some(Base::load(dir, &detection.names, &job.params)?);
         }
     }
     let rows: HashMap<&str, usize> = detection
@@ -254,9 +254,8 @@ struct Base {
 }
 
 impl Base {
-    fn load(dir: &Path, schema: &[String], linking: &serde_json::Value) -> Result<Base> {
-        let model = Model::load(dir, schema)?;
-        model.check_linking(dir, linking)?;
+    fn load(dir: &Path, schema: &[String], params: &CampaignParams) -> Result<Base> {
+        let model = super::score::load_model(dir, schema, params)?;
         let set = TrainingSet::load(dir, schema)?;
         Ok(Base {
             dir: dir.to_path_buf(),

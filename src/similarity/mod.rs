@@ -20,8 +20,11 @@
 //! rayon over accounts or pairs, and within one large account or pair over its row tiles.
 //! It is the test oracle and the fallback for the CUDA kernels in `kernels/similarity.cu`
 //! (`cuda.rs`, built with the `cuda` feature), which run when the embeddings are on a CUDA
-//! device; tensors on other devices are copied to the CPU. [`reference`] holds the slow
-//! versions built from plain tensor ops, which the tests hold the fast ones against.
+//! device; tensors on other devices are copied to the CPU. [`near_duplicates_slow`] and
+//! [`coverage_slow`] (`slow.rs`) are the slow twins built from plain tensor ops, which the
+//! tests hold the fast ones against. Across the crate, `*_slow` names a plain-op twin that is
+//! an oracle (candle-nn's convention; also `embed::fused`) and `*_portable` a SIMD-free twin
+//! that runs where the CPU lacks AVX2 and gives the same results.
 //!
 //! Conventions (also on the items):
 //! - A pair counts as a near-duplicate when `dot >= threshold`; dots are computed in f32 and
@@ -34,13 +37,14 @@ mod coverage;
 mod cuda;
 mod kernel;
 mod near_dup;
-pub mod reference;
+mod slow;
 #[cfg(test)]
 mod tests;
 
 use candle_core::{DType, Device, Tensor};
 
 pub use kernel::{dot, dot_portable};
+pub use slow::{coverage_slow, near_duplicates_slow};
 
 use crate::error::{Error, Result};
 
@@ -241,7 +245,7 @@ pub(crate) fn check_pairs(op: &str, pairs: &[(u32, u32)], accounts: usize) -> Re
     }
 }
 
-/// The checks of [`coverage`] and its reference: embeddings, offsets, pairs and threshold.
+/// The checks of [`coverage`] and [`coverage_slow`]: embeddings, offsets, pairs and threshold.
 pub(crate) fn check_coverage(
     op: &str,
     emb: &Tensor,

@@ -1,4 +1,4 @@
-//! Fast against slow: the tiled CPU ops against the plain-tensor references, on seeded random
+//! Fast against slow: the tiled CPU ops against the plain-tensor slow twins, on seeded random
 //! ragged batches, plus exact cases built so that every similarity is exact in f32.
 
 use candle_core::{DType, Device, Tensor};
@@ -136,7 +136,7 @@ fn best_matches(data: &[f32], offsets: &[usize], pairs: &[(u32, u32)], d: usize)
 }
 
 /// `t`, moved up until no similarity lies within f32 rounding of it, so that the fast and
-/// the reference versions compare every similarity the same way.
+/// the slow versions compare every similarity the same way.
 fn clear(t: f32, sims: &[f64]) -> f32 {
     let mut t = t;
     for _ in 0..10_000 {
@@ -234,7 +234,7 @@ fn dot_tile_matches_f64_for_all_shapes() {
 }
 
 #[test]
-fn near_duplicates_matches_reference_on_ragged_batches() {
+fn near_duplicates_matches_slow_on_ragged_batches() {
     for (seed, d) in [(1, 384), (2, 37), (3, 8), (4, 1)] {
         let (data, offsets) = batch(seed, SIZES, d);
         let emb = tensor(&data, d);
@@ -242,7 +242,7 @@ fn near_duplicates_matches_reference_on_ragged_batches() {
         for t0 in [0.2f32, 0.5, 0.8, 0.95] {
             let t = clear(t0, &sims);
             let fast = near_duplicates(&emb, &offsets, t).unwrap();
-            let slow = reference::near_duplicates(&emb, &offsets, t).unwrap();
+            let slow = near_duplicates_slow(&emb, &offsets, t).unwrap();
             assert_near_dup_eq(&fast, &slow, &format!("seed {seed} d {d} t {t}"));
             assert_eq!(fast.degree.len(), data.len() / d);
             if d == 384 && t0 == 0.5 {
@@ -283,12 +283,12 @@ fn near_duplicates_threshold_extremes_count_all_or_none() {
     }
     assert_near_dup_eq(
         &all,
-        &reference::near_duplicates(&emb, &offsets, -1.0).unwrap(),
+        &near_duplicates_slow(&emb, &offsets, -1.0).unwrap(),
         "t = -1",
     );
     assert_near_dup_eq(
         &none,
-        &reference::near_duplicates(&emb, &offsets, 1.001).unwrap(),
+        &near_duplicates_slow(&emb, &offsets, 1.001).unwrap(),
         "t = 1.001",
     );
 }
@@ -330,7 +330,7 @@ fn near_duplicates_threshold_equal_to_a_similarity_counts_it() {
     for (t, pairs, degree) in cases {
         for got in [
             near_duplicates(&emb, &offsets, t).unwrap(),
-            reference::near_duplicates(&emb, &offsets, t).unwrap(),
+            near_duplicates_slow(&emb, &offsets, t).unwrap(),
         ] {
             assert_eq!(got.pair_counts, vec![pairs], "t = {t}");
             assert_eq!(got.degree, degree, "t = {t}");
@@ -373,7 +373,7 @@ fn near_duplicates_single_and_empty_accounts() {
     let offsets = [0, 0, 1, 1, 3, 3];
     for got in [
         near_duplicates(&emb, &offsets, -1.0).unwrap(),
-        reference::near_duplicates(&emb, &offsets, -1.0).unwrap(),
+        near_duplicates_slow(&emb, &offsets, -1.0).unwrap(),
     ] {
         assert_eq!(got.pair_counts, vec![0, 0, 0, 1, 0]);
         assert_eq!(got.degree, vec![0, 1, 1]);
@@ -422,7 +422,7 @@ fn some_pairs(seed: u64, accounts: usize) -> Vec<(u32, u32)> {
 }
 
 #[test]
-fn coverage_matches_reference_on_ragged_batches() {
+fn coverage_matches_slow_on_ragged_batches() {
     for (seed, d) in [(31, 384), (32, 37), (33, 1)] {
         let (data, offsets) = batch(seed, SIZES, d);
         let emb = tensor(&data, d);
@@ -431,7 +431,7 @@ fn coverage_matches_reference_on_ragged_batches() {
         for t0 in [0.3f32, 0.85] {
             let t = clear(t0, &best);
             let fast = coverage(&emb, &offsets, &pairs, t).unwrap();
-            let slow = reference::coverage(&emb, &offsets, &pairs, t).unwrap();
+            let slow = coverage_slow(&emb, &offsets, &pairs, t).unwrap();
             assert_coverage_eq(&fast, &slow, &format!("seed {seed} d {d} t {t}"));
         }
     }
@@ -485,9 +485,9 @@ fn coverage_exact_values_and_empty_accounts() {
             "t = {t}"
         );
         assert_eq!(
-            reference::coverage(&emb, &offsets, &pairs, t).unwrap(),
+            coverage_slow(&emb, &offsets, &pairs, t).unwrap(),
             want,
-            "reference, t = {t}"
+            "slow, t = {t}"
         );
     }
     assert!(coverage(&emb, &offsets, &[], 0.5).unwrap().is_empty());
@@ -527,8 +527,8 @@ fn bad_input_is_an_error_not_a_panic() {
     ] {
         assert_usage(near_duplicates(&emb, offsets, 0.5), needle);
         assert_usage(coverage(&emb, offsets, &[], 0.5), needle);
-        assert_usage(reference::near_duplicates(&emb, offsets, 0.5), needle);
-        assert_usage(reference::coverage(&emb, offsets, &[], 0.5), needle);
+        assert_usage(near_duplicates_slow(&emb, offsets, 0.5), needle);
+        assert_usage(coverage_slow(&emb, offsets, &[], 0.5), needle);
     }
     let offsets = [0, 2, 6];
     for (pairs, needle) in [
@@ -536,7 +536,7 @@ fn bad_input_is_an_error_not_a_panic() {
         (&[(0, 1), (7, 0)][..], "pairs[1]"),
     ] {
         assert_usage(coverage(&emb, &offsets, pairs, 0.5), needle);
-        assert_usage(reference::coverage(&emb, &offsets, pairs, 0.5), needle);
+        assert_usage(coverage_slow(&emb, &offsets, pairs, 0.5), needle);
     }
     assert_usage(near_duplicates(&emb, &offsets, f32::NAN), "NaN");
     assert_usage(coverage(&emb, &offsets, &[(0, 1)], f32::NAN), "NaN");

@@ -19,8 +19,8 @@
 //! - The whole k-fold round is repeated with other folds and seeds (default 5 repeats, so 25
 //!   members), and an account's out-of-fold score is the mean over repeats. With one round the
 //!   threshold rested on the two or three highest out-of-fold benign scores of single members
-//!   and moved between 0.69 and 0.96 with the seed; averaged over repeats it is a property of
-//!   the ensemble, not of one draw (docs/evaluation.md).
+//!   and moved widely with the seed; averaged over repeats it is a property of the ensemble,
+//!   not of one draw (docs/evaluation.md has the figures).
 //! - Positives are rare and come in groups of very different sizes (a 150-account hydra next to
 //!   a 10-account sweep), so the loss is balanced twice: each class carries half of it, and
 //!   inside a class each group carries an equal share; otherwise the model learns the largest

@@ -1,4 +1,5 @@
-//! Slow references for the similarity ops, built from plain tensor ops.
+//! The slow twins of the similarity ops (`*_slow`, candle-nn's convention), built from plain
+//! tensor ops.
 //!
 //! Each account (or pair) is narrowed out of the batch, its full similarity matrix is built
 //! with one matmul, and thresholds and maxima are taken with tensor ops. They run on whatever
@@ -17,7 +18,7 @@ use super::{
 use crate::error::Result;
 
 /// Reference for [`super::near_duplicates`].
-pub fn near_duplicates(emb: &Tensor, offsets: &[usize], threshold: f32) -> Result<NearDup> {
+pub fn near_duplicates_slow(emb: &Tensor, offsets: &[usize], threshold: f32) -> Result<NearDup> {
     let (n, _) = check_emb("near_duplicates", emb)?;
     check_offsets("near_duplicates", offsets, n)?;
     check_threshold("near_duplicates", threshold)?;
@@ -53,7 +54,7 @@ pub fn near_duplicates(emb: &Tensor, offsets: &[usize], threshold: f32) -> Resul
 }
 
 /// Reference for [`super::coverage`].
-pub fn coverage(
+pub fn coverage_slow(
     emb: &Tensor,
     offsets: &[usize],
     pairs: &[(u32, u32)],
