@@ -113,6 +113,20 @@ fn recall_at_10_against_brute_force() {
     assert!(r >= 0.95, "recall@10 = {r:.4}");
 }
 
+/// The pipeline's lighter settings, and `all_neighbors` answering as single lookups do.
+#[test]
+fn pipeline_settings_recall_and_agree_with_single_lookups() {
+    let (n, dim, k) = (3000, 48, 10);
+    let index = build(n, dim, IndexParams::for_accounts(n));
+    let all = index.all_neighbors(k);
+    let r = recall(&index, &all, k, 5);
+    eprintln!("recall@10 with the pipeline's settings: {r:.4}");
+    assert!(r >= 0.95, "recall@10 = {r:.4}");
+    for row in (0..n).step_by(97) {
+        assert_eq!(all[row], index.neighbors_of_row(row, k), "row {row}");
+    }
+}
+
 #[test]
 fn neighbors_exclude_self_and_are_sorted() {
     let index = build(1000, 32, IndexParams::default());
