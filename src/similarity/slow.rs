@@ -17,7 +17,7 @@ use super::{
 };
 use crate::error::Result;
 
-/// Reference for [`super::near_duplicates`].
+/// The slow twin of [`super::near_duplicates`].
 pub fn near_duplicates_slow(emb: &Tensor, offsets: &[usize], threshold: f32) -> Result<NearDup> {
     let (n, _) = check_emb("near_duplicates", emb)?;
     check_offsets("near_duplicates", offsets, n)?;
@@ -53,7 +53,7 @@ pub fn near_duplicates_slow(emb: &Tensor, offsets: &[usize], threshold: f32) -> 
     Ok(out)
 }
 
-/// Reference for [`super::coverage`].
+/// The slow twin of [`super::coverage`].
 pub fn coverage_slow(
     emb: &Tensor,
     offsets: &[usize],
