@@ -153,7 +153,7 @@ fn main() -> distillguard::Result<()> {
 
     let t = Timer::start("features (grouping, 30 per account, near-duplicate kernels, shift test)");
     let accounts = Accounts::from_records(recs.into_iter())?;
-    let local = features::local(&emb, &info, &accounts)?;
+    let local = features::local(&emb, &info, &accounts, features::Normal::Log)?;
     let mut total = t.stop();
 
     let params = CampaignParams::default();

@@ -5,13 +5,17 @@
 //! cargo run --release --example feature_by_kind -- RUN_DIR LABELS.jsonl FEATURE [FEATURE...]
 //! ```
 //! Prints, per kind, the accounts, and for each feature its mean and 10th/50th/90th
-//! percentiles. Local and cross-account features only (names as in model.json).
+//! percentiles. Local and cross-account features only (names as in model.json), computed
+//! against the normal traffic of the default model (`DISTILLGUARD_CLASSIFIER_DIR`, else
+//! models/classifier), as `score` with that model computes them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use candle_core::Device;
 use distillguard::campaign::CampaignParams;
+use distillguard::features::normal::NormalTraffic;
+use distillguard::features::Normal;
 use distillguard::ingest::Labels;
 use distillguard::pipeline;
 use distillguard::run::Run;
@@ -25,9 +29,13 @@ fn main() -> distillguard::Result<()> {
     let run = Run::open(&PathBuf::from(run_dir))?;
     let labels = Labels::read(&PathBuf::from(labels))?;
     // The features exactly as `score` computes them (this also saves the run's index).
+    let model = std::env::var_os("DISTILLGUARD_CLASSIFIER_DIR")
+        .map_or_else(|| PathBuf::from("models/classifier"), PathBuf::from);
+    let normal = NormalTraffic::load(&model, run.embeddings.dims2()?.1)?;
     let detection = pipeline::detect(
         &run,
         &CampaignParams::default(),
+        normal.as_ref().map_or(Normal::Log, Normal::Given),
         &Device::Cpu,
         &distillguard::progress::Silent,
     )?;

@@ -28,7 +28,8 @@ fn main() -> distillguard::Result<()> {
     let run = Run::open(&PathBuf::from(run_dir))?;
     let labels = Labels::read(&PathBuf::from(labels))?;
     let accounts = Accounts::from_run(&run)?;
-    let local = features::local(&run.embeddings, &run.rows, &accounts)?;
+    // Link groups do not depend on the normal traffic (only a group's shift score does).
+    let local = features::local(&run.embeddings, &run.rows, &accounts, features::Normal::Log)?;
     let index = AccountIndex::for_accounts(accounts.ids.clone(), &local.behaviour, local.dim)?;
     let defaults = CampaignParams::default();
     let all = index.all_neighbors(defaults.k);

@@ -365,6 +365,31 @@ fn train_then_score_with_the_new_model() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
     assert_eq!(read_scores(&out).unwrap().len(), labels().len());
+    // The model carries the normal traffic drawn from the accounts labelled benign, and
+    // `score` computes against it exactly the features the model was trained on.
+    assert!(model.join("normal_traffic.safetensors").is_file());
+    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(model.join("model.json")).unwrap(),
+    )
+    .unwrap()["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let set = distillguard::classify::TrainingSet::load(&model, &names).unwrap();
+    let saved = distillguard::run::read_features(&run).unwrap();
+    let rows = saved.rows_by_id();
+    for (c, name) in names.iter().enumerate() {
+        let column = saved.column(name).unwrap().unwrap();
+        for (i, account) in set.accounts.iter().enumerate() {
+            assert_eq!(
+                column[rows[account.as_str()]],
+                set.x[i * names.len() + c],
+                "{name} of {account}: scored and trained on differ"
+            );
+        }
+    }
 
     // A model trained on other features is refused, naming what differs.
     let meta = model.join("model.json");
@@ -507,6 +532,60 @@ fn incidents_are_added_to_the_base_and_accumulate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_ne!(v["flagged"], v["other_flagged"]);
         assert!(v["score"].is_number() && v["other_score"].is_number());
+    }
+
+    // Incidents keep the base's normal traffic, so their rows are computed as the base's were.
+    let normal = |m: &Path| std::fs::read(m.join("normal_traffic.safetensors")).unwrap();
+    assert_eq!(normal(&m1), normal(&base));
+    assert_eq!(normal(&m2), normal(&base));
+
+    // A model trained afresh on other labels draws other normal traffic: compared with the
+    // base, it is scored on features computed against its own, as when scored alone.
+    let fresh = dir.path().join("fresh");
+    let fresh_labels: Vec<_> = base_labels[1..].to_vec();
+    let o = train(&write_labels("fresh.jsonl", &fresh_labels), "none", &fresh);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(normal(&fresh), normal(&base));
+    // At threshold 0 it flags every account, so every account the base does not flag is
+    // compared below.
+    let meta = fresh.join("model.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    m["threshold"] = serde_json::json!(0.0);
+    std::fs::write(&meta, m.to_string()).unwrap();
+    let score_with = |model: &Path, compare: Option<&Path>, out: &Path| {
+        let mut c = bin();
+        c.args(["score", "--quiet", "--device", "cpu", "--input"])
+            .arg(common::fixture("planted.jsonl"))
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--out")
+            .arg(out)
+            .arg("--model")
+            .arg(model);
+        if let Some(m) = compare {
+            c.arg("--compare-model").arg(m);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let alone = dir.path().join("fresh.scores.jsonl");
+    score_with(&fresh, None, &alone);
+    let alone: HashMap<String, f32> = read_scores(&alone)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.account_id, l.score))
+        .collect();
+    let both = dir.path().join("both").join("scores.jsonl");
+    std::fs::create_dir_all(both.parent().unwrap()).unwrap();
+    score_with(&base, Some(&fresh), &both);
+    let compared = std::fs::read_to_string(both.with_file_name("compare.jsonl")).unwrap();
+    let benign_count = all.values().filter(|(l, _)| *l == 0).count();
+    assert!(compared.lines().count() >= benign_count / 2, "{compared}");
+    for line in compared.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["account_id"].as_str().unwrap();
+        assert_eq!(v["other_score"].as_f64().unwrap() as f32, alone[id], "{id}");
     }
 
     // A base trained on other features is refused before training, naming the difference.

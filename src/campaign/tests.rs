@@ -85,7 +85,7 @@ fn log(reqs: &[R], emb_of: impl Fn(&str) -> Vec<f32>) -> Log {
         chars: rows.iter().map(|t| t.len() as u32).collect(),
         markers: vec![0; rows.len()],
     };
-    let local = features::local(&emb, &info, &accounts).unwrap();
+    let local = features::local(&emb, &info, &accounts, features::Normal::Log).unwrap();
     let mut shingles = RowShingles::default();
     for t in &rows {
         shingles.push(&crate::shingles::shingles(t)).unwrap();

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
+pub mod normal;
 mod registry;
 pub mod shift;
 pub(crate) use registry::feature_set;
@@ -57,6 +58,8 @@ pub struct Accounts {
     pub requests: Vec<Vec<Req>>,
     /// Number of distinct system prompts seen in the run.
     pub systems: usize,
+    /// Model names by interned id ([`Req::model`]).
+    pub models: Vec<String>,
 }
 
 /// The network an address belongs to, as infrastructure is shared: the /24 of an IPv4 address,
@@ -120,15 +123,25 @@ impl Accounts {
         for r in &mut requests {
             r.sort_by_key(|q| q.ts_ms);
         }
+        let mut model_names = vec![String::new(); models.len()];
+        for (name, id) in models {
+            model_names[id as usize] = name;
+        }
         Ok(Accounts {
             ids,
             requests,
             systems: systems.len(),
+            models: model_names,
         })
     }
 
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// The name of interned model `id` (`None` for `u32::MAX`, requests without a model).
+    pub fn model_name(&self, id: u32) -> Option<String> {
+        self.models.get(id as usize).cloned()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -220,6 +233,23 @@ pub struct LocalFeatures {
     /// The endpoints' references the shift features were tested against (link groups are
     /// tested against them too).
     pub reference: shift::Reference,
+    /// The normal traffic given or drawn ([`Normal`]), which a model trained on these features
+    /// must be scored with; `None` for [`Normal::Log`].
+    pub normal: Option<normal::NormalTraffic>,
+}
+
+/// What the shift test and the endpoint-relative behaviour vector compare accounts with
+/// (see [`normal`]).
+#[derive(Clone, Copy)]
+pub enum Normal<'a> {
+    /// The log's own, trimmed, reference for every endpoint (models trained before models
+    /// carried normal traffic).
+    Log,
+    /// A sample drawn from the accounts with these ids (labelled benign), as `train` does;
+    /// ids the log does not hold are ignored.
+    Benign(&'a std::collections::HashSet<String>),
+    /// A saved sample, for the endpoints it knows; the log's own for the others.
+    Given(&'a normal::NormalTraffic),
 }
 
 impl LocalFeatures {
@@ -234,8 +264,13 @@ impl LocalFeatures {
 }
 
 /// Compute [`LOCAL_FEATURES`] and behaviour vectors for every account, from the run's
-/// embeddings `[rows, dim]` and per-row data.
-pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalFeatures> {
+/// embeddings `[rows, dim]` and per-row data, against `normal` traffic.
+pub fn local(
+    emb: &Tensor,
+    info: &RowInfo,
+    accounts: &Accounts,
+    normal: Normal,
+) -> Result<LocalFeatures> {
     let (_, dim) = emb.dims2()?;
 
     // Geometry inputs: each account's distinct rows (capped), concatenated.
@@ -251,8 +286,19 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
     let nd_tpl = similarity::near_duplicates(&gathered, &offsets, TEMPLATE)?;
     let g: Vec<f32> = gathered.flatten_all()?.to_vec1()?;
     // Shift from the endpoint's normal traffic (see [`shift`]).
-    let reference =
-        shift::Reference::from_log(accounts, &g, &offsets, dim, &shift::ShiftParams::default())?;
+    let params = shift::ShiftParams::default();
+    let normal = match normal {
+        Normal::Log => None,
+        Normal::Benign(ids) => {
+            let benign: Vec<bool> = accounts.ids.iter().map(|id| ids.contains(id)).collect();
+            Some(shift::draw_normal(
+                accounts, &benign, &g, &offsets, dim, &params,
+            )?)
+            .filter(|n| !n.is_empty())
+        }
+        Normal::Given(n) => Some(n.clone()),
+    };
+    let reference = shift::Reference::new(accounts, &g, &offsets, dim, &params, normal.as_ref())?;
     let shifts = reference.test_accounts(&g, &offsets, dim)?;
 
     let d = LOCAL_FEATURES.len();
@@ -421,6 +467,7 @@ pub fn local(emb: &Tensor, info: &RowInfo, accounts: &Accounts) -> Result<LocalF
         prompts: gathered,
         offsets,
         reference,
+        normal,
     })
 }
 

@@ -18,11 +18,12 @@
 //! and `z = (obs - mean null) / sd null`.
 //!
 //! The endpoint of an account is the `model` it sends most requests to (requests without one
-//! form one endpoint); the reference and pool of an endpoint are drawn from the distinct
-//! prompts of the accounts on it, or from the whole log when the endpoint has fewer than
-//! [`ShiftParams::min_endpoint_prompts`]. Drawing the reference from the same log means a
-//! campaign's own prompts are in it, in proportion to its share of the endpoint's prompts: a
-//! clean sample of normal traffic (`--reference`) removes that.
+//! form one endpoint). The reference and pool of an endpoint are a sample of its normal
+//! traffic ([`NormalTraffic`]: drawn by `train` from the accounts labelled benign, saved with
+//! the model) when there is one for it; otherwise they are drawn from the distinct prompts of
+//! the accounts on it in the log itself, or from the whole log when the endpoint has fewer
+//! than [`ShiftParams::min_endpoint_prompts`]. Drawing from the same log means a campaign's
+//! own prompts are in the reference, in proportion to its share of the endpoint's prompts.
 //!
 //! One trimming pass removes from the reference the accounts whose z-score lies more than
 //! [`TRIM_MADS`] median absolute deviations above their endpoint's median account: without it,
@@ -38,6 +39,7 @@ use std::rc::Rc;
 
 use candle_core::{Device, Tensor};
 
+use super::normal::{round_f16, NormalTraffic, Sample};
 use super::Accounts;
 use crate::error::Result;
 use crate::similarity::dot;
@@ -118,32 +120,87 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// References drawn from the run itself: `g` holds the accounts' distinct prompt
+    /// References for every account of a run: `g` holds the accounts' distinct prompt
     /// embeddings, row-major `[offsets.last(), dim]`, account `a` owning rows
-    /// `offsets[a]..offsets[a + 1]` (as in [`super::LocalFeatures`]).
-    pub fn from_log(
+    /// `offsets[a]..offsets[a + 1]` (as in [`super::LocalFeatures`]). An account whose endpoint
+    /// `given` has a sample of is tested against that sample; every other account against the
+    /// log's own reference of its endpoint (trimmed, see [`Self::from_log`]); accounts whose
+    /// endpoint has neither against `given`'s whole-traffic sample, else the log's.
+    pub fn new(
         accounts: &Accounts,
         g: &[f32],
         offsets: &[usize],
         dim: usize,
         params: &ShiftParams,
+        given: Option<&NormalTraffic>,
     ) -> Result<Self> {
-        let main: Vec<u32> = (0..accounts.len())
-            .map(|a| main_model(accounts, a))
+        let n = accounts.len();
+        let main: Vec<u32> = (0..n).map(|a| main_model(accounts, a)).collect();
+        let mut endpoints: HashMap<u32, Endpoint> = HashMap::new();
+        let mut covered = vec![false; n];
+        if let Some(nt) = given {
+            for a in 0..n {
+                let e = main[a];
+                if let std::collections::hash_map::Entry::Vacant(slot) = endpoints.entry(e) {
+                    let Some(ep) = nt
+                        .endpoints
+                        .get(&accounts.model_name(e))
+                        .and_then(|s| Endpoint::from_sample(s, dim))
+                    else {
+                        continue;
+                    };
+                    slot.insert(ep);
+                }
+                covered[a] = true;
+            }
+        }
+        let rest: Vec<bool> = covered.iter().map(|c| !c).collect();
+        let (log_endpoints, log_whole) = if rest.iter().any(|&r| r) {
+            Self::from_log(&main, &rest, g, offsets, dim, params)?
+        } else {
+            (HashMap::new(), None)
+        };
+        endpoints.extend(log_endpoints);
+        let whole = match given.and_then(|nt| nt.whole.as_ref()) {
+            Some(s) => Endpoint::from_sample(s, dim),
+            None => log_whole,
+        };
+        let account_endpoint = main
+            .iter()
+            .map(|e| endpoints.contains_key(e).then_some(*e))
             .collect();
-        let keep = vec![true; accounts.len()];
-        let first = Self::build(&main, &keep, g, offsets, dim, params);
-        // One trimming pass: accounts far more shifted than their endpoint's others (the
-        // pure extractors) leave the reference, so that they do not make the honest majority
-        // look unusual.
+        Ok(Reference {
+            params: params.clone(),
+            endpoints,
+            whole,
+            account_endpoint,
+        })
+    }
+
+    /// The log's own references, drawn from the accounts in `consider` (each on endpoint
+    /// `main[a]`), by endpoint and over all of them.
+    ///
+    /// One trimming pass: accounts far more shifted than their endpoint's others (the pure
+    /// extractors) leave the reference, so that they do not make the honest majority look
+    /// unusual.
+    fn from_log(
+        main: &[u32],
+        consider: &[bool],
+        g: &[f32],
+        offsets: &[usize],
+        dim: usize,
+        params: &ShiftParams,
+    ) -> Result<(HashMap<u32, Endpoint>, Option<Endpoint>)> {
+        let first = Self::build(main, consider, g, offsets, dim, params);
+        let which: Vec<usize> = (0..main.len()).filter(|&a| consider[a]).collect();
         let z: Vec<f32> = first
-            .test_accounts(g, offsets, dim)?
+            .test_some(&which, g, offsets, dim)?
             .iter()
             .map(|s| s.z)
             .collect();
-        let mut keep = vec![true; accounts.len()];
+        let mut keep = consider.to_vec();
         let mut by: HashMap<Option<u32>, Vec<usize>> = HashMap::new();
-        for a in 0..accounts.len() {
+        for &a in &which {
             by.entry(first.account_endpoint[a]).or_default().push(a);
         }
         for accs in by.values() {
@@ -159,7 +216,8 @@ impl Reference {
                 }
             }
         }
-        Ok(Self::build(&main, &keep, g, offsets, dim, params))
+        let last = Self::build(main, &keep, g, offsets, dim, params);
+        Ok((last.endpoints, last.whole))
     }
 
     /// References from the rows of the accounts in `keep`, each account on endpoint
@@ -181,11 +239,11 @@ impl Reference {
                 .extend(offsets[a]..offsets[a + 1]);
             all.extend(offsets[a]..offsets[a + 1]);
         }
-        let whole = Endpoint::new(g, dim, &all, params);
+        let whole = Endpoint::from_rows(g, dim, &all, params);
         let mut endpoints = HashMap::new();
         for (e, rows) in rows_of {
             if rows.len() >= params.min_endpoint_prompts {
-                if let Some(ep) = Endpoint::new(g, dim, &rows, params) {
+                if let Some(ep) = Endpoint::from_rows(g, dim, &rows, params) {
                     endpoints.insert(e, ep);
                 }
             }
@@ -202,7 +260,7 @@ impl Reference {
         }
     }
 
-    /// The test of every account's distinct prompts (`g`, `offsets` as in [`Self::from_log`])
+    /// The test of every account's distinct prompts (`g`, `offsets` as in [`Self::new`])
     /// against its endpoint. The kernel to the reference is one matrix product per endpoint
     /// and chunk of accounts (candle's GEMM); the within-account kernel is exact.
     pub fn test_accounts(
@@ -211,9 +269,21 @@ impl Reference {
         offsets: &[usize],
         dim: usize,
     ) -> Result<Vec<ShiftScore>> {
+        let all: Vec<usize> = (0..offsets.len().saturating_sub(1)).collect();
+        self.test_some(&all, g, offsets, dim)
+    }
+
+    /// [`Self::test_accounts`] for the accounts `which` only (the others score the default).
+    fn test_some(
+        &self,
+        which: &[usize],
+        g: &[f32],
+        offsets: &[usize],
+        dim: usize,
+    ) -> Result<Vec<ShiftScore>> {
         let n = offsets.len().saturating_sub(1);
         let mut by_endpoint: HashMap<Option<u32>, Vec<usize>> = HashMap::new();
-        for a in 0..n {
+        for &a in which {
             by_endpoint
                 .entry(self.account_endpoint[a])
                 .or_default()
@@ -288,6 +358,61 @@ impl Default for ShiftScore {
     }
 }
 
+/// A sample of normal traffic from the accounts in `benign` (`g`, `offsets` as in
+/// [`Reference::new`]): per endpoint with at least [`ShiftParams::min_endpoint_prompts`] of
+/// their distinct prompts, and over all of them; split into reference and pool as the log's
+/// own references are, and rounded to half precision as [`NormalTraffic::save`] stores them.
+pub fn draw_normal(
+    accounts: &Accounts,
+    benign: &[bool],
+    g: &[f32],
+    offsets: &[usize],
+    dim: usize,
+    params: &ShiftParams,
+) -> Result<NormalTraffic> {
+    let mut rows_of: std::collections::BTreeMap<Option<String>, Vec<usize>> = Default::default();
+    let mut all = Vec::new();
+    for a in (0..accounts.len()).filter(|&a| benign[a]) {
+        let name = accounts.model_name(main_model(accounts, a));
+        rows_of
+            .entry(name)
+            .or_default()
+            .extend(offsets[a]..offsets[a + 1]);
+        all.extend(offsets[a]..offsets[a + 1]);
+    }
+    let sample = |rows: &[usize]| -> Result<Option<Sample>> {
+        let (yr, pr) = split(rows, params);
+        if yr.len() < 2 || pr.len() < 2 {
+            return Ok(None);
+        }
+        let gather = |rs: &[usize]| -> Result<Vec<f32>> {
+            round_f16(
+                &rs.iter()
+                    .flat_map(|&r| g[r * dim..(r + 1) * dim].iter().copied())
+                    .collect::<Vec<f32>>(),
+            )
+        };
+        Ok(Some(Sample {
+            reference: gather(&yr)?,
+            pool: gather(&pr)?,
+        }))
+    };
+    let mut endpoints = std::collections::BTreeMap::new();
+    for (name, rows) in rows_of {
+        if rows.len() >= params.min_endpoint_prompts {
+            if let Some(s) = sample(&rows)? {
+                endpoints.insert(name, s);
+            }
+        }
+    }
+    Ok(NormalTraffic {
+        dim,
+        endpoints,
+        whole: sample(&all)?,
+        accounts: benign.iter().filter(|&&b| b).count(),
+    })
+}
+
 /// `ln(1 + max(z, 0))`: the shift z-score as a feature (only excess over the null counts, and
 /// the tail of huge z-scores is compressed).
 pub fn log_z(z: f32) -> f64 {
@@ -324,18 +449,37 @@ fn split(rows: &[usize], params: &ShiftParams) -> (Vec<usize>, Vec<usize>) {
 }
 
 impl Endpoint {
-    fn new(g: &[f32], dim: usize, rows: &[usize], params: &ShiftParams) -> Option<Self> {
+    /// The endpoint of rows `rows` of `g`, split into reference and pool by [`split`].
+    fn from_rows(g: &[f32], dim: usize, rows: &[usize], params: &ShiftParams) -> Option<Self> {
         let (yr, pr) = split(rows, params);
-        if yr.len() < 2 || pr.len() < 2 {
+        let gather = |rs: &[usize]| -> Vec<f32> {
+            rs.iter()
+                .flat_map(|&r| g[r * dim..(r + 1) * dim].iter().copied())
+                .collect()
+        };
+        Self::from_sample(
+            &Sample {
+                reference: gather(&yr),
+                pool: gather(&pr),
+            },
+            dim,
+        )
+    }
+
+    /// The endpoint of a sample; `None` when the reference or the pool has fewer than 2 rows.
+    fn from_sample(sample: &Sample, dim: usize) -> Option<Self> {
+        let (m, p) = (sample.reference.len() / dim, sample.pool.len() / dim);
+        if m < 2 || p < 2 {
             return None;
         }
-        let row = |r: usize| &g[r * dim..(r + 1) * dim];
-        let y: Vec<f32> = yr.iter().flat_map(|&r| row(r).iter().copied()).collect();
-        let m = yr.len();
+        let y = sample.reference.clone();
+        let pool = &sample.pool;
+        let row = |i: usize| &y[i * dim..(i + 1) * dim];
+        let prow = |i: usize| &pool[i * dim..(i + 1) * dim];
         let mut d2: Vec<f32> = Vec::with_capacity(m * (m - 1) / 2);
         for i in 0..m {
             for j in i + 1..m {
-                d2.push((2.0 - 2.0 * dot(row(yr[i]), row(yr[j]))).max(0.0));
+                d2.push((2.0 - 2.0 * dot(row(i), row(j))).max(0.0));
             }
         }
         d2.sort_by(f32::total_cmp);
@@ -345,19 +489,17 @@ impl Endpoint {
         let mut kyy = 0f64;
         for i in 0..m {
             for j in 0..m {
-                kyy += f64::from(k(row(yr[i]), row(yr[j])));
+                kyy += f64::from(k(row(i), row(j)));
             }
         }
         let kyy = (kyy / (m * m) as f64) as f32;
-        let p = pr.len();
-        let rp: Vec<f32> = pr
-            .iter()
-            .map(|&r| (0..m).map(|j| k(row(r), row(yr[j]))).sum::<f32>() / m as f32)
+        let rp: Vec<f32> = (0..p)
+            .map(|i| (0..m).map(|j| k(prow(i), row(j))).sum::<f32>() / m as f32)
             .collect();
         let mut kpp = vec![0f32; p * p];
         for i in 0..p {
             for j in i..p {
-                let v = k(row(pr[i]), row(pr[j]));
+                let v = k(prow(i), prow(j));
                 kpp[i * p + j] = v;
                 kpp[j * p + i] = v;
             }
@@ -507,7 +649,7 @@ mod tests {
         let dim = 8;
         let g = cloud(0, 800, 1, dim);
         let rows: Vec<usize> = (0..800).collect();
-        let ep = Endpoint::new(&g, dim, &rows, &ShiftParams::default()).unwrap();
+        let ep = Endpoint::from_rows(&g, dim, &rows, &ShiftParams::default()).unwrap();
         let same = ep.test(&cloud(0, 20, 99, dim), 400);
         let other = ep.test(&cloud(1, 20, 7, dim), 400);
         assert!(same.p > 0.01, "{same:?}");

@@ -80,7 +80,7 @@ fn timing_conversation_and_marker_features() {
     let acc = Accounts::from_records(recs.into_iter()).unwrap();
     assert_eq!(acc.systems, 1);
     let (emb, info) = embeddings();
-    let f = local(&emb, &info, &acc).unwrap();
+    let f = local(&emb, &info, &acc, Normal::Log).unwrap();
     assert!((feature(&f, 0, "log_requests") - 4f32.ln()).abs() < 1e-6);
     assert_eq!(feature(&f, 0, "gap_cv"), 0.0, "perfectly regular gaps");
     assert_eq!(feature(&f, 0, "gap_regularity"), 1.0);
@@ -111,7 +111,7 @@ fn embedding_geometry() {
     ];
     let acc = Accounts::from_records(recs.into_iter()).unwrap();
     let (emb, info) = embeddings();
-    let f = local(&emb, &info, &acc).unwrap();
+    let f = local(&emb, &info, &acc, Normal::Log).unwrap();
     // Two identical prompts: one near-duplicate pair out of one, both reuse a template.
     assert_eq!(feature(&f, 0, "near_dup_rate"), 1.0);
     assert_eq!(feature(&f, 0, "template_rate"), 1.0);
@@ -137,4 +137,119 @@ fn large_accounts_are_sampled_evenly() {
     let acc = Accounts::from_records(recs).unwrap();
     let rows = acc.distinct_rows(0, 10);
     assert_eq!(rows, (0..10).map(|i| i * 100).collect::<Vec<u32>>());
+}
+
+/// A log of one chat endpoint: 10 honest accounts asking around one direction of the
+/// embedding space and `campaign` accounts sweeping another, 12 distinct prompts each, plus
+/// one account on a task endpoint (`math`, 70 prompts) around a third direction.
+fn mixed_log(campaign: usize) -> (Tensor, RowInfo, Accounts) {
+    let dim = 16;
+    let mut v: Vec<f32> = Vec::new();
+    let mut recs = Vec::new();
+    let mut state = 7u64;
+    let mut push = |account: String, model: &str, centre: usize, n: usize, v: &mut Vec<f32>| {
+        for i in 0..n {
+            let mut e: Vec<f32> = (0..dim)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    ((state >> 33) % 1000) as f32 / 1000.0 - 0.5
+                })
+                .collect();
+            e[centre] += 2.0;
+            let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+            e.iter_mut().for_each(|x| *x /= norm);
+            let row = (v.len() / dim) as u32;
+            v.extend(e);
+            let mut r = rec(&account, i as i64 * 60, row, None, None).unwrap();
+            r.model = Some(model.into());
+            recs.push(Ok(r));
+        }
+    };
+    for h in 0..10 {
+        push(format!("h{h}"), "chat", 0, 12, &mut v);
+    }
+    for c in 0..campaign {
+        push(format!("c{c}"), "chat", 1, 12, &mut v);
+    }
+    push("student".into(), "math", 2, 70, &mut v);
+    let rows = v.len() / dim;
+    let info = RowInfo {
+        tokens: vec![10; rows],
+        chars: vec![40; rows],
+        markers: vec![0; rows],
+    };
+    let acc = Accounts::from_records(recs.into_iter()).unwrap();
+    (
+        Tensor::from_vec(v, (rows, dim), &Device::Cpu).unwrap(),
+        info,
+        acc,
+    )
+}
+
+#[test]
+fn a_given_normal_traffic_makes_honest_accounts_independent_of_the_campaign_mix() {
+    let (few_emb, few_info, few) = mixed_log(2);
+    let (many_emb, many_info, many) = mixed_log(30);
+    let shift = |f: &LocalFeatures| {
+        (
+            feature(f, 0, "shift_log_z"),
+            feature(f, 0, "shift_log_p"),
+            f.reference.centre(0).unwrap().to_vec(),
+        )
+    };
+    // Against the log's own reference, an honest account's shift and centre move with how
+    // much of the endpoint the campaign is (30 campaign accounts: 75% of its prompts).
+    let log_few = local(&few_emb, &few_info, &few, Normal::Log).unwrap();
+    let log_many = local(&many_emb, &many_info, &many, Normal::Log).unwrap();
+    let (_, _, c_few) = shift(&log_few);
+    let (_, _, c_many) = shift(&log_many);
+    let moved: f32 = c_few.iter().zip(&c_many).map(|(a, b)| (a - b).abs()).sum();
+    assert!(moved > 0.3, "the log's centre moved by {moved}");
+
+    // Drawn from the honest accounts of one week and given to both, nothing about the honest
+    // account depends on the rest of the log.
+    let honest: std::collections::HashSet<String> = (0..10).map(|h| format!("h{h}")).collect();
+    let drawn = local(&few_emb, &few_info, &few, Normal::Benign(&honest)).unwrap();
+    let normal = drawn.normal.clone().expect("a sample was drawn");
+    assert_eq!(normal.accounts, 10);
+    assert!(
+        normal.endpoints.contains_key(&Some("chat".to_string())),
+        "the chat endpoint has 120 honest prompts"
+    );
+    assert!(
+        !normal.endpoints.contains_key(&Some("math".to_string())),
+        "no honest account was labelled on the math endpoint"
+    );
+    // Every sampled prompt is an honest one (around direction 0), none the campaign's.
+    let chat = &normal.endpoints[&Some("chat".to_string())];
+    for row in chat.reference.chunks(16).chain(chat.pool.chunks(16)) {
+        assert!(row[0] > row[1], "a campaign prompt in the sample");
+    }
+    let given_few = local(&few_emb, &few_info, &few, Normal::Given(&normal)).unwrap();
+    let given_many = local(&many_emb, &many_info, &many, Normal::Given(&normal)).unwrap();
+    assert_eq!(shift(&given_few), shift(&given_many));
+    // What training computed is what scoring with the saved sample computes.
+    assert_eq!(given_few.x, drawn.x);
+    assert_eq!(given_few.normal.as_ref(), Some(&normal));
+    // The campaign accounts are shifted from the honest sample, the honest account is not.
+    let campaign = feature(&given_many, 10, "shift_log_z");
+    assert!(
+        campaign > 1.0 && campaign > feature(&given_many, 0, "shift_log_z"),
+        "campaign {campaign}"
+    );
+    // An endpoint the sample does not know uses the log's own reference: the student is
+    // compared with its own endpoint, not with chat.
+    let student = many.len() - 1;
+    let own = given_many.reference.centre(student).unwrap();
+    assert!(
+        own[2] > own[0],
+        "the student's centre is the math endpoint's"
+    );
+    assert_eq!(
+        Some(own),
+        log_many.reference.centre(student),
+        "the log's own reference of the math endpoint"
+    );
 }

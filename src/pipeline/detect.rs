@@ -17,7 +17,7 @@ use super::embed::{build_shingles, embed, EmbedJob};
 use crate::campaign::{self, CampaignParams, Linking};
 use crate::embed::{sha256_file, Embedder};
 use crate::error::{Error, Result};
-use crate::features::{self, Accounts, LocalFeatures};
+use crate::features::{self, Accounts, LocalFeatures, Normal};
 use crate::index::AccountIndex;
 use crate::progress::Progress;
 use crate::run::{FeaturesOut, Run, StoreDType, INDEX_DIR, MANIFEST};
@@ -202,11 +202,13 @@ pub struct Detection {
 }
 
 /// Features, account index (saved to `run/index`), link groups and the feature matrix for
-/// every account of `run`. The all-pairs similarity work runs on `device` (the CUDA kernels
-/// with the `cuda` feature, else the CPU ops).
+/// every account of `run`, against `normal` traffic (a model's own, or drawn by `train`). The
+/// all-pairs similarity work runs on `device` (the CUDA kernels with the `cuda` feature, else
+/// the CPU ops).
 pub fn detect(
     run: &Run,
     params: &CampaignParams,
+    normal: Normal,
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<Detection> {
@@ -217,7 +219,7 @@ pub fn detect(
         return Err(Error::file(&run.dir, "the run holds no requests"));
     }
     let emb = run.embeddings.to_device(device)?;
-    let local = features::local(&emb, &run.rows, &accounts)?;
+    let local = features::local(&emb, &run.rows, &accounts, normal)?;
     drop(emb);
 
     stages.start("index");

@@ -10,7 +10,9 @@ use crate::campaign::{self, CampaignParams, Linking};
 use crate::classify::Model;
 use crate::embed::ModelFiles;
 use crate::error::{Error, IoContext, Result};
+use crate::features::normal::NormalTraffic;
 use crate::features::shift::ShiftParams;
+use crate::features::Normal;
 use crate::report::{self, CampaignLine, NeighborOut, ScoreLine, SCORE_NEIGHBORS};
 use crate::run::SCORE_STATS;
 
@@ -156,6 +158,12 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The normal traffic a model folder's features are computed against: its own sample, or for
+/// a model without one the log's own reference.
+pub(super) fn normal_of(normal: Option<&NormalTraffic>) -> Normal<'_> {
+    normal.map_or(Normal::Log, Normal::Given)
+}
+
 /// The settings that define the cross-account features, as model.json stores them under
 /// `linking`: the linking settings, and under `shift` those of the shift test.
 pub fn linking_json(params: &campaign::CampaignParams) -> serde_json::Value {
@@ -189,11 +197,14 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     // The model is loaded before any embedding where the embedding width is known, so a
     // wrong --model fails in a second rather than after the embedding.
     let early = match ModelFiles::locate(&job.source.model_dir).and_then(|f| f.config()) {
-        Ok(cfg) => Some(load_model(
-            &job.model_dir,
-            &campaign::feature_names(cfg.hidden_size),
-            &job.params,
-        )?),
+        Ok(cfg) => Some((
+            load_model(
+                &job.model_dir,
+                &campaign::feature_names(cfg.hidden_size),
+                &job.params,
+            )?,
+            NormalTraffic::load(&job.model_dir, cfg.hidden_size)?,
+        )),
         Err(_) => None,
     };
     let (run, embed_seconds) = ensure_run(&job.source)?;
@@ -202,7 +213,18 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         seconds: embed_seconds,
         peak_rss_mib: peak_rss_mib(),
     };
-    let detection = detect(&run, &job.params, &job.source.device, job.source.progress)?;
+    let dim = run.embeddings.dims2()?.1;
+    let (early, normal) = match early {
+        Some((m, n)) => (Some(m), n),
+        None => (None, NormalTraffic::load(&job.model_dir, dim)?),
+    };
+    let detection = detect(
+        &run,
+        &job.params,
+        normal_of(normal.as_ref()),
+        &job.source.device,
+        job.source.progress,
+    )?;
     let mut stages = vec![embed_stage];
     stages.extend(detection.stages.iter().cloned());
 
@@ -216,7 +238,21 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     let other = match &job.compare {
         Some((dir, _)) => {
             let other = load_model(dir, &detection.names, &job.params)?;
-            let p = other.predict(&detection.x)?;
+            // A model with other normal traffic was trained on other features: they are
+            // computed again for it.
+            let other_normal = NormalTraffic::load(dir, dim)?;
+            let p = if other_normal == normal {
+                other.predict(&detection.x)?
+            } else {
+                let again = detect(
+                    &run,
+                    &job.params,
+                    normal_of(other_normal.as_ref()),
+                    &job.source.device,
+                    &crate::progress::Silent,
+                )?;
+                other.predict(&again.x)?
+            };
             Some((other, p))
         }
         None => None,

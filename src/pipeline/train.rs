@@ -22,6 +22,8 @@ use crate::campaign::{self, CampaignParams};
 use crate::classify::{self, Dataset, Incident, Model, TrainOptions, TrainingSet};
 use crate::embed::ModelFiles;
 use crate::error::{Error, Result};
+use crate::features::normal::{NormalTraffic, NORMAL_TRAFFIC_FILE};
+use crate::features::Normal;
 use crate::ingest::Labels;
 
 /// Loss multiplier of an incident's groups unless the user gives one: 1, a base campaign's
@@ -122,7 +124,30 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
         _ => None,
     };
     let (run, _) = ensure_run(&job.source)?;
-    let detection = detect(&run, &job.params, &job.source.device, job.source.progress)?;
+    // Normal traffic: the base's, so that the incident's rows are computed as the base's
+    // were; without a base, drawn from the accounts labelled benign.
+    let dim = run.embeddings.dims2()?.1;
+    let base_normal = match &job.base {
+        Some(dir) => Some(NormalTraffic::load(dir, dim)?),
+        None => None,
+    };
+    let benign: HashSet<String> = labels
+        .labels
+        .iter()
+        .filter(|l| l.label == 0)
+        .map(|l| l.account_id.clone())
+        .collect();
+    let normal = match &base_normal {
+        Some(n) => super::score::normal_of(n.as_ref()),
+        None => Normal::Benign(&benign),
+    };
+    let detection = detect(
+        &run,
+        &job.params,
+        normal,
+        &job.source.device,
+        job.source.progress,
+    )?;
     // No classifier yet, so no campaigns: the file serves eval's baselines.
     save_features(&run.dir, &detection, &vec![None; detection.accounts.len()])?;
     if let Some(dir) = &job.base {
@@ -242,6 +267,17 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
     };
     model.save(&job.out)?;
     set.save(&job.out)?;
+    // The normal traffic the features were computed against goes with the model; a folder
+    // reused as --out must not keep another model's.
+    match &detection.local.normal {
+        Some(n) => n.save(&job.out)?,
+        None => match std::fs::remove_file(job.out.join(NORMAL_TRAFFIC_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(&job.out.join(NORMAL_TRAFFIC_FILE), e))
+            }
+            _ => {}
+        },
+    }
     Ok(Trained { model, changes })
 }
 
