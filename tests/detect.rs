@@ -606,6 +606,87 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     assert!(!stderr(&o).contains("reusing embeddings"), "{}", stderr(&o));
 }
 
+/// `reference` draws normal traffic from a log of honest accounts, and `score --reference`
+/// puts its endpoints in place of the model's.
+#[test]
+fn a_reference_of_honest_traffic_replaces_the_models_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = private_run(dir.path());
+    let reference = |extra: &[&str], out: &Path| {
+        bin()
+            .args(["reference", "--device", "cpu", "--input"])
+            .arg(common::fixture("planted.jsonl"))
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Every account of the log taken as honest (the planted campaign too).
+    let everyone = dir.path().join("everyone");
+    let o = reference(&[], &everyone);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "normal traffic of {} honest accounts",
+            labels().len()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(everyone.join("normal_traffic.safetensors").is_file());
+    // A labels file naming an account the log does not hold is refused, naming the file.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"account_id\":\"nobody\",\"label\":0}\n").unwrap();
+    let o = reference(
+        &["--labels", bad.to_str().unwrap()],
+        &dir.path().join("bad"),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("bad.jsonl"), "{}", stderr(&o));
+
+    let score = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let o = bin()
+            .args(["score", "--no-summary", "--device", "cpu", "--input"])
+            .arg(common::fixture("planted.jsonl"))
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let scores: HashMap<String, f32> = read_scores(&out)
+            .map(|s| s.into_iter().map(|l| (l.account_id, l.score)).collect())
+            .unwrap_or_default();
+        (o, scores)
+    };
+    let (o, plain) = score(&[], "plain.jsonl");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The default model's own normal traffic as the reference changes nothing.
+    let own = distillguard::embed::default_dir("DISTILLGUARD_CLASSIFIER_DIR", "models/classifier");
+    let (o, same) = score(&["--reference", own.to_str().unwrap()], "same.jsonl");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("normal traffic of"), "{}", stderr(&o));
+    assert_eq!(same, plain);
+    // A reference with the campaign's own prompts in it moves the scores.
+    let (o, moved) = score(&["--reference", everyone.to_str().unwrap()], "moved.jsonl");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(moved.len(), plain.len());
+    assert!(moved.iter().any(|(a, s)| plain[a] != *s));
+    // A folder without normal traffic is refused, naming the file it looked for.
+    let (o, _) = score(&["--reference", dir.path().to_str().unwrap()], "none.jsonl");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("normal_traffic.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// A run directory is reused only for the same input: another log is embedded afresh, and
 /// says why on stderr.
 #[test]

@@ -11,8 +11,9 @@ use distillguard::classify::TrainOptions;
 use distillguard::device::{self, DeviceSpec};
 use distillguard::embed::{default_dir, default_model_dir, EmbedOptions, Embedder};
 use distillguard::error::{Error, IoContext, Result};
+use distillguard::features::normal::NORMAL_TRAFFIC_FILE;
 use distillguard::pipeline::{
-    self, EmbedJob, EvalJob, NeighborsJob, RunSource, ScoreJob, TrainJob,
+    self, EmbedJob, EvalJob, NeighborsJob, ReferenceJob, RunSource, ScoreJob, TrainJob,
 };
 use distillguard::progress::{Progress, Silent};
 use distillguard::run::StoreDType;
@@ -46,6 +47,9 @@ pub enum Command {
     Neighbors(NeighborsArgs),
     /// Metrics of a scores file against labels, with baselines.
     Eval(EvalArgs),
+    /// Draw the normal traffic of each endpoint from a log of honest accounts, for
+    /// `score --reference`.
+    Reference(ReferenceArgs),
     /// Write labelled synthetic traffic (request log + labels) built from real prompt corpora.
     #[cfg(feature = "simulate")]
     Simulate(simulate::SimulateArgs),
@@ -264,9 +268,28 @@ pub struct ScoreArgs {
     /// beside --out].
     #[arg(long, value_name = "FILE", requires = "compare_model")]
     pub compare_out: Option<PathBuf>,
+    /// Normal traffic for endpoints the model does not know (or knows from an older week): a
+    /// folder written by `distillguard reference` (or a model folder); its endpoints replace
+    /// the model's for those endpoints.
+    #[arg(long, value_name = "DIR")]
+    pub reference: Option<PathBuf>,
     /// Print no summary on stdout.
     #[arg(long)]
     pub no_summary: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReferenceArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Labels (JSONL): only the accounts labelled 0 are drawn from [default: every account
+    /// of the log is honest].
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Folder to write normal_traffic.safetensors to. The run directory defaults to this path
+    /// with `.run` appended.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -379,6 +402,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train(args),
         Command::Neighbors(args) => neighbors(args),
         Command::Eval(args) => eval(args),
+        Command::Reference(args) => reference(args),
         #[cfg(feature = "simulate")]
         Command::Simulate(args) => args.run(),
     }
@@ -419,9 +443,54 @@ fn score(args: ScoreArgs) -> Result<()> {
                 .unwrap_or_else(|| args.out.with_file_name("compare.jsonl"));
             (dir, file)
         }),
+        reference: args.reference.clone(),
     })?;
     if !args.no_summary {
         print!("{}", summary.render());
+    }
+    Ok(())
+}
+
+fn reference(args: ReferenceArgs) -> Result<()> {
+    args.log.check()?;
+    if let Some(l) = args.labels.as_ref().filter(|l| !l.is_file()) {
+        return Err(Error::file(l, "no such file"));
+    }
+    let mut run_dir = args.out.clone().into_os_string();
+    run_dir.push(".run");
+    let run_dir = args.log.run_dir.clone().unwrap_or_else(|| run_dir.into());
+    let progress = args.log.progress();
+    let device = device::resolve(args.log.model.device, progress.as_ref())?;
+    let load = || args.log.model.load_on(&device);
+    let normal = pipeline::reference(&ReferenceJob {
+        source: args
+            .log
+            .source(run_dir, device.clone(), &load, progress.as_ref()),
+        labels: args.labels.clone(),
+        out: args.out.clone(),
+    })?;
+    progress.done();
+    if !args.log.quiet {
+        let names: Vec<String> = normal
+            .endpoints
+            .keys()
+            .map(|k| k.clone().unwrap_or_else(|| "(no model)".into()))
+            .collect();
+        eprintln!(
+            "distillguard: normal traffic of {} honest accounts written to {}: endpoints {}{}",
+            normal.accounts,
+            args.out.join(NORMAL_TRAFFIC_FILE).display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            },
+            if normal.whole.is_some() {
+                ", and over all of them"
+            } else {
+                ""
+            }
+        );
     }
     Ok(())
 }

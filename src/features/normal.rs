@@ -74,6 +74,18 @@ impl NormalTraffic {
         self.endpoints.is_empty() && self.whole.is_none()
     }
 
+    /// These samples with `other`'s endpoints in place of (or beside) this one's; the whole
+    /// sample stays this one's when it has one.
+    pub fn overlaid(&self, other: &NormalTraffic) -> NormalTraffic {
+        let mut out = self.clone();
+        out.endpoints
+            .extend(other.endpoints.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if out.whole.is_none() {
+            out.whole = other.whole.clone();
+        }
+        out
+    }
+
     /// Writes `dir/normal_traffic.safetensors` (via a temporary file and a rename; the same
     /// samples give the same bytes).
     pub fn save(&self, dir: &Path) -> Result<()> {

@@ -4,12 +4,14 @@
 //! - [`detect()`]: run directory -> per-account features, account index, campaigns and the
 //!   feature matrix the classifier reads; shared by `score` and `train` so that both see
 //!   exactly the same features.
-//! - [`score()`], [`train()`], [`neighbors()`], [`eval()`]: the user-facing jobs on top.
+//! - [`score()`], [`train()`], [`neighbors()`], [`eval()`], [`reference()`]: the user-facing
+//!   jobs on top.
 
 mod detect;
 mod embed;
 mod eval;
 mod neighbors;
+mod reference;
 mod score;
 mod train;
 
@@ -17,5 +19,6 @@ pub use detect::{detect, ensure_run, Detection, RunSource, Stage};
 pub use embed::{embed, short_hash, EmbedJob};
 pub use eval::{eval, EvalJob, EvalReport};
 pub use neighbors::{neighbors, render as render_neighbors, Evidence, NeighborsJob, Queried};
+pub use reference::{reference, ReferenceJob};
 pub use score::{score, ScoreJob, ScoreSummary};
 pub use train::{train, ChangeRow, Changes, TrainJob, Trained, DEFAULT_INCIDENT_WEIGHT};

@@ -10,7 +10,7 @@ use crate::campaign::{self, CampaignParams, Linking};
 use crate::classify::Model;
 use crate::embed::ModelFiles;
 use crate::error::{Error, IoContext, Result};
-use crate::features::normal::NormalTraffic;
+use crate::features::normal::{NormalTraffic, NORMAL_TRAFFIC_FILE};
 use crate::features::shift::ShiftParams;
 use crate::features::Normal;
 use crate::report::{self, CampaignLine, NeighborOut, ScoreLine, SCORE_NEIGHBORS};
@@ -26,6 +26,9 @@ pub struct ScoreJob<'a> {
     /// A second model to score the same accounts with, and where to write the accounts whose
     /// flag differs between the two (JSONL, [`FlagChange`]).
     pub compare: Option<(PathBuf, PathBuf)>,
+    /// A folder with normal traffic (`normal_traffic.safetensors`, from `reference` or another
+    /// model) whose endpoints replace the model's for those endpoints.
+    pub reference: Option<PathBuf>,
 }
 
 /// An account the two models of `score --compare-model` flag differently.
@@ -218,6 +221,29 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         Some((m, n)) => (Some(m), n),
         None => (None, NormalTraffic::load(&job.model_dir, dim)?),
     };
+    let given = match &job.reference {
+        Some(dir) => Some(NormalTraffic::load(dir, dim)?.ok_or_else(|| {
+            Error::file(
+                &dir.join(NORMAL_TRAFFIC_FILE),
+                "not found: give a folder written by `distillguard reference` or `train`",
+            )
+        })?),
+        None => None,
+    };
+    let overlay = |n: Option<NormalTraffic>| match (&given, n) {
+        (Some(g), Some(n)) => Some(n.overlaid(g)),
+        (Some(g), None) => Some(g.clone()),
+        (None, n) => n,
+    };
+    let normal = overlay(normal);
+    if let Some(g) = &given {
+        job.source.progress.note(&format!(
+            "normal traffic of {} endpoint{} from {}",
+            g.endpoints.len(),
+            if g.endpoints.len() == 1 { "" } else { "s" },
+            job.reference.as_ref().expect("given").display()
+        ));
+    }
     let detection = detect(
         &run,
         &job.params,
@@ -240,7 +266,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
             let other = load_model(dir, &detection.names, &job.params)?;
             // A model with other normal traffic was trained on other features: they are
             // computed again for it.
-            let other_normal = NormalTraffic::load(dir, dim)?;
+            let other_normal = overlay(NormalTraffic::load(dir, dim)?);
             let p = if other_normal == normal {
                 other.predict(&detection.x)?
             } else {
