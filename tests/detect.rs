@@ -294,6 +294,19 @@ fn eval_reports_metrics_and_baselines() {
 
 /// `train` on the fixture log with `labels`, the run directory `run` and the model folder `out`,
 /// plus `extra` flags.
+/// The feature schema a model folder's model.json records.
+fn schema_of(model: &Path) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(model.join("model.json")).unwrap(),
+    )
+    .unwrap()["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
 fn train_on(run: &Path, labels: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     bin()
         .args(["train", "--device", "cpu", "--input"])
@@ -368,15 +381,7 @@ fn train_then_score_with_the_new_model() {
     // The model carries the normal traffic drawn from the accounts labelled benign, and
     // `score` computes against it exactly the features the model was trained on.
     assert!(model.join("normal_traffic.safetensors").is_file());
-    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(
-        &std::fs::read_to_string(model.join("model.json")).unwrap(),
-    )
-    .unwrap()["schema"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let names = schema_of(&model);
     let set = distillguard::classify::TrainingSet::load(&model, &names).unwrap();
     let saved = distillguard::run::read_features(&run).unwrap();
     let rows = saved.rows_by_id();
@@ -437,15 +442,7 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     let base = dir.path().join("base");
     let o = train(&write_labels("base.jsonl", &base_labels), "none", &base);
     assert!(o.status.success(), "{}", stderr(&o));
-    let schema: Vec<String> = serde_json::from_str::<serde_json::Value>(
-        &std::fs::read_to_string(base.join("model.json")).unwrap(),
-    )
-    .unwrap()["schema"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let schema = schema_of(&base);
     let base_set = TrainingSet::load(&base, &schema).unwrap();
     assert_eq!(base_set.len(), ids.len());
     assert!(base_set.incidents.is_empty());

@@ -235,6 +235,13 @@ fn reporter(quiet: bool) -> Box<dyn Progress> {
     }
 }
 
+/// `path` with `.run` appended: the default run directory of an output folder.
+fn run_dir_appended(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".run");
+    p.into()
+}
+
 /// `path` with its extension replaced by `.run`: the default run directory beside an output.
 fn run_dir_beside(path: &Path) -> PathBuf {
     let mut p = path.to_path_buf();
@@ -456,9 +463,11 @@ fn reference(args: ReferenceArgs) -> Result<()> {
     if let Some(l) = args.labels.as_ref().filter(|l| !l.is_file()) {
         return Err(Error::file(l, "no such file"));
     }
-    let mut run_dir = args.out.clone().into_os_string();
-    run_dir.push(".run");
-    let run_dir = args.log.run_dir.clone().unwrap_or_else(|| run_dir.into());
+    let run_dir = args
+        .log
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| run_dir_appended(&args.out));
     let progress = args.log.progress();
     let device = device::resolve(args.log.model.device, progress.as_ref())?;
     let load = || args.log.model.load_on(&device);
@@ -500,9 +509,11 @@ fn train(args: TrainArgs) -> Result<()> {
     if !args.labels.is_file() {
         return Err(Error::file(&args.labels, "no such file"));
     }
-    let mut run_dir = args.out.clone().into_os_string();
-    run_dir.push(".run");
-    let run_dir = args.log.run_dir.clone().unwrap_or_else(|| run_dir.into());
+    let run_dir = args
+        .log
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| run_dir_appended(&args.out));
     let defaults = TrainOptions::default();
     let options = TrainOptions {
         target_fpr: args.target_fpr,
