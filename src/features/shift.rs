@@ -381,20 +381,13 @@ pub fn draw_normal(
         all.extend(offsets[a]..offsets[a + 1]);
     }
     let sample = |rows: &[usize]| -> Result<Option<Sample>> {
-        let (yr, pr) = split(rows, params);
-        if yr.len() < 2 || pr.len() < 2 {
+        let s = sample_of(g, dim, rows, params);
+        if s.reference.len() < 2 * dim || s.pool.len() < 2 * dim {
             return Ok(None);
         }
-        let gather = |rs: &[usize]| -> Result<Vec<f32>> {
-            round_f16(
-                &rs.iter()
-                    .flat_map(|&r| g[r * dim..(r + 1) * dim].iter().copied())
-                    .collect::<Vec<f32>>(),
-            )
-        };
         Ok(Some(Sample {
-            reference: gather(&yr)?,
-            pool: gather(&pr)?,
+            reference: round_f16(&s.reference)?,
+            pool: round_f16(&s.pool)?,
         }))
     };
     let mut endpoints = std::collections::BTreeMap::new();
@@ -432,6 +425,21 @@ fn main_model(accounts: &Accounts, a: usize) -> u32 {
         .map_or(u32::MAX, |(m, _)| m)
 }
 
+/// Rows `rows` of `g` (row-major, `dim` wide) as a reference and a disjoint pool, split by
+/// [`split`].
+fn sample_of(g: &[f32], dim: usize, rows: &[usize], params: &ShiftParams) -> Sample {
+    let (yr, pr) = split(rows, params);
+    let gather = |rs: &[usize]| -> Vec<f32> {
+        rs.iter()
+            .flat_map(|&r| g[r * dim..(r + 1) * dim].iter().copied())
+            .collect()
+    };
+    Sample {
+        reference: gather(&yr),
+        pool: gather(&pr),
+    }
+}
+
 /// Rows `rows` of `g` split into a reference and a disjoint pool by a fixed hash order, so the
 /// draw does not depend on the order accounts appear in.
 fn split(rows: &[usize], params: &ShiftParams) -> (Vec<usize>, Vec<usize>) {
@@ -451,19 +459,7 @@ fn split(rows: &[usize], params: &ShiftParams) -> (Vec<usize>, Vec<usize>) {
 impl Endpoint {
     /// The endpoint of rows `rows` of `g`, split into reference and pool by [`split`].
     fn from_rows(g: &[f32], dim: usize, rows: &[usize], params: &ShiftParams) -> Option<Self> {
-        let (yr, pr) = split(rows, params);
-        let gather = |rs: &[usize]| -> Vec<f32> {
-            rs.iter()
-                .flat_map(|&r| g[r * dim..(r + 1) * dim].iter().copied())
-                .collect()
-        };
-        Self::from_sample(
-            &Sample {
-                reference: gather(&yr),
-                pool: gather(&pr),
-            },
-            dim,
-        )
+        Self::from_sample(&sample_of(g, dim, rows, params), dim)
     }
 
     /// The endpoint of a sample; `None` when the reference or the pool has fewer than 2 rows.
