@@ -134,6 +134,34 @@ for k in kinds:
           f"{f(kind_row(default, k)['recall_at_1pct_fpr'])} | {f(tfidf['all'].get(k, {}).get('recall_at_1pct_fpr'))} | "
           f"{f(kind_row(first10, k)['recall_at_1pct_fpr'])} |")
 print(f"\nLeave-one-kind-out macro AUROC: {sum(aurocs) / max(len(aurocs), 1):.4f} over {len(aurocs)} kinds\n")
+# Campaign pairs with every kind held out: kind k's pairs as the model trained without k
+# reports them. Recall over k's labelled pairs; precision over the reported pairs with at
+# least one account of kind k, the other of any labelled kind (benign-only pairs are in the
+# default model's line below).
+def rows(path):
+    return [json.loads(l) for l in open(path) if l.strip()]
+labels = {r["account_id"]: r for r in rows(f"{d}/test.labels.jsonl")}
+tp = true = found = 0
+for k in kinds:
+    reported = {}
+    for r in rows(f"{d}/loko_{k}.scores.jsonl"):
+        if r["account_id"] in labels and r.get("campaign"):
+            reported.setdefault(r["campaign"], []).append(r["account_id"])
+    truth = {}
+    for a, r in labels.items():
+        if r["label"] == 1 and r.get("kind") == k and r.get("campaign"):
+            truth.setdefault(r["campaign"], []).append(a)
+    true += sum(len(m) * (len(m) - 1) // 2 for m in truth.values())
+    for members in reported.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                ka, kb = labels[a].get("kind"), labels[b].get("kind")
+                if k in (ka, kb):
+                    found += 1
+                    same = labels[a].get("campaign") is not None and labels[a].get("campaign") == labels[b].get("campaign")
+                    tp += same and labels[a]["label"] == 1
+print(f"Campaign pairs, each kind scored by the model trained without it: precision "
+      f"{tp / max(found, 1):.3f}, recall {tp / max(true, 1):.3f} ({true} labelled pairs)\n")
 m = default["model"]
 print(f"Default model, all test accounts: AUROC {m['auroc']:.4f}, R@1%FPR {m['recall_at_1pct_fpr']:.3f}, "
       f"at its flags recall {f(m['recall_at_threshold'])} / FPR {f(m['fpr_at_threshold'])}; "

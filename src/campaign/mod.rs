@@ -76,6 +76,10 @@ pub struct CampaignParams {
     /// Structural similarity (`|N[a] ∩ N[b]| / sqrt(|N[a]| |N[b]|)` over closed link
     /// neighbourhoods) a link needs to join two accounts' groups.
     pub min_structural_similarity: f32,
+    /// Template links an account needs to another group to point at it; a fragment (an
+    /// account in no group, or a group) joins the larger group most of its members point at
+    /// (see `analyse`).
+    pub attach_links: usize,
     /// Form (template-signature) links.
     pub form: FormParams,
     /// Infrastructure links.
@@ -91,6 +95,7 @@ impl Default for CampaignParams {
             link_coverage: 0.3,
             min_size: 3,
             min_structural_similarity: 0.2,
+            attach_links: 3,
             form: FormParams::default(),
             infra: InfraParams::default(),
         }
@@ -205,6 +210,64 @@ pub struct Linking {
     pub x: Vec<f32>,
 }
 
+impl Link {
+    /// A form link corroborated by a shared network or system prompt.
+    pub fn by_form_on_infra(&self) -> bool {
+        self.by_form && self.infra.networks + self.infra.system_prompts > 0
+    }
+
+    /// A form link corroborated by a shared client build alone.
+    pub fn by_form_on_client(&self) -> bool {
+        self.by_form && !self.by_form_on_infra()
+    }
+}
+
+/// Groups of at least `min_size` accounts: connected components over the links `keep` accepts
+/// whose two accounts share enough of their linked accounts (structural similarity over closed
+/// neighbourhoods of such links), among the accounts `eligible` marks (all when `None`).
+fn components(
+    links: &[Vec<Link>],
+    keep: impl Fn(&Link) -> bool,
+    eligible: Option<&[bool]>,
+    params: &CampaignParams,
+) -> Vec<Vec<usize>> {
+    let n = links.len();
+    let ok = |a: usize| eligible.is_none_or(|e| e[a]);
+    let keep = &keep;
+    let kept = |a: usize| {
+        links[a]
+            .iter()
+            .filter(move |l| ok(a) && ok(l.other) && keep(l))
+    };
+    let closed: Vec<Vec<usize>> = (0..n)
+        .map(|a| {
+            let mut v: Vec<usize> = kept(a).map(|l| l.other).chain([a]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
+    let mut uf = UnionFind::new(n);
+    for a in 0..n {
+        for l in kept(a) {
+            let (x, y) = (&closed[a], &closed[l.other]);
+            let common = sorted_common(x, y);
+            let s = common as f32 / ((x.len() * y.len()) as f32).sqrt();
+            if s >= params.min_structural_similarity {
+                uf.union(a, l.other);
+            }
+        }
+    }
+    let mut comps: HashMap<usize, Vec<usize>> = HashMap::new();
+    for a in (0..n).filter(|&a| ok(a)) {
+        comps.entry(uf.find(a)).or_default().push(a);
+    }
+    comps
+        .into_values()
+        .filter(|m| m.len() >= params.min_size)
+        .collect()
+}
+
 impl Linking {
     pub fn row(&self, a: usize) -> &[f32] {
         let d = CROSS_FEATURES.len();
@@ -276,83 +339,126 @@ pub fn analyse(
         links[b].push(Link { other: a, ..link });
     }
 
-    // Link groups: connected components of the graph of form and infrastructure links whose
-    // two accounts share enough of their linked accounts (structural similarity, as in SCAN),
-    // so that a few stray links between two campaigns do not merge them.
-    let strong = |l: &&Link| l.by_form || l.by_infra;
-    let closed: Vec<Vec<usize>> = links
-        .iter()
-        .enumerate()
-        .map(|(a, ls)| {
-            let mut v: Vec<usize> = ls
-                .iter()
-                .filter(strong)
-                .map(|l| l.other)
-                .chain([a])
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        })
-        .collect();
-    let mut uf = UnionFind::new(n);
-    for (a, ls) in links.iter().enumerate() {
-        for l in ls.iter().filter(strong) {
-            let (x, y) = (&closed[a], &closed[l.other]);
-            let common = sorted_common(x, y);
-            let s = common as f32 / ((x.len() * y.len()) as f32).sqrt();
-            if s >= params.min_structural_similarity {
-                uf.union(a, l.other);
-            }
-        }
+    // Link groups, in two tiers. First the connected components of the graph of infrastructure
+    // links and of form links corroborated by a network or a system prompt, over the links
+    // whose two accounts share enough of their linked accounts (structural similarity, as in
+    // SCAN), so that a few stray links between two campaigns do not merge them. Then the same
+    // over form links corroborated by a client build alone, among the accounts in no group
+    // yet: a user agent is shared by everyone on one SDK version, so an account of one campaign
+    // whose client happens to be another campaign's usual one sends the same generic wrappers in
+    // the same hours as that campaign. Such links may make a group of accounts that have
+    // nothing stronger (a campaign on rotating residential proxies), never join one.
+    let mut groups = components(&links, |l| l.by_infra || l.by_form_on_infra(), None, params);
+    let mut free = vec![true; n];
+    for &a in groups.iter().flatten() {
+        free[a] = false;
     }
-    let mut comps: HashMap<usize, Vec<usize>> = HashMap::new();
-    for a in 0..n {
-        comps.entry(uf.find(a)).or_default().push(a);
-    }
-    let mut groups: Vec<Vec<usize>> = comps
-        .into_values()
-        .filter(|m| m.len() >= params.min_size)
-        .collect();
+    groups.extend(components(
+        &links,
+        |l| l.by_form && !l.by_form_on_infra(),
+        Some(&free),
+        params,
+    ));
     groups.sort_by(|x, y| y.len().cmp(&x.len()).then(x[0].cmp(&y[0])));
-    // Attachment: an account in no group whose template links lead to one group at least
-    // `min_size` times, and to it more than twice as often as to any other, joins it. A thin
+    // Attachment: an account points at another group when its links lead there more than
+    // twice as often as to any other destination (its own group and the accounts in no group
+    // included: an account belongs where most of its links lead) and at least `attach_links` of
+    // them are weak (template links, or form links on a client build alone, which join no
+    // group); a fragment (an account in no group, or a group without an infrastructure link
+    // inside) joins the larger group that more than half its members point at. A thin
     // campaign's accounts send the campaign's wrappers in its hours but rotate residential
-    // proxies and clients, so some share no footprint with any sibling; a template alone
-    // never starts a group (two campaigns copy the same public wrappers), it only decides which
-    // group an account already shaped like one belongs to. Decided on the groups before
-    // attachment, so the order of accounts does not matter.
+    // proxies and clients, so some share no footprint with any sibling, and a few that happened
+    // to draw one proxy between them form a small group of their own; a template alone never
+    // starts a group (two campaigns copy the same public wrappers), it only decides which group
+    // accounts already shaped like one belong to. Decided on the groups before attachment, so
+    // the order of accounts does not matter; a fragment only joins a strictly larger group, so
+    // joins never loop.
     let mut group_of: Vec<Option<usize>> = vec![None; n];
     for (g, members) in groups.iter().enumerate() {
         for &a in members {
             group_of[a] = Some(g);
         }
     }
-    let mut attached = vec![false; n];
-    let mut joins: Vec<(usize, usize)> = Vec::new();
-    for a in (0..n).filter(|&a| group_of[a].is_none()) {
-        let mut counts: HashMap<usize, usize> = HashMap::new();
-        for l in links[a].iter().filter(|l| l.by_template) {
-            if let Some(g) = group_of[l.other] {
-                *counts.entry(g).or_default() += 1;
+    let points_at = |a: usize| -> Option<usize> {
+        // Per destination (a group, or none): (links, weak links).
+        let mut counts: HashMap<Option<usize>, (usize, usize)> = HashMap::new();
+        for l in &links[a] {
+            let e = counts.entry(group_of[l.other]).or_default();
+            e.0 += 1;
+            e.1 += usize::from(l.by_template || l.by_form_on_client());
+        }
+        let (&g, &(c, weak)) = counts
+            .iter()
+            .filter(|(d, _)| d.is_some() && **d != group_of[a])
+            .max_by_key(|(d, c)| (c.0, std::cmp::Reverse(**d)))?;
+        let rest = counts
+            .iter()
+            .filter(|(d, _)| d.is_some() && **d != g)
+            .map(|(_, c)| c.0)
+            .max()
+            .unwrap_or(0);
+        (weak >= params.attach_links && c > 2 * rest).then_some(g?)
+    };
+    // A group held together by shared infrastructure is one operator's own unit whatever
+    // wording it copies; only a group held by shared forms alone (a template and some token,
+    // often a proxy or a client build met by chance) can be a fragment of another.
+    let by_infra: Vec<bool> = groups
+        .iter()
+        .enumerate()
+        .map(|(g, members)| {
+            members.iter().any(|&a| {
+                links[a]
+                    .iter()
+                    .any(|l| l.by_infra && group_of[l.other] == Some(g))
+            })
+        })
+        .collect();
+    let target = |members: &[usize]| -> Option<usize> {
+        if group_of[members[0]].is_some_and(|g| by_infra[g]) {
+            return None;
+        }
+        let mut votes: HashMap<usize, usize> = HashMap::new();
+        for &a in members {
+            if let Some(g) = points_at(a) {
+                *votes.entry(g).or_default() += 1;
             }
         }
-        let mut ranked: Vec<(usize, usize)> = counts.into_iter().map(|(g, c)| (c, g)).collect();
-        ranked.sort_unstable_by(|x, y| y.cmp(x));
-        if let Some(&(c, g)) = ranked.first() {
-            let second = ranked.get(1).map_or(0, |r| r.0);
-            if c >= params.min_size && c > 2 * second {
-                joins.push((a, g));
+        let (g, v) = votes
+            .into_iter()
+            .max_by_key(|&(g, v)| (v, std::cmp::Reverse(g)))?;
+        (2 * v > members.len() && groups[g].len() > members.len()).then_some(g)
+    };
+    let group_joins: Vec<Option<usize>> = (0..groups.len()).map(|g| target(&groups[g])).collect();
+    let root = |mut g: usize| {
+        while let Some(h) = group_joins[g] {
+            g = h;
+        }
+        g
+    };
+    let account_joins: Vec<(usize, usize)> = (0..n)
+        .filter(|&a| group_of[a].is_none())
+        .filter_map(|a| target(&[a]).map(|g| (a, root(g))))
+        .collect();
+    let mut attached = vec![false; n];
+    for g in 0..groups.len() {
+        let r = root(g);
+        if r != g {
+            let moved = std::mem::take(&mut groups[g]);
+            for &a in &moved {
+                attached[a] = true;
             }
+            groups[r].extend(moved);
         }
     }
-    for (a, g) in joins {
+    for (a, g) in account_joins {
         groups[g].push(a);
         attached[a] = true;
     }
+    groups.retain(|m| !m.is_empty());
     for members in &mut groups {
         members.sort_unstable();
     }
+    groups.sort_by(|x, y| y.len().cmp(&x.len()).then(x[0].cmp(&y[0])));
 
     // System prompt sharing: accounts per system prompt, and each account's most used one.
     let mut users: Vec<HashSet<usize>> = vec![HashSet::new(); accounts.systems];

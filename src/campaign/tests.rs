@@ -100,6 +100,10 @@ fn log(reqs: &[R], emb_of: impl Fn(&str) -> Vec<f32>) -> Log {
 impl Log {
     /// `analyse` with each account's neighbours = every other account, by behaviour cosine.
     fn analyse(&self) -> Linking {
+        self.analyse_with(&CampaignParams::default())
+    }
+
+    fn analyse_with(&self, params: &CampaignParams) -> Linking {
         let n = self.accounts.len();
         let neighbors = (0..n)
             .map(|a| {
@@ -116,7 +120,7 @@ impl Log {
             &self.local,
             &self.shingles,
             neighbors,
-            &CampaignParams::default(),
+            params,
         )
         .unwrap()
     }
@@ -352,6 +356,115 @@ fn a_template_alone_attaches_an_account_to_a_group_but_never_forms_one() {
         assert_eq!(linking.group_of[log.id(x)], None);
         assert!(linking.links[log.id(x)].iter().all(|l| l.by_template));
     }
+}
+
+/// A campaign of five accounts on one /24, and three siblings that drew one home address of
+/// their own between them, each with a client of its own: the three form a group by the same
+/// wrapper and that address (no infrastructure link: the address is all they share), but their
+/// template links lead to the campaign, which is larger, so they join it. Two groups of equal
+/// size with one template between them stay apart.
+#[test]
+fn a_small_group_whose_template_links_lead_to_a_larger_one_joins_it() {
+    let mut reqs = Vec::new();
+    let campaign = ["c0", "c1", "c2", "c3", "c4", "f0", "f1", "f2"];
+    let own_clients = ["okhttp/4.12.0", "axios/1.7.2", "curl/8.5.0"];
+    for (k, acc) in campaign.into_iter().enumerate() {
+        for i in 0..5 {
+            let text = format!("{COT}\n\n{}", item(k, i));
+            let q = r(acc, 60 * i as i64 + k as i64, text);
+            reqs.push(if acc.starts_with('f') {
+                q.net("73.200.14.9", own_clients[k - 5])
+            } else {
+                q.net("45.10.20.5", "python-httpx/0.27.0")
+            });
+        }
+    }
+    let pair = ["p0", "p1", "p2", "q0", "q1", "q2"];
+    for (k, acc) in pair.into_iter().enumerate() {
+        for i in 0..5 {
+            let text = format!(
+                "Answer thoroughly and cite sources for every claim you make.\n{}",
+                item(k, i)
+            );
+            let q = r(acc, 90_000 + 60 * i as i64 + k as i64, text);
+            reqs.push(if acc.starts_with('p') {
+                q.net("99.1.1.1", "Edge/120")
+            } else {
+                q.net("88.2.2.2", "Opera/100")
+            });
+        }
+    }
+    let log = log(&reqs, topic_of);
+    let linking = log.analyse();
+    let sizes: Vec<(usize, usize)> = linking
+        .groups
+        .iter()
+        .map(|g| (g.size, g.attached))
+        .collect();
+    assert_eq!(sizes, [(8, 3), (3, 0), (3, 0)], "{:?}", linking.groups);
+    let g = linking.group_of[log.id("c0")];
+    assert!(campaign.iter().all(|a| linking.group_of[log.id(a)] == g));
+    let (p, q) = (
+        linking.group_of[log.id("p0")],
+        linking.group_of[log.id("q0")],
+    );
+    assert!(p.is_some() && q.is_some() && p != q);
+    // Without the join (a bar no fragment meets) the three stay a group of their own.
+    let params = CampaignParams {
+        attach_links: 100,
+        ..CampaignParams::default()
+    };
+    let apart = log.analyse_with(&params);
+    let sizes: Vec<usize> = apart.groups.iter().map(|g| g.size).collect();
+    assert_eq!(sizes, [5, 3, 3, 3], "{:?}", apart.groups);
+}
+
+/// Campaign A on one /24 under one system prompt, with its own client and wrapper; campaign B on home addresses with
+/// another client and wrapper; one of A's accounts happens to run B's client and sends B's
+/// wrapper in B's hours. Its form links to B rest on a client build alone, which may make a
+/// group of accounts with nothing stronger (B) but never joins one: two groups, not one.
+#[test]
+fn a_form_on_a_shared_client_alone_never_joins_a_group() {
+    let mut reqs = Vec::new();
+    let b_wrapper = "Answer thoroughly and cite sources for every claim you make.";
+    let homes = ["73.1.1.1", "81.2.2.2", "92.3.3.3", "101.4.4.4"];
+    for (k, acc) in ["a0", "a1", "a2", "a3", "bridge"].into_iter().enumerate() {
+        for i in 0..5 {
+            let (text, ua) = if acc == "bridge" {
+                (format!("{b_wrapper}\n{}", item(k, i)), "node-fetch/1.0")
+            } else {
+                (
+                    format!("{COT}\n\n{}", item(k, i)),
+                    "anthropic-python/0.34.2",
+                )
+            };
+            let q = r(acc, 60 * i as i64 + k as i64, text).net("45.10.20.5", ua);
+            reqs.push(q.system("You are the DataGen worker."));
+        }
+    }
+    for (k, acc) in ["b0", "b1", "b2", "b3"].into_iter().enumerate() {
+        for i in 0..5 {
+            let text = format!("{b_wrapper}\n{}", item(k + 1, i + 5));
+            reqs.push(r(acc, 60 * i as i64 + k as i64 + 7, text).net(homes[k], "node-fetch/1.0"));
+        }
+    }
+    let log = log(&reqs, topic_of);
+    let linking = log.analyse();
+    let bridge = log.id("bridge");
+    assert!(
+        linking.links[bridge]
+            .iter()
+            .any(|l| l.by_form_on_client() && l.other == log.id("b0")),
+        "{:?}",
+        linking.links[bridge]
+    );
+    let sizes: Vec<usize> = linking.groups.iter().map(|g| g.size).collect();
+    assert_eq!(sizes, [5, 4], "{:?}", linking.groups);
+    assert_eq!(linking.group_of[bridge], linking.group_of[log.id("a0")]);
+    assert_ne!(
+        linking.group_of[log.id("b0")],
+        linking.group_of[log.id("a0")]
+    );
 }
 
 #[test]
