@@ -76,9 +76,10 @@ pub struct CampaignParams {
     /// Structural similarity (`|N[a] ∩ N[b]| / sqrt(|N[a]| |N[b]|)` over closed link
     /// neighbourhoods) a link needs to join two accounts' groups.
     pub min_structural_similarity: f32,
-    /// Template links an account needs to another group to point at it; a fragment (an
-    /// account in no group, or a group) joins the larger group most of its members point at
-    /// (see `analyse`).
+    /// Weak links (template, or form on a client build alone) an account needs to another
+    /// group to point at it; a fragment (an account in no group, or a group without an
+    /// infrastructure link inside) joins the larger group most of its members point at (see
+    /// `analyse`).
     pub attach_links: usize,
     /// Form (template-signature) links.
     pub form: FormParams,
@@ -355,14 +356,14 @@ pub fn analyse(
     }
     groups.extend(components(
         &links,
-        |l| l.by_form && !l.by_form_on_infra(),
+        Link::by_form_on_client,
         Some(&free),
         params,
     ));
     groups.sort_by(|x, y| y.len().cmp(&x.len()).then(x[0].cmp(&y[0])));
     // Attachment: an account points at another group when its links lead there more than
-    // twice as often as to any other destination (its own group and the accounts in no group
-    // included: an account belongs where most of its links lead) and at least `attach_links` of
+    // twice as often as to any other group (its own included: an account belongs where most of
+    // its links lead) and at least `attach_links` of
     // them are weak (template links, or form links on a client build alone, which join no
     // group); a fragment (an account in no group, or a group without an infrastructure link
     // inside) joins the larger group that more than half its members point at. A thin
@@ -380,24 +381,26 @@ pub fn analyse(
         }
     }
     let points_at = |a: usize| -> Option<usize> {
-        // Per destination (a group, or none): (links, weak links).
-        let mut counts: HashMap<Option<usize>, (usize, usize)> = HashMap::new();
+        // Per group linked to: (links, weak links).
+        let mut counts: HashMap<usize, (usize, usize)> = HashMap::new();
         for l in &links[a] {
-            let e = counts.entry(group_of[l.other]).or_default();
-            e.0 += 1;
-            e.1 += usize::from(l.by_template || l.by_form_on_client());
+            if let Some(g) = group_of[l.other] {
+                let e = counts.entry(g).or_default();
+                e.0 += 1;
+                e.1 += usize::from(l.by_template || l.by_form_on_client());
+            }
         }
         let (&g, &(c, weak)) = counts
             .iter()
-            .filter(|(d, _)| d.is_some() && **d != group_of[a])
-            .max_by_key(|(d, c)| (c.0, std::cmp::Reverse(**d)))?;
+            .filter(|(&g, _)| Some(g) != group_of[a])
+            .max_by_key(|(&g, c)| (c.0, std::cmp::Reverse(g)))?;
         let rest = counts
             .iter()
-            .filter(|(d, _)| d.is_some() && **d != g)
+            .filter(|(&h, _)| h != g)
             .map(|(_, c)| c.0)
             .max()
             .unwrap_or(0);
-        (weak >= params.attach_links && c > 2 * rest).then_some(g?)
+        (weak >= params.attach_links && c > 2 * rest).then_some(g)
     };
     // A group held together by shared infrastructure is one operator's own unit whatever
     // wording it copies; only a group held by shared forms alone (a template and some token,
