@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Retraining on an incident (docs/evaluation.md, "Retraining on an incident"). For each
-# extraction kind K (KINDS, default: every kind of the training traffic) and incident weight W
-# (WEIGHTS, default 1 3 10):
+# extraction kind K (KINDS, default: every kind of the training traffic), incident weight W
+# (WEIGHTS, default 1) and way of fitting F (FITS, default `warm refit`: fine-tune the base's
+# members, `warm-E-LR` with E epochs at learning rate LR (decimal: 0.0001), or train a new ensemble on the base's
+# rows plus the incident's):
 #   1. the base: the default recipe trained without K (as in leave-one-kind-out), with its
 #      training set;
 #   2. the incident: one campaign of K from another week (seed 3, starting 2025-06-09) and the
 #      training corpus slice (0/2, never the test's), among that week's ordinary traffic; only
-#      the campaign's accounts are labelled, as an investigation would confirm them;
-#   3. `train --base` adds it at weight W; both models score the test traffic of
+#      the campaign's accounts are labelled, as an investigation would confirm them. The
+#      task-endpoint kinds have no campaign: their incident is the K accounts of a quiz
+#      endpoint in a third week (seed 4, starting 2025-06-16, slice 0/2), with 5 of its
+#      students cleared as benign;
+#   3. `train --base` adds it at weight W (with --refit for F=refit); both models score the test traffic of
 #      scripts/evaluate.sh; eval reports every kind against the test's benign accounts.
-# Writes runs/eval/incident/summary.md: K's recall at 1% FPR before and after, the largest
-# change of any other kind (in accounts), and the benign accounts flagged before and after.
-# Needs runs/eval from scripts/evaluate.sh. About 3 minutes per kind and weight on 2 cores
+# Writes runs/eval/incident/summary.md: K's recall at 1% FPR before and after, K's mean score
+# on the test before and after (whether the incident was learnt where recall was already
+# full), the largest change of any other kind (in accounts), and the benign accounts flagged
+# before and after.
+# Needs runs/eval from scripts/evaluate.sh; results already in runs/eval/incident are kept
+# (delete the folder after changing the code). About 3 minutes per kind and weight on 2 cores
 # once the incident week is embedded (about 10 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +32,8 @@ mkdir -p "$I"
 # shellcheck source=scripts/labels.sh
 . scripts/labels.sh
 KINDS=${KINDS:-$(kinds_of "$D/train.labels.jsonl" 1)}
-WEIGHTS=${WEIGHTS:-1 3 10}
+WEIGHTS=${WEIGHTS:-1}
+FITS=${FITS:-warm refit}
 
 if [ ! -f "$I/week.run/features.safetensors" ]; then
   "$B" simulate --out "$I/week.jsonl" --labels "$I/week.labels.jsonl" --seed 3 --slice 0/2 \
@@ -35,9 +44,22 @@ if [ ! -f "$I/week.run/features.safetensors" ]; then
     --out "$I/week.model" --quiet
 fi
 
+if [ ! -f "$I/endpoint_week.run/features.safetensors" ]; then
+  "$B" simulate --out "$I/endpoint_week.jsonl" --labels "$I/endpoint_week.labels.jsonl" --seed 4 \
+    --slice 0/2 --start 2025-06-16T00:00:00Z --accounts 20 --campaigns 1 \
+    --kinds benign_human,agentic_sweep --phrasings train --task-endpoint 40 --endpoint-task quiz \
+    --account-prefix ie --campaign-prefix iec -q
+  "$B" train --input "$I/endpoint_week.jsonl" --labels "$I/endpoint_week.labels.jsonl" \
+    --run-dir "$I/endpoint_week.run" --out "$I/endpoint_week.model" --quiet
+fi
+
 for k in $KINDS; do
-  if ! grep -q "\"kind\":\"$k\"" "$I/week.labels.jsonl"; then
-    echo "incident: no $k campaign in the incident week (the task-endpoint kinds have no campaign); skipped" >&2
+  case $k in
+    endpoint_*) week=$I/endpoint_week ;;
+    *) week=$I/week ;;
+  esac
+  if ! grep -q "\"kind\":\"$k\"" "$week.labels.jsonl"; then
+    echo "incident: no $k accounts in $week.labels.jsonl; skipped" >&2
     continue
   fi
   grep -v "\"kind\":\"$k\"" "$D/train.labels.jsonl" > "$I/base_$k.train.labels.jsonl"
@@ -48,29 +70,47 @@ for k in $KINDS; do
     --campaigns "$I/base_$k.campaigns.jsonl" --model "$I/base_$k.model" --no-summary --quiet
   "$B" eval --scores "$I/base_$k.scores.jsonl" --labels "$D/test.labels.jsonl" \
     --out "$I/base_$k.json" > /dev/null
-  grep "\"kind\":\"$k\"" "$I/week.labels.jsonl" > "$I/incident_$k.labels.jsonl"
-  for w in $WEIGHTS; do
-    m="$I/with_${k}_w$w"
-    "$B" train --input "$I/week.jsonl" --labels "$I/incident_$k.labels.jsonl" \
-      --run-dir "$I/week.run" --base "$I/base_$k.model" --incident-weight "$w" \
+  { grep "\"kind\":\"$k\"" "$week.labels.jsonl"
+    [ "$week" = "$I/week" ] || grep -m 5 '"kind":"endpoint_user"' "$week.labels.jsonl"
+  } > "$I/incident_$k.labels.jsonl"
+  for w in $WEIGHTS; do for fit in $FITS; do
+    m="$I/with_${k}_w${w}_$fit"
+    # Kept from an earlier run (delete runs/eval/incident to start over).
+    [ -f "$m.json" ] && continue
+    # warm: the default fine-tuning; warm-E-LR: E epochs at learning rate LR; refit: afresh.
+    case $fit in
+      warm) refit=() ;;
+      warm-*) IFS=- read -r _ e lr <<< "$fit"; refit=(--fine-tune-epochs "$e" --fine-tune-lr "$lr") ;;
+      refit) refit=(--refit) ;;
+      *) echo "incident: unknown fit $fit (warm, warm-E-LR or refit)" >&2; exit 2 ;;
+    esac
+    "$B" train --input "$week.jsonl" --labels "$I/incident_$k.labels.jsonl" \
+      --run-dir "$week.run" --base "$I/base_$k.model" --incident-weight "$w" "${refit[@]}" \
       --out "$m.model" --seed 0 --quiet
     "$B" score --input "$D/test.jsonl" --run-dir "$D/test.run" --out "$m.scores.jsonl" \
       --campaigns "$m.campaigns.jsonl" --model "$m.model" --no-summary --quiet
     "$B" eval --scores "$m.scores.jsonl" --labels "$D/test.labels.jsonl" --out "$m.json" > /dev/null
-    echo "incident: $k at weight $w done" >&2
-  done
+    echo "incident: $k at weight $w ($fit) done" >&2
+  done; done
 done
 
-python3 - "$I" "$WEIGHTS" $KINDS > "$I/summary.md" <<'PY'
+python3 - "$I" "$WEIGHTS" "$FITS" $KINDS > "$I/summary.md" <<'PY'
 import json, sys
-d, weights, kinds = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+d, weights, fits, kinds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4:]
 load = lambda n: json.load(open(f"{d}/{n}.json"))
 def rows(rep):
     return {k["kind"]: k for k in rep["kinds"]}
 def tp(row):  # extraction accounts caught at 1% FPR
     return round(row["recall_at_1pct_fpr"] * row["accounts"])
-print("| held-out kind | weight | kind R@1%FPR before | after | largest change of another kind (accounts at 1% FPR) | benign flagged before | after |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+kind_of = {}
+for line in open(f"{d}/../test.labels.jsonl"):
+    l = json.loads(line)
+    kind_of[l["account_id"]] = l.get("kind")
+def mean_score(n, k):  # mean score of kind k's test accounts
+    s = [r["score"] for r in map(json.loads, open(f"{d}/{n}.scores.jsonl")) if kind_of.get(r["account_id"]) == k]
+    return sum(s) / max(len(s), 1)
+print("| held-out kind | weight | fit | kind R@1%FPR before | after | kind mean score before | after | largest change of another kind (accounts at 1% FPR) | benign flagged before | after |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 for k in kinds:
     try:
         base = rows(load(f"base_{k}"))
@@ -78,13 +118,14 @@ for k in kinds:
         continue
     if k not in base:
         continue
-    for w in weights:
-        new = rows(load(f"with_{k}_w{w}"))
+    for w, fit in [(w, f) for w in weights for f in fits]:
+        new = rows(load(f"with_{k}_w{w}_{fit}"))
         others = [abs(tp(new[o]) - tp(base[o])) for o in base
                   if o != k and base[o]["label"] == 1 and base[o]["recall_at_1pct_fpr"] is not None]
         fb = sum(r["flagged"] for r in base.values() if r["label"] == 0)
         fa = sum(r["flagged"] for r in new.values() if r["label"] == 0)
-        print(f"| {k} | {w} | {base[k]['recall_at_1pct_fpr']:.3f} | {new[k]['recall_at_1pct_fpr']:.3f} | "
+        print(f"| {k} | {w} | {fit} | {base[k]['recall_at_1pct_fpr']:.3f} | {new[k]['recall_at_1pct_fpr']:.3f} | "
+              f"{mean_score(f'base_{k}', k):.3f} | {mean_score(f'with_{k}_w{w}_{fit}', k):.3f} | "
               f"{max(others, default=0)} | {fb} | {fa} |")
 PY
 echo "wrote $I/summary.md" >&2

@@ -502,6 +502,50 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     assert_eq!(s2.len(), ids.len());
     assert!(s2.group_weights.contains_key("incident1/campaign:inc-a"));
     assert!(s2.group_weights.contains_key("incident2/campaign:inc-a"));
+    // Both were fine-tuned from their base (the default), every row keeping a fold.
+    let warm_start = |m: &Path| {
+        let text = std::fs::read_to_string(m.join("model.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["training"]["warm_start"].clone()
+    };
+    assert!(warm_start(&m1)["epochs"].is_number(), "{}", warm_start(&m1));
+    assert!(warm_start(&m2)["lr"].is_number(), "{}", warm_start(&m2));
+    assert!(warm_start(&base).is_null());
+    assert_eq!(s2.folds.len(), s2.len(), "one round: one fold per row");
+    // --refit trains a new ensemble instead.
+    let refit = dir.path().join("refit");
+    let o = train_on(
+        &run,
+        &write_labels("incident1r.jsonl", &inc1),
+        &refit,
+        &["--base", base.to_str().unwrap(), "--refit"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(warm_start(&refit).is_null());
+    // A set with incidents but without folds (written before warm starts) cannot be continued;
+    // the error names the file and the way out.
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    for f in std::fs::read_dir(&m1).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, old.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut s = TrainingSet::load(&old, &schema).unwrap();
+    s.folds.clear();
+    s.save(&old).unwrap();
+    let o = train(
+        &write_labels("incident2b.jsonl", &inc2),
+        old.to_str().unwrap(),
+        &dir.path().join("m2b"),
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("training_set.safetensors") && err.contains("--refit"),
+        "{err}"
+    );
 
     // The two models on the same log: the accounts they flag differently, with both scores.
     let out = dir.path().join("scores.jsonl");

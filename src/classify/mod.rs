@@ -25,5 +25,8 @@ pub use baseline::{logistic_regression, LogReg};
 pub use metrics::{
     auroc, average_precision, pair_precision_recall, recall_at_fpr, threshold_for_fpr, Metrics,
 };
-pub use model::{train, train_scored, Dataset, Model, TrainOptions, TrainingSummary};
+pub use model::{
+    deal_new_groups, dealt_folds, train, train_scored, train_warm, Dataset, Fitted, Model,
+    TrainOptions, TrainingSummary, WarmStart,
+};
 pub use training_set::{Incident, TrainingSet, TRAINING_SET_FILE};

@@ -67,6 +67,9 @@ pub struct TrainingSet {
     pub x: Vec<f32>,
     /// Out-of-fold score of each row.
     pub oof: Vec<f32>,
+    /// Fold of each row in every round, `rows x repeats` row-major; empty when unknown (a set
+    /// written before warm starts).
+    pub folds: Vec<u8>,
     pub group_weights: BTreeMap<String, f32>,
     pub incidents: Vec<Incident>,
 }
@@ -81,7 +84,12 @@ impl TrainingSet {
     }
 
     /// The training set of a model fitted on `data`, with the out-of-fold scores `oof`.
-    pub fn from_dataset(data: &Dataset, kinds: Vec<String>, oof: Vec<f32>) -> TrainingSet {
+    pub fn from_dataset(
+        data: &Dataset,
+        kinds: Vec<String>,
+        oof: Vec<f32>,
+        folds: Vec<u8>,
+    ) -> TrainingSet {
         TrainingSet {
             schema: data.features.clone(),
             accounts: data.names.clone(),
@@ -90,6 +98,7 @@ impl TrainingSet {
             y: data.y.clone(),
             x: data.x.clone(),
             oof,
+            folds,
             group_weights: data.group_weights.clone(),
             incidents: Vec::new(),
         }
@@ -116,6 +125,13 @@ impl TrainingSet {
         tensors.insert("x", Tensor::from_slice(&self.x, (n, d), &Device::Cpu)?);
         tensors.insert("y", Tensor::from_slice(&self.y, n, &Device::Cpu)?);
         tensors.insert("oof", Tensor::from_slice(&self.oof, n, &Device::Cpu)?);
+        if !self.folds.is_empty() {
+            let repeats = self.folds.len() / n.max(1);
+            tensors.insert(
+                "folds",
+                Tensor::from_slice(&self.folds, (n, repeats), &Device::Cpu)?,
+            );
+        }
         // One metadata key holding one JSON object: the safetensors header writes a map's keys
         // in hash order, and the committed default set must be the same bytes on every run.
         let header = Header {
@@ -193,22 +209,28 @@ impl TrainingSet {
         let x: Vec<f32> = get("x")?.flatten_all()?.to_vec1()?;
         let y: Vec<u8> = get("y")?.flatten_all()?.to_vec1()?;
         let oof: Vec<f32> = get("oof")?.flatten_all()?.to_vec1()?;
+        let folds: Vec<u8> = match tensors.get("folds") {
+            Some(t) => t.flatten_all()?.to_vec1()?,
+            None => Vec::new(),
+        };
         let n = y.len();
         if x.len() != n * schema.len()
             || oof.len() != n
             || accounts.len() != n
             || groups.len() != n
             || kinds.len() != n
+            || (n > 0 && folds.len() % n != 0)
         {
             return Err(bad(format!(
                 "lengths disagree: {n} labels, {} values for {} features, {} scores, {} \
-                 accounts, {} groups, {} kinds",
+                 accounts, {} groups, {} kinds, {} fold entries",
                 x.len(),
                 schema.len(),
                 oof.len(),
                 accounts.len(),
                 groups.len(),
-                kinds.len()
+                kinds.len(),
+                folds.len()
             )));
         }
         if let Some(i) = y.iter().position(|&l| l > 1) {
@@ -222,6 +244,7 @@ impl TrainingSet {
             y,
             x,
             oof,
+            folds,
             group_weights,
             incidents,
         })
@@ -246,6 +269,7 @@ mod tests {
             y: vec![1, 1, 0],
             x: vec![0.5, 1.0, -2.0, 3.0, 0.0, 7.25],
             oof: vec![0.9, 0.8, 0.1],
+            folds: vec![0, 1, 0, 1, 1, 0],
             group_weights: BTreeMap::from([("campaign:c".to_string(), 3.0)]),
             incidents: vec![Incident {
                 name: "inc.labels.jsonl".into(),

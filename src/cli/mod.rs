@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use distillguard::campaign::CampaignParams;
-use distillguard::classify::TrainOptions;
+use distillguard::classify::{TrainOptions, WarmStart};
 use distillguard::device::{self, DeviceSpec};
 use distillguard::embed::{default_dir, default_model_dir, EmbedOptions, Embedder};
 use distillguard::error::{Error, IoContext, Result};
@@ -337,6 +337,18 @@ pub struct TrainArgs {
     /// 1) [default: 1].
     #[arg(long, value_name = "W")]
     pub incident_weight: Option<f32>,
+    /// With --base: train a new ensemble on the base's rows plus the incident's instead of
+    /// fine-tuning the base's members (which keeps the base's scores of what it already knew;
+    /// docs/evaluation.md, "warm start").
+    #[arg(long)]
+    pub refit: bool,
+    /// With --base (no --refit): passes over the rows when fine-tuning the base's members
+    /// [default: 5].
+    #[arg(long, value_name = "N")]
+    pub fine_tune_epochs: Option<usize>,
+    /// With --base (no --refit): learning rate of the fine-tuning [default: 0.0001].
+    #[arg(long, value_name = "LR")]
+    pub fine_tune_lr: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -536,6 +548,26 @@ fn train(args: TrainArgs) -> Result<()> {
                 .into(),
         ));
     }
+    let tuning = args.fine_tune_epochs.is_some() || args.fine_tune_lr.is_some();
+    if tuning && (base.is_none() || args.refit) {
+        return Err(Error::Usage(
+            "--fine-tune-epochs and --fine-tune-lr set how a --base model's members are \
+             fine-tuned; they mean nothing without --base or with --refit"
+                .into(),
+        ));
+    }
+    if args.refit && base.is_none() {
+        return Err(Error::Usage(
+            "--refit retrains a --base model's rows with the incident's; without --base every \
+             training is afresh"
+                .into(),
+        ));
+    }
+    let warm = WarmStart::default();
+    let warm_start = (!args.refit).then(|| WarmStart {
+        epochs: args.fine_tune_epochs.unwrap_or(warm.epochs),
+        lr: args.fine_tune_lr.unwrap_or(warm.lr),
+    });
     let trained = pipeline::train(&TrainJob {
         source: args
             .log
@@ -548,6 +580,7 @@ fn train(args: TrainArgs) -> Result<()> {
         incident_weight: args
             .incident_weight
             .unwrap_or(pipeline::DEFAULT_INCIDENT_WEIGHT),
+        warm_start,
     })?;
     let model = &trained.model;
     if let Some(changes) = &trained.changes {

@@ -9,8 +9,11 @@
 //! loss is multiplied by the incident weight ([`DEFAULT_INCIDENT_WEIGHT`]; docs/evaluation.md
 //! has the measurement). The group balancing already gives a 20-account incident campaign the
 //! share of any base campaign, however small it is next to the base's thousands of accounts.
-//! The same group-wise cross-validation then scores every row out of fold, and [`Changes`]
-//! sets those scores against the base's, kind by kind and on the incident's own accounts.
+//! The base's members are then fine-tuned on the combined rows ([`classify::train_warm`]:
+//! each keeps its fold, the incident's groups get folds of their own), so what the base
+//! already scored stays near where it was and every row is still scored out of fold; with
+//! `warm_start: None` (`--refit`) a new ensemble is trained on them instead. [`Changes`] sets
+//! the out-of-fold scores against the base's, kind by kind and on the incident's own accounts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -19,7 +22,9 @@ use serde::Serialize;
 
 use super::detect::{detect, ensure_run, save_features, RunSource};
 use crate::campaign::{self, CampaignParams};
-use crate::classify::{self, Dataset, Incident, Model, TrainOptions, TrainingSet};
+use crate::classify::{
+    self, Dataset, Fitted, Incident, Model, TrainOptions, TrainingSet, WarmStart,
+};
 use crate::embed::ModelFiles;
 use crate::error::{Error, Result};
 use crate::features::normal::{NormalTraffic, NORMAL_TRAFFIC_FILE};
@@ -44,6 +49,9 @@ pub struct TrainJob<'a> {
     pub base: Option<PathBuf>,
     /// Loss multiplier of the new labels' groups when there is a base.
     pub incident_weight: f32,
+    /// With a base: fine-tune its members ([`classify::train_warm`], `Some`) or train a new
+    /// ensemble on the base's rows plus the new ones (`None`).
+    pub warm_start: Option<WarmStart>,
 }
 
 /// A trained model, and with a base, how it differs from the base.
@@ -248,9 +256,32 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
             unlabelled
         ));
     }
-    let (mut model, oof) = classify::train_scored(&data, &job.options)?;
+    let Fitted {
+        mut model,
+        oof,
+        folds,
+    } = match (&base, job.warm_start) {
+        (Some(b), Some(warm)) => {
+            // The base's recipe, so that member (r, f) continues the base's member (r, f).
+            let opts = TrainOptions {
+                target_fpr: job.options.target_fpr,
+                ..b.model.training.options.clone()
+            };
+            let known = b.folds(&opts)?;
+            let r = opts.repeats;
+            let mut folds = Vec::with_capacity(data.len() * r);
+            for &i in &base_kept {
+                folds.extend_from_slice(&known[i * r..(i + 1) * r]);
+            }
+            folds.resize(data.len() * r, 0);
+            let new_rows: Vec<usize> = (base_kept.len()..data.len()).collect();
+            classify::deal_new_groups(&data, &new_rows, &mut folds, b.model.training.folds, &opts);
+            classify::train_warm(&data, &b.model, &folds, &opts, warm)?
+        }
+        _ => classify::train_scored(&data, &job.options)?,
+    };
     model.linking = linking;
-    let mut set = TrainingSet::from_dataset(&data, kinds, oof);
+    let mut set = TrainingSet::from_dataset(&data, kinds, oof, folds);
     let changes = match &base {
         None => None,
         Some(b) => {
@@ -290,6 +321,29 @@ struct Base {
 }
 
 impl Base {
+    /// Each base row's fold in every round (`rows x repeats`): as saved with the set, or, for a
+    /// set saved before folds were, dealt again as [`classify::train_scored`] dealt them, which
+    /// is exact only for a model trained afresh on this set (one without incidents).
+    fn folds(&self, opts: &TrainOptions) -> Result<Vec<u8>> {
+        let n = self.set.len();
+        if self.set.folds.len() == n * opts.repeats {
+            return Ok(self.set.folds.clone());
+        }
+        if self.set.folds.is_empty() && self.set.incidents.is_empty() {
+            return Ok(classify::dealt_folds(&self.set.dataset(), opts));
+        }
+        Err(Error::model(
+            &self.dir.join(classify::TRAINING_SET_FILE),
+            format!(
+                "cannot fine-tune: the training set records {} fold entries for {n} rows and {} \
+                 rounds, and with incidents added the folds cannot be dealt again; add the \
+                 incident with --refit",
+                self.set.folds.len(),
+                opts.repeats
+            ),
+        ))
+    }
+
     fn load(dir: &Path, schema: &[String], params: &CampaignParams) -> Result<Base> {
         let model = super::score::load_model(dir, schema, params)?;
         let set = TrainingSet::load(dir, schema)?;

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{mean_std, standardised};
-use super::folds::{assign_folds, split_groups};
+use super::folds::{assign_folds, deal_groups, group_counts, split_groups};
 use super::mlp::*;
 use super::{Dataset, Model};
 use crate::classify::metrics::{threshold_for_fpr, Metrics};
@@ -131,8 +131,48 @@ pub struct TrainingSummary {
     /// in-sample, to compare with the out-of-fold [`Model::metrics`] and spot overfitting.
     pub train_loss: f64,
     pub train_metrics: Metrics,
+    /// Set when the members were fine-tuned from a base model's ([`train_warm`]) instead of
+    /// drawn at random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<WarmStartSummary>,
     // No wall-clock time here: model.json is byte-reproducible (an older file's `seconds` is
     // ignored on load); `train` reports the time on stderr.
+}
+
+/// How [`train_warm`] fine-tuned a base model's members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarmStartSummary {
+    /// Learning rate and epochs of the fine-tuning (no early stopping: see [`train_warm`]).
+    pub lr: f64,
+    pub epochs: usize,
+}
+
+/// How [`train_warm`] fine-tunes: a few passes at a low learning rate over the base's rows and
+/// the new ones. Chosen by measurement (docs/evaluation.md, "warm start").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WarmStart {
+    pub lr: f64,
+    pub epochs: usize,
+}
+
+impl Default for WarmStart {
+    fn default() -> Self {
+        WarmStart {
+            lr: 1e-4,
+            epochs: 5,
+        }
+    }
+}
+
+/// A trained ensemble with each row's out-of-fold score and fold.
+#[derive(Debug)]
+pub struct Fitted {
+    pub model: Model,
+    /// Out-of-fold score of each row (what the threshold and the metrics come from).
+    pub oof: Vec<f32>,
+    /// Fold of each row in every repeat, `rows x repeats` row-major: which member scored it.
+    /// A warm start from this model needs them (see [`train_warm`]).
+    pub folds: Vec<u8>,
 }
 
 /// One ensemble member: the fold it was scored on, and how it was fitted on the others.
@@ -173,15 +213,13 @@ pub(super) const REPEAT_SEED_STRIDE: u64 = 1_000_003;
 /// Fails with [`Error::Usage`] on invalid options or data, or with fewer than two groups
 /// holding positives or two holding only negatives.
 pub fn train(data: &Dataset, opts: &TrainOptions) -> Result<Model> {
-    train_scored(data, opts).map(|(model, _)| model)
+    train_scored(data, opts).map(|f| f.model)
 }
 
-/// [`train`], also returning each row's out-of-fold score (what the threshold and the
-/// metrics were computed from).
-pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<(Model, Vec<f32>)> {
+/// [`train`], also returning each row's out-of-fold score and folds.
+pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<Fitted> {
     opts.validate()?;
     data.validate()?;
-    let d = data.dim();
     let folds = assign_folds(data, opts.folds, opts.seed);
     if folds.pos_groups < 2 || folds.neg_groups < 2 {
         return Err(Error::Usage(format!(
@@ -194,27 +232,175 @@ pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<(Model, Vec<f
         )));
     }
     let all: Vec<usize> = (0..data.len()).collect();
-    let (mean, std) = mean_std(&data.x, d, &all);
+    let (mean, std) = mean_std(&data.x, data.dim(), &all);
+    // Round 0 deals the folds already dealt above; every round has the same group counts, so
+    // the same k.
+    let rounds: Vec<Vec<usize>> = std::iter::once(folds.of.clone())
+        .chain((1..opts.repeats).map(|r| assign_folds(data, opts.folds, round_seed(opts, r)).of))
+        .collect();
+    fit_ensemble(data, opts, folds.k, &rounds, &mean, &std, None)
+}
 
+/// Adds rows to what a `base` model knows by fine-tuning its members instead of training new
+/// ones, so that the rows the base already scored keep nearly the scores they had (a model
+/// trained afresh on the same rows plus a few new ones draws other weights and moves the
+/// threshold and the borderline accounts by several; docs/evaluation.md has the measurement).
+///
+/// `folds` (`rows x repeats`, row-major) gives each row of `data` its fold in every repeat:
+/// base rows the fold they had in the base (so the member of that fold, and the base member it
+/// starts from, never saw them), new rows the fold [`deal_new_groups`] gave them. Member
+/// (repeat r, fold f) starts from the base's member (r, f) and trains `warm.epochs` passes at
+/// `warm.lr` on every row outside fold f, with the base's standardisation; no early stopping,
+/// because its slice of training groups would mostly be rows the base member was already
+/// stopped on, whose loss cannot fall, and it would keep the base weights without the new rows.
+/// The threshold and metrics come from the out-of-fold scores as in [`train`].
+///
+/// Fails with [`Error::Usage`] when the base's layers, folds or repeats differ from `opts`
+/// or `folds`, or when a fold lacks positives or negatives to train on.
+pub fn train_warm(
+    data: &Dataset,
+    base: &Model,
+    folds: &[u8],
+    opts: &TrainOptions,
+    warm: WarmStart,
+) -> Result<Fitted> {
+    opts.validate()?;
+    data.validate()?;
+    let k = base.training.folds;
+    let repeats = opts.repeats;
+    if base.hidden != opts.hidden
+        || base.members.len() != k * repeats
+        || base.dim() != data.dim()
+        || folds.len() != data.len() * repeats
+    {
+        return Err(Error::Usage(format!(
+            "cannot fine-tune the base model: it has {} members of layers {:?} on {} features \
+             ({} folds), this training asks for {} repeats of layers {:?} on {} features with \
+             {} fold entries for {} rows",
+            base.members.len(),
+            base.hidden,
+            base.dim(),
+            k,
+            repeats,
+            opts.hidden,
+            data.dim(),
+            folds.len(),
+            data.len()
+        )));
+    }
+    if !(warm.lr.is_finite() && warm.lr > 0.0) || warm.epochs == 0 {
+        return Err(Error::Usage(format!(
+            "warm start needs a positive learning rate and at least one epoch, got {} and {}",
+            warm.lr, warm.epochs
+        )));
+    }
+    let rounds: Vec<Vec<usize>> = (0..repeats)
+        .map(|r| {
+            (0..data.len())
+                .map(|i| folds[i * repeats + r] as usize)
+                .collect()
+        })
+        .collect();
+    if let Some(&bad) = rounds.iter().flatten().find(|&&f| f >= k) {
+        return Err(Error::Usage(format!(
+            "fold {bad} out of range: the base model has {k} folds"
+        )));
+    }
+    let warm_opts = TrainOptions {
+        lr: warm.lr,
+        epochs: warm.epochs,
+        patience: 0,
+        ..opts.clone()
+    };
+    let mut fitted = fit_ensemble(
+        data,
+        &warm_opts,
+        k,
+        &rounds,
+        &base.mean,
+        &base.std,
+        Some(base),
+    )?;
+    // The options recorded are the base's recipe; the fine-tuning is recorded beside them.
+    fitted.model.training.options = opts.clone();
+    fitted.model.training.warm_start = Some(WarmStartSummary {
+        lr: warm.lr,
+        epochs: warm.epochs,
+    });
+    Ok(fitted)
+}
+
+/// The folds [`train_scored`] deals for `data` with `opts`, `rows x repeats` row-major (as in
+/// [`Fitted::folds`]): those of a model trained afresh on exactly these rows.
+pub fn dealt_folds(data: &Dataset, opts: &TrainOptions) -> Vec<u8> {
+    let repeats = opts.repeats;
+    let mut folds = vec![0u8; data.len() * repeats];
+    for r in 0..repeats {
+        for (i, f) in assign_folds(data, opts.folds, round_seed(opts, r))
+            .of
+            .into_iter()
+            .enumerate()
+        {
+            folds[i * repeats + r] = f as u8;
+        }
+    }
+    folds
+}
+
+/// Folds for the rows `new` of `data` (the rest already have theirs in `folds`, `rows x
+/// repeats`): in each repeat the new groups holding positives, and the new negative-only
+/// groups, are each sorted, shuffled with the round's seed and dealt round robin from a
+/// seeded starting fold, so that a one-campaign incident lands on some fold, not always the
+/// first.
+pub fn deal_new_groups(
+    data: &Dataset,
+    new: &[usize],
+    folds: &mut [u8],
+    k: usize,
+    opts: &TrainOptions,
+) {
+    let repeats = opts.repeats;
+    for r in 0..repeats {
+        let mut rng = StdRng::seed_from_u64(round_seed(opts, r).wrapping_add(7));
+        let fold_of = deal_groups(data, new, k, &mut rng);
+        for &i in new {
+            folds[i * repeats + r] = fold_of[data.groups[i].as_str()] as u8;
+        }
+    }
+}
+
+/// Seed of cross-validation round `r`.
+fn round_seed(opts: &TrainOptions, r: usize) -> u64 {
+    opts.seed.wrapping_add(REPEAT_SEED_STRIDE * r as u64)
+}
+
+/// One member per (round, fold): `rounds[r][i]` is row i's fold in round r. Members start from
+/// `init`'s (same order) when given, else from seeded random weights.
+fn fit_ensemble(
+    data: &Dataset,
+    opts: &TrainOptions,
+    k: usize,
+    rounds: &[Vec<usize>],
+    mean: &[f32],
+    std: &[f32],
+    init: Option<&Model>,
+) -> Result<Fitted> {
+    let all: Vec<usize> = (0..data.len()).collect();
+    let (pos_groups, neg_groups) = group_counts(data);
     let mut oof = vec![0f32; data.len()];
-    let mut members = Vec::with_capacity(folds.k * opts.repeats);
-    let mut summaries = Vec::with_capacity(folds.k * opts.repeats);
-    for r in 0..opts.repeats {
-        let round_seed = opts.seed.wrapping_add(REPEAT_SEED_STRIDE * r as u64);
-        // Round 0 deals the folds already dealt above; every round has the same group counts,
-        // so the same k.
-        let dealt = (r > 0).then(|| assign_folds(data, opts.folds, round_seed));
-        let folds = dealt.as_ref().unwrap_or(&folds);
-        for f in 0..folds.k {
-            let (held, fit): (Vec<usize>, Vec<usize>) =
-                all.iter().partition(|&&i| folds.of[i] == f);
-            let seed = round_seed.wrapping_add(16 * f as u64);
-            let (layers, mut summary) = fit_member(data, &fit, &mean, &std, opts, seed)?;
+    let mut members = Vec::with_capacity(k * rounds.len());
+    let mut summaries = Vec::with_capacity(k * rounds.len());
+    for (r, fold_of) in rounds.iter().enumerate() {
+        for f in 0..k {
+            let (held, fit): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| fold_of[i] == f);
+            let seed = round_seed(opts, r).wrapping_add(16 * f as u64);
+            let start = init.map(|m| m.members[r * k + f].as_slice());
+            let (layers, mut summary) = fit_member(data, &fit, mean, std, opts, seed, start)?;
             for (&i, p) in held
                 .iter()
-                .zip(predict_rows(&[&layers], data, &held, &mean, &std)?)
+                .zip(predict_rows(&[&layers], data, &held, mean, std)?)
             {
-                oof[i] += p / opts.repeats as f32;
+                oof[i] += p / rounds.len() as f32;
             }
             summary.repeat = r;
             summary.held_rows = held.len();
@@ -227,24 +413,32 @@ pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<(Model, Vec<f
     let threshold = threshold_for_fpr(&oof, &data.y, opts.target_fpr);
     let metrics = Metrics::from_scores(&oof, &data.y, Some(threshold));
     let member_refs: Vec<&[Linear]> = members.iter().map(Vec::as_slice).collect();
-    let in_sample = predict_rows(&member_refs, data, &all, &mean, &std)?;
+    let in_sample = predict_rows(&member_refs, data, &all, mean, std)?;
     let groups: Vec<&str> = data.groups.iter().map(String::as_str).collect();
     let training = TrainingSummary {
         options: opts.clone(),
         rows: data.len(),
         positives: metrics.positives,
-        positive_groups: folds.pos_groups,
-        negative_groups: folds.neg_groups,
-        folds: folds.k,
+        positive_groups: pos_groups,
+        negative_groups: neg_groups,
+        folds: k,
         members: summaries,
         oof_loss: balanced_log_loss(&oof, &data.y, &groups, &data.group_weights)?,
         train_loss: balanced_log_loss(&in_sample, &data.y, &groups, &data.group_weights)?,
         train_metrics: Metrics::from_scores(&in_sample, &data.y, Some(threshold)),
+        warm_start: None,
     };
+    let repeats = rounds.len();
+    let mut folds = vec![0u8; data.len() * repeats];
+    for (r, fold_of) in rounds.iter().enumerate() {
+        for (i, &f) in fold_of.iter().enumerate() {
+            folds[i * repeats + r] = f as u8;
+        }
+    }
     let model = Model {
         schema: data.features.clone(),
-        mean,
-        std,
+        mean: mean.to_vec(),
+        std: std.to_vec(),
         hidden: opts.hidden.clone(),
         threshold,
         target_fpr: opts.target_fpr,
@@ -253,7 +447,7 @@ pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<(Model, Vec<f
         linking: serde_json::Value::Null,
         members,
     };
-    Ok((model, oof))
+    Ok(Fitted { model, oof, folds })
 }
 
 /// Fits one member on `rows` (standardised with `mean`/`std`), with early stopping on a slice
@@ -265,6 +459,7 @@ fn fit_member(
     std: &[f32],
     opts: &TrainOptions,
     seed: u64,
+    start: Option<&[Linear]>,
 ) -> Result<(Vec<Linear>, MemberSummary)> {
     let d = data.dim();
     // Early stopping watches a slice of the training groups, never the held-out fold, so the
@@ -291,7 +486,10 @@ fn fit_member(
     };
 
     let mut init_rng = StdRng::seed_from_u64(seed.wrapping_add(1));
-    let (vars, layers) = init_layers(d, &opts.hidden, &mut init_rng)?;
+    let (vars, layers) = match start {
+        Some(layers) => copy_layers(layers)?,
+        None => init_layers(d, &opts.hidden, &mut init_rng)?,
+    };
     let mut opt = AdamW::new(
         vars.clone(),
         ParamsAdamW {

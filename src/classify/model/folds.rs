@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::Rng;
 use rand::SeedableRng;
 
 use super::Dataset;
@@ -117,4 +118,43 @@ pub(super) fn assign_folds(data: &Dataset, k: usize, seed: u64) -> Folds {
         pos_groups: pos.len(),
         neg_groups: neg.len(),
     }
+}
+
+/// (groups holding positives, negative-only groups) of `data`.
+pub(super) fn group_counts(data: &Dataset) -> (usize, usize) {
+    let mut has_pos: BTreeMap<&str, bool> = BTreeMap::new();
+    for (g, &y) in data.groups.iter().zip(&data.y) {
+        *has_pos.entry(g.as_str()).or_default() |= y == 1;
+    }
+    let pos = has_pos.values().filter(|&&p| p).count();
+    (pos, has_pos.len() - pos)
+}
+
+/// Fold of each group among `rows`: groups holding positives and negative-only groups are each
+/// sorted, shuffled with `rng` and dealt round robin over `k` folds from a starting fold drawn
+/// from `rng`.
+pub(super) fn deal_groups<'a>(
+    data: &'a Dataset,
+    rows: &[usize],
+    k: usize,
+    rng: &mut StdRng,
+) -> HashMap<&'a str, usize> {
+    let mut has_pos: BTreeMap<&str, bool> = BTreeMap::new();
+    for &i in rows {
+        *has_pos.entry(data.groups[i].as_str()).or_default() |= data.y[i] == 1;
+    }
+    let mut fold_of = HashMap::new();
+    for class in [true, false] {
+        let mut groups: Vec<&str> = has_pos
+            .iter()
+            .filter(|(_, &p)| p == class)
+            .map(|(&g, _)| g)
+            .collect();
+        groups.shuffle(rng);
+        let start = rng.random_range(0..k.max(1));
+        for (i, g) in groups.into_iter().enumerate() {
+            fold_of.insert(g, (start + i) % k.max(1));
+        }
+    }
+    fold_of
 }

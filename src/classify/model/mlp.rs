@@ -93,6 +93,26 @@ pub(super) fn init_layers(
     Ok((vars, layers))
 }
 
+/// Trainable copies of `layers` (weights and biases copied, not shared).
+pub(super) fn copy_layers(layers: &[Linear]) -> Result<(Vec<Var>, Vec<Linear>)> {
+    let mut vars = Vec::new();
+    let mut out = Vec::new();
+    for layer in layers {
+        let w = Var::from_tensor(&layer.weight().copy()?)?;
+        let b = match layer.bias() {
+            Some(b) => Var::from_tensor(&b.copy()?)?,
+            None => Var::zeros(layer.weight().dim(0)?, DType::F32, &Device::Cpu)?,
+        };
+        out.push(Linear::new(
+            w.as_tensor().clone(),
+            Some(b.as_tensor().clone()),
+        ));
+        vars.push(w);
+        vars.push(b);
+    }
+    Ok((vars, out))
+}
+
 /// Logits `(rows, 1)` for standardised `x` `(rows, d)`.
 pub(super) fn forward(layers: &[Linear], x: &Tensor) -> candle_core::Result<Tensor> {
     let mut h = x.clone();

@@ -60,7 +60,10 @@ mod persist;
 mod tests;
 
 pub use dataset::Dataset;
-pub use ensemble::{train, train_scored, MemberSummary, TrainOptions, TrainingSummary};
+pub use ensemble::{
+    deal_new_groups, dealt_folds, train, train_scored, train_warm, Fitted, MemberSummary,
+    TrainOptions, TrainingSummary, WarmStart, WarmStartSummary,
+};
 pub(crate) use persist::check_schema;
 
 use dataset::{check_finite, standardise};

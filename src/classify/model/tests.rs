@@ -478,3 +478,90 @@ fn predict_checks_input() {
     assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
     assert!(model.predict(&[]).unwrap().is_empty());
 }
+
+/// `data` plus `n` accounts of one new campaign, shifted along features the base's campaigns
+/// never use (6..10), so the base has not learnt them.
+fn with_new_campaign(data: &Dataset, n: usize, seed: u64) -> Dataset {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = data.clone();
+    let d = data.dim();
+    for i in 0..n {
+        for j in 0..d {
+            let noise: f32 = StandardNormal.sample(&mut rng);
+            let shift = if (6..10).contains(&j) { 3.0 } else { 0.0 };
+            out.x.push(noise + shift + j as f32);
+        }
+        out.y.push(1);
+        out.names.push(format!("new{i}"));
+        out.groups.push("incident1/campaign:new".into());
+    }
+    out
+}
+
+#[test]
+fn folds_of_a_fresh_training_are_dealt_again_exactly() {
+    let data = synthetic(400, 12, 3);
+    let fitted = train_scored(&data, &quick()).unwrap();
+    assert_eq!(fitted.folds.len(), 400 * 2);
+    assert_eq!(dealt_folds(&data, &quick()), fitted.folds);
+}
+
+#[test]
+fn a_warm_start_learns_the_new_rows_and_keeps_the_base_scores_of_the_old() {
+    let opts = quick();
+    let base_data = synthetic(800, 12, 4);
+    let base = train_scored(&base_data, &opts).unwrap();
+    let data = with_new_campaign(&base_data, 30, 5);
+    let new: Vec<usize> = (800..830).collect();
+    let mut folds = base.folds.clone();
+    folds.resize(830 * opts.repeats, 0);
+    deal_new_groups(&data, &new, &mut folds, base.model.training.folds, &opts);
+    // A group is never split across folds.
+    for r in 0..opts.repeats {
+        let f: HashSet<u8> = new.iter().map(|&i| folds[i * opts.repeats + r]).collect();
+        assert_eq!(f.len(), 1, "round {r}: {f:?}");
+    }
+    // A campaign along features the base ignores is as new as it gets; a longer fine-tuning
+    // than the default (chosen on the evaluation's incidents) learns it in this small set.
+    let tune = WarmStart {
+        lr: 3e-4,
+        epochs: 10,
+    };
+    let warm = train_warm(&data, &base.model, &folds, &opts, tune).unwrap();
+    assert_eq!(warm.folds, folds);
+    assert_eq!(warm.model.members.len(), base.model.members.len());
+    assert_eq!(warm.model.mean, base.model.mean);
+    assert!(warm.model.training.warm_start.is_some());
+    let refit = train_scored(&data, &opts).unwrap();
+
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let x_new = &data.x[800 * 12..];
+    let before = mean(&base.model.predict(x_new).unwrap());
+    let after = mean(&warm.model.predict(x_new).unwrap());
+    assert!(after > before + 0.2, "new campaign {before} -> {after}");
+    // The old rows' out-of-fold scores move less than under a fresh training.
+    let moved = |oof: &[f32]| {
+        mean(
+            &oof[..800]
+                .iter()
+                .zip(&base.oof)
+                .map(|(a, b)| (a - b).abs())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (warm_moved, refit_moved) = (moved(&warm.oof), moved(&refit.oof));
+    assert!(
+        warm_moved < refit_moved,
+        "base rows moved {warm_moved} warm, {refit_moved} refit"
+    );
+
+    // A base trained with other layers or rounds cannot be continued.
+    let other = TrainOptions {
+        repeats: 3,
+        ..opts.clone()
+    };
+    let err = train_warm(&data, &base.model, &folds, &other, tune).unwrap_err();
+    assert!(err.to_string().contains("cannot fine-tune"), "{err}");
+    let bad = WarmStart { lr: 0.0, epochs: 1 };
+    assert!(train_warm(&data, &base.model, &folds, &opts, bad).is_err());
+}
