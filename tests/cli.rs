@@ -301,6 +301,20 @@ fn usage_errors() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("without --base"), "{}", stderr(&o));
+    // Fine-tuning settings, or --refit, with no base to fine-tune or refit.
+    for flags in [&["--fine-tune-epochs", "3"][..], &["--refit"][..]] {
+        let o = bin()
+            .args(["train", "--device", "cpu", "--input"])
+            .arg(&input)
+            .arg("--labels")
+            .arg(&labels)
+            .args(["--out", "m"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
+        assert!(stderr(&o).contains("without --base"), "{}", stderr(&o));
+    }
 }
 
 #[cfg(not(feature = "cuda"))]

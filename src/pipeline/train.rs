@@ -274,6 +274,10 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
                 folds.extend_from_slice(&known[i * r..(i + 1) * r]);
             }
             folds.resize(data.len() * r, 0);
+            // An account labelled again gets its new group's fold, not its old row's: members
+            // of other folds saw the old row (with the old label), so its out-of-fold score
+            // is not quite out of sample; rare (an investigation relabelling a trained-on
+            // account) and on the side of the old label.
             let new_rows: Vec<usize> = (base_kept.len()..data.len()).collect();
             classify::deal_new_groups(&data, &new_rows, &mut folds, b.model.training.folds, &opts);
             classify::train_warm(&data, &b.model, &folds, &opts, warm)?
