@@ -86,7 +86,7 @@ for k in $KINDS; do
     esac
     "$B" train --input "$week.jsonl" --labels "$I/incident_$k.labels.jsonl" \
       --run-dir "$week.run" --base "$I/base_$k.model" --incident-weight "$w" "${refit[@]}" \
-      --out "$m.model" --seed 0 --quiet
+      --out "$m.model" --quiet
     "$B" score --input "$D/test.jsonl" --run-dir "$D/test.run" --out "$m.scores.jsonl" \
       --campaigns "$m.campaigns.jsonl" --model "$m.model" --no-summary --quiet
     "$B" eval --scores "$m.scores.jsonl" --labels "$D/test.labels.jsonl" --out "$m.json" > /dev/null

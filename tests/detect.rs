@@ -415,8 +415,10 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     use distillguard::classify::TrainingSet;
     let dir = tempfile::tempdir().unwrap();
     let run = private_run(dir.path());
-    let train = |labels: &Path, base: &str, out: &Path| {
-        train_on(&run, labels, out, &["--base", base, "--repeats", "1"])
+    // One round of folds for speed; an incident fine-tuned from a base keeps the base's.
+    let train = |labels: &Path, base: &str, out: &Path| match base {
+        "none" => train_on(&run, labels, out, &["--base", base, "--repeats", "1"]),
+        _ => train_on(&run, labels, out, &["--base", base]),
     };
     let write_labels = |name: &str, rows: &[(&String, u8, Option<&str>)]| {
         let path = dir.path().join(name);
@@ -483,6 +485,14 @@ fn incidents_are_added_to_the_base_and_accumulate() {
         .filter(|g| *g == "incident1/campaign:inc-a")
         .count();
     assert_eq!(campaign_rows, 4);
+    // The cleared account keeps the fold it had in the base (the base members of the other
+    // folds trained on its old row); the base rows keep theirs.
+    let fold_of = |set: &TrainingSet, id: &str| {
+        let i = set.accounts.iter().position(|a| a == id).unwrap();
+        set.folds[i]
+    };
+    assert_eq!(fold_of(&s1, benign[0]), fold_of(&base_set, benign[0]));
+    assert_eq!(fold_of(&s1, benign[1]), fold_of(&base_set, benign[1]));
 
     // Incident 2 on top: the same campaign id again is another group of another incident.
     let inc2: Vec<_> = planted[4..6]
@@ -518,10 +528,25 @@ fn incidents_are_added_to_the_base_and_accumulate() {
         &run,
         &write_labels("incident1r.jsonl", &inc1),
         &refit,
-        &["--base", base.to_str().unwrap(), "--refit"],
+        &[
+            "--base",
+            base.to_str().unwrap(),
+            "--refit",
+            "--repeats",
+            "1",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(warm_start(&refit).is_null());
+    // A recipe flag with a fine-tuned incident would be ignored: refused.
+    let o = train_on(
+        &run,
+        &write_labels("incident1h.jsonl", &inc1),
+        &dir.path().join("m1h"),
+        &["--base", base.to_str().unwrap(), "--hidden", "16"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--refit"), "{}", stderr(&o));
     // A set with incidents but without folds (written before warm starts) cannot be continued;
     // the error names the file and the way out.
     let old = dir.path().join("old");

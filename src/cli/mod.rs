@@ -310,20 +310,22 @@ pub struct TrainArgs {
     /// run directory defaults to this path with `.run` appended.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Benign false positive rate the flagging threshold is chosen for (on out-of-fold scores).
-    #[arg(long, default_value_t = 0.01, value_name = "FPR")]
-    pub target_fpr: f64,
-    /// Seed of the folds and the weight initialisation.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Benign false positive rate the flagging threshold is chosen for (on out-of-fold scores)
+    /// [default: 0.01; with --base and no --refit: the base's].
+    #[arg(long, value_name = "FPR")]
+    pub target_fpr: Option<f64>,
+    /// Seed of the folds and the weight initialisation [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Cross-validation folds (= ensemble members): each labelled group (a campaign; a benign
-    /// account) is scored by the member that did not train on it.
-    #[arg(long, default_value_t = 5, value_name = "K")]
-    pub folds: usize,
+    /// account) is scored by the member that did not train on it [default: 5].
+    #[arg(long, value_name = "K")]
+    pub folds: Option<usize>,
     /// Rounds of cross-validation with other folds and seeds: the ensemble has K x R members
-    /// and each account's out-of-fold score (which sets the threshold) is its mean over rounds.
-    #[arg(long, default_value_t = 5, value_name = "R")]
-    pub repeats: usize,
+    /// and each account's out-of-fold score (which sets the threshold) is its mean over rounds
+    /// [default: 5].
+    #[arg(long, value_name = "R")]
+    pub repeats: Option<usize>,
     /// Hidden layer widths of the MLP, comma-separated, or `none` for a linear model
     /// (logistic regression) [default: 128,64].
     #[arg(long, value_name = "N,...|none", value_parser = parse_hidden)]
@@ -528,10 +530,10 @@ fn train(args: TrainArgs) -> Result<()> {
         .unwrap_or_else(|| run_dir_appended(&args.out));
     let defaults = TrainOptions::default();
     let options = TrainOptions {
-        target_fpr: args.target_fpr,
-        seed: args.seed,
-        folds: args.folds,
-        repeats: args.repeats,
+        target_fpr: args.target_fpr.unwrap_or(defaults.target_fpr),
+        seed: args.seed.unwrap_or(defaults.seed),
+        folds: args.folds.unwrap_or(defaults.folds),
+        repeats: args.repeats.unwrap_or(defaults.repeats),
         hidden: args.hidden.clone().map_or(defaults.hidden.clone(), |h| h.0),
         ..defaults
     };
@@ -563,6 +565,21 @@ fn train(args: TrainArgs) -> Result<()> {
                 .into(),
         ));
     }
+    // Fine-tuned members keep the base's recipe: a recipe given here would be ignored.
+    let recipe = [
+        ("--hidden", args.hidden.is_some()),
+        ("--folds", args.folds.is_some()),
+        ("--repeats", args.repeats.is_some()),
+        ("--seed", args.seed.is_some()),
+    ];
+    if let (Some(_), false) = (&base, args.refit) {
+        if let Some((flag, _)) = recipe.iter().find(|(_, given)| *given) {
+            return Err(Error::Usage(format!(
+                "{flag}: fine-tuning a --base model keeps its layers, folds, rounds and seed; \
+                 drop {flag}, or add --refit to train a new ensemble with it"
+            )));
+        }
+    }
     let warm = WarmStart::default();
     let warm_start = (!args.refit).then(|| WarmStart {
         epochs: args.fine_tune_epochs.unwrap_or(warm.epochs),
@@ -581,6 +598,7 @@ fn train(args: TrainArgs) -> Result<()> {
             .incident_weight
             .unwrap_or(pipeline::DEFAULT_INCIDENT_WEIGHT),
         warm_start,
+        target_fpr_given: args.target_fpr.is_some(),
     })?;
     let model = &trained.model;
     if let Some(changes) = &trained.changes {

@@ -52,6 +52,20 @@ pub struct TrainJob<'a> {
     /// With a base: fine-tune its members ([`classify::train_warm`], `Some`) or train a new
     /// ensemble on the base's rows plus the new ones (`None`).
     pub warm_start: Option<WarmStart>,
+    /// Whether `options.target_fpr` was chosen by the user; when not, a fine-tuned model keeps
+    /// its base's.
+    pub target_fpr_given: bool,
+}
+
+impl TrainJob<'_> {
+    /// The false positive rate a model fine-tuned from `base` is thresholded for.
+    fn target_fpr(&self, base: &Base) -> f64 {
+        if self.target_fpr_given {
+            self.options.target_fpr
+        } else {
+            base.model.target_fpr
+        }
+    }
 }
 
 /// A trained model, and with a base, how it differs from the base.
@@ -131,6 +145,12 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
         (Some(dir), Ok(names)) => Some(Base::load(dir, names, &job.params)?),
         _ => None,
     };
+    if let Some(warm) = job.warm_start {
+        warm.validate()?;
+        if let Some(b) = &base {
+            b.folds(&b.warm_options(job.target_fpr(b)))?;
+        }
+    }
     let (run, _) = ensure_run(&job.source)?;
     // Normal traffic: the base's, so that the incident's rows are computed as the base's
     // were; without a base, drawn from the accounts labelled benign.
@@ -262,11 +282,7 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
         folds,
     } = match (&base, job.warm_start) {
         (Some(b), Some(warm)) => {
-            // The base's recipe, so that member (r, f) continues the base's member (r, f).
-            let opts = TrainOptions {
-                target_fpr: job.options.target_fpr,
-                ..b.model.training.options.clone()
-            };
+            let opts = b.warm_options(job.target_fpr(b));
             let known = b.folds(&opts)?;
             let r = opts.repeats;
             let mut folds = Vec::with_capacity(data.len() * r);
@@ -274,12 +290,17 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
                 folds.extend_from_slice(&known[i * r..(i + 1) * r]);
             }
             folds.resize(data.len() * r, 0);
-            // An account labelled again gets its new group's fold, not its old row's: members
-            // of other folds saw the old row (with the old label), so its out-of-fold score
-            // is not quite out of sample; rare (an investigation relabelling a trained-on
-            // account) and on the side of the old label.
             let new_rows: Vec<usize> = (base_kept.len()..data.len()).collect();
             classify::deal_new_groups(&data, &new_rows, &mut folds, b.model.training.folds, &opts);
+            let mixed = keep_relabelled_folds(&data, &new_rows, &b.set, &known, &mut folds, r);
+            if mixed > 0 {
+                job.source.progress.note(&format!(
+                    "{mixed} relabelled accounts sit in incident campaigns whose accounts had \
+                     different folds in the base: members of their new folds trained on their \
+                     old rows, so their out-of-fold scores lean to the old label (--refit avoids \
+                     this)"
+                ));
+            }
             classify::train_warm(&data, &b.model, &folds, &opts, warm)?
         }
         _ => classify::train_scored(&data, &job.options)?,
@@ -325,27 +346,65 @@ struct Base {
 }
 
 impl Base {
+    /// The options a warm start from this base trains with: the base's recipe (so that member
+    /// (r, f) continues the base's member (r, f)), at `target_fpr`.
+    fn warm_options(&self, target_fpr: f64) -> TrainOptions {
+        TrainOptions {
+            target_fpr,
+            ..self.model.training.options.clone()
+        }
+    }
+
     /// Each base row's fold in every round (`rows x repeats`): as saved with the set, or, for a
     /// set saved before folds were, dealt again as [`classify::train_scored`] dealt them, which
-    /// is exact only for a model trained afresh on this set (one without incidents).
+    /// is exact for a model trained afresh on this set (any model but a fine-tuned one: those
+    /// always save their folds). Refuses, naming the file, a set that does not match the model
+    /// (rows, rounds, fold numbers).
     fn folds(&self, opts: &TrainOptions) -> Result<Vec<u8>> {
-        let n = self.set.len();
-        if self.set.folds.len() == n * opts.repeats {
-            return Ok(self.set.folds.clone());
+        let path = self.dir.join(classify::TRAINING_SET_FILE);
+        let (n, r, k) = (self.set.len(), opts.repeats, self.model.training.folds);
+        if n != self.model.training.rows {
+            return Err(Error::model(
+                &path,
+                format!(
+                    "holds {n} rows, but the model beside it was trained on {}: not its training \
+                     set",
+                    self.model.training.rows
+                ),
+            ));
         }
-        if self.set.folds.is_empty() && self.set.incidents.is_empty() {
-            return Ok(classify::dealt_folds(&self.set.dataset(), opts));
+        let folds = if self.set.folds.is_empty() {
+            if self.model.training.warm_start.is_some() {
+                return Err(Error::model(
+                    &path,
+                    "tensor \"folds\" is missing, and the model was fine-tuned, so its folds \
+                     cannot be dealt again; add the incident with --refit",
+                ));
+            }
+            classify::dealt_folds(&self.set.dataset(), opts)
+        } else if self.set.folds.len() != n * r {
+            return Err(Error::model(
+                &path,
+                format!(
+                    "tensor \"folds\" has {} entries, the model needs {n} rows x {r} rounds",
+                    self.set.folds.len()
+                ),
+            ));
+        } else {
+            self.set.folds.clone()
+        };
+        if let Some(i) = folds.iter().position(|&f| f as usize >= k) {
+            return Err(Error::model(
+                &path,
+                format!(
+                    "tensor \"folds\": row {}, round {}: fold {}, the model has {k} folds",
+                    i / r,
+                    i % r,
+                    folds[i]
+                ),
+            ));
         }
-        Err(Error::model(
-            &self.dir.join(classify::TRAINING_SET_FILE),
-            format!(
-                "cannot fine-tune: the training set records {} fold entries for {n} rows and {} \
-                 rounds, and with incidents added the folds cannot be dealt again; add the \
-                 incident with --refit",
-                self.set.folds.len(),
-                opts.repeats
-            ),
-        ))
+        Ok(folds)
     }
 
     fn load(dir: &Path, schema: &[String], params: &CampaignParams) -> Result<Base> {
@@ -357,6 +416,58 @@ impl Base {
             set,
         })
     }
+}
+
+/// An account labelled again had a fold in the base, and the base members of every other fold
+/// trained on its old row; so its new row keeps that fold (`folds`, `rows x repeats`, is
+/// updated in place), which is exact for a group of one account (a cleared account) and for a
+/// new group whose relabelled accounts all had the same fold in a round. Returns the
+/// relabelled accounts of groups where they did not (dealt as new; their score leans to the
+/// old label).
+fn keep_relabelled_folds(
+    data: &Dataset,
+    new_rows: &[usize],
+    base: &TrainingSet,
+    known: &[u8],
+    folds: &mut [u8],
+    r: usize,
+) -> usize {
+    let base_row: HashMap<&str, usize> = base
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.as_str(), i))
+        .collect();
+    // Per new group: its rows, and the base rows of its relabelled accounts.
+    let mut groups: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for &j in new_rows {
+        let e = groups.entry(data.groups[j].as_str()).or_default();
+        e.0.push(j);
+        if let Some(&i) = base_row.get(data.names[j].as_str()) {
+            e.1.push(i);
+        }
+    }
+    let mut mixed = 0;
+    for (rows, old) in groups.values() {
+        if old.is_empty() {
+            continue;
+        }
+        let mut agreed = true;
+        for round in 0..r {
+            let f = known[old[0] * r + round];
+            if old.iter().all(|&i| known[i * r + round] == f) {
+                for &j in rows {
+                    folds[j * r + round] = f;
+                }
+            } else {
+                agreed = false;
+            }
+        }
+        if !agreed {
+            mixed += old.len();
+        }
+    }
+    mixed
 }
 
 /// See [`Changes`]: base rows `kept` (indices into the base's set) are the first rows of

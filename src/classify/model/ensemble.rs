@@ -1,5 +1,7 @@
 //! The cross-validated ensemble: options, summaries, and the training loop.
 
+use std::collections::HashSet;
+
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW};
 use rand::rngs::StdRng;
@@ -86,6 +88,13 @@ impl TrainOptions {
                 self.weight_decay
             )));
         }
+        if self.folds > u8::MAX as usize + 1 {
+            return Err(Error::Usage(format!(
+                "folds must be at most {} (a row's fold is saved as one byte), got {}",
+                u8::MAX as usize + 1,
+                self.folds
+            )));
+        }
         if self.folds < 2 {
             return Err(Error::Usage(format!(
                 "folds must be at least 2, got {}",
@@ -153,6 +162,20 @@ pub struct WarmStartSummary {
 pub struct WarmStart {
     pub lr: f64,
     pub epochs: usize,
+}
+
+impl WarmStart {
+    /// Rejects settings that cannot fine-tune, as [`Error::Usage`].
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) || self.epochs == 0 {
+            return Err(Error::Usage(format!(
+                "fine-tuning needs a positive learning rate (--fine-tune-lr) and at least one \
+                 epoch (--fine-tune-epochs), got {} and {}",
+                self.lr, self.epochs
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for WarmStart {
@@ -256,7 +279,8 @@ pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<Fitted> {
 /// The threshold and metrics come from the out-of-fold scores as in [`train`].
 ///
 /// Fails with [`Error::Usage`] when the base's layers, folds or repeats differ from `opts`
-/// or `folds`, or when a fold lacks positives or negatives to train on.
+/// or `folds`, with fewer than two groups of each class, or when the rows outside some fold
+/// (what its member trains on) lack positives or negatives.
 pub fn train_warm(
     data: &Dataset,
     base: &Model,
@@ -288,10 +312,13 @@ pub fn train_warm(
             data.len()
         )));
     }
-    if !(warm.lr.is_finite() && warm.lr > 0.0) || warm.epochs == 0 {
+    warm.validate()?;
+    let (pos_groups, neg_groups) = group_counts(data);
+    if pos_groups < 2 || neg_groups < 2 {
         return Err(Error::Usage(format!(
-            "warm start needs a positive learning rate and at least one epoch, got {} and {}",
-            warm.lr, warm.epochs
+            "cannot fine-tune on {} accounts: {pos_groups} groups hold positives and {neg_groups} \
+             only negatives, need at least 2 of each",
+            data.len()
         )));
     }
     let rounds: Vec<Vec<usize>> = (0..repeats)
@@ -305,6 +332,22 @@ pub fn train_warm(
         return Err(Error::Usage(format!(
             "fold {bad} out of range: the base model has {k} folds"
         )));
+    }
+    // Every member needs both classes among the rows it trains on (a fresh training deals
+    // folds so; relabelled accounts can leave a fold's complement without one).
+    for (r, fold_of) in rounds.iter().enumerate() {
+        for f in 0..k {
+            let classes: HashSet<u8> = (0..data.len())
+                .filter(|&i| fold_of[i] != f)
+                .map(|i| data.y[i])
+                .collect();
+            if classes.len() < 2 {
+                return Err(Error::Usage(format!(
+                    "cannot fine-tune: outside fold {f} of round {r} every labelled account is \
+                     of one class, so that member would learn nothing; train with --refit"
+                )));
+            }
+        }
     }
     let warm_opts = TrainOptions {
         lr: warm.lr,
