@@ -205,7 +205,7 @@ fn main() -> distillguard::Result<()> {
     let x = campaign::feature_matrix(&local, &linking);
     total += t.stop();
 
-    // A model of the default shape (25 members of 128-64) fitted briefly on 2,000 accounts
+    // A model of the default shape (25 members of 16-8) fitted briefly on 2,000 accounts
     // spread over the whole population (the planted ones come first in account order).
     let d = names.len();
     let fit = 2_000.min(accounts.len());

@@ -13,8 +13,8 @@
 #      as its fixed preset, while training campaigns are randomised; test phrasings, a task
 #      endpoint of 100 students and 50 extraction accounts), other account and campaign ids;
 #   2. the default model on it, with baselines (volume, mean embedding + LR, zero-shot shift);
-#      2b. the same on a second test week made the same way with another seed (3) and ids, to
-#      see which figures are one week's luck;
+#      2b. the same on two more test weeks made the same way with other seeds (3, 4) and ids,
+#      to see which figures are one week's luck;
 #   3. the task endpoint alone: students against pure, and against mixed, extraction accounts;
 #   4. leave-one-kind-out over every extraction kind; 4b. each benign kind left out of training
 #      in turn (how the model treats a hard negative it has never seen);
@@ -23,7 +23,7 @@
 #      target/), on every kind and leave-one-kind-out;
 #   7. runs/eval/summary.md: the tables of docs/evaluation.md.
 # Reports go to runs/eval/*.txt (tables) and *.json. About 34 minutes on 2 CPU cores when the
-# test traffic is not embedded yet (2026-12-02; the second week adds about 10 minutes of
+# test traffic is not embedded yet (2026-12-02; the two more weeks add about 20 minutes of
 # embedding the first time), after scripts/train_default.sh.
 # DISTILLGUARD_BIN=FILE runs that binary instead of target/release/distillguard.
 set -euo pipefail
@@ -60,16 +60,18 @@ ENDPOINT='endpoint_user|endpoint_extraction|endpoint_extraction_mixed'
 score models/classifier "$D/default.scores.jsonl"
 evaluate "$D/default.scores.jsonl" "$D/test.labels.jsonl" "$D/train.labels.jsonl" default
 
-# 2b. A second test week: same settings, seed 3, other ids.
-WEEK2_ARGS="--seed 3 --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te3- --campaign-prefix tec3-"
-if [ ! -f "$D/week2.jsonl" ] || [ "$(cat "$D/week2.args" 2>/dev/null)" != "$WEEK2_ARGS ${CORPORA:-}" ]; then
-  # shellcheck disable=SC2086
-  "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/week2.jsonl" \
-    --labels "$D/week2.labels.jsonl" $WEEK2_ARGS
-  echo "$WEEK2_ARGS ${CORPORA:-}" > "$D/week2.args"
-fi
-score models/classifier "$D/week2.scores.jsonl" "$D/week2.jsonl" "$D/week2.run"
-evaluate "$D/week2.scores.jsonl" "$D/week2.labels.jsonl" "$D/train.labels.jsonl" week2 "$D/week2.run"
+# 2b. Two more test weeks: same settings, seeds 3 and 4, other ids.
+for w in 2 3; do
+  WEEK_ARGS="--seed $((w + 1)) --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te$((w + 1))- --campaign-prefix tec$((w + 1))-"
+  if [ ! -f "$D/week$w.jsonl" ] || [ "$(cat "$D/week$w.args" 2>/dev/null)" != "$WEEK_ARGS ${CORPORA:-}" ]; then
+    # shellcheck disable=SC2086
+    "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/week$w.jsonl" \
+      --labels "$D/week$w.labels.jsonl" $WEEK_ARGS
+    echo "$WEEK_ARGS ${CORPORA:-}" > "$D/week$w.args"
+  fi
+  score models/classifier "$D/week$w.scores.jsonl" "$D/week$w.jsonl" "$D/week$w.run"
+  evaluate "$D/week$w.scores.jsonl" "$D/week$w.labels.jsonl" "$D/train.labels.jsonl" "week$w" "$D/week$w.run"
+done
 
 # 3. The task endpoint: its students are the negatives.
 for k in endpoint_extraction endpoint_extraction_mixed; do
@@ -191,7 +193,7 @@ for k in default["kinds"]:
             held = f"{h['flagged'] / h['accounts']:.3f}"
         tf = f(tfidf["all"].get(k["kind"], {}).get("flagged_share"))
         print(f"| {k['kind']} | {k['accounts']} | {k['flagged']} | {k['flagged'] / k['accounts']:.3f} | {held} | {tf} |")
-week2 = load("week2")
+
 def week_row(name, rep):
     m, b = rep["model"], rep["baselines"]
     benign = sum(k["flagged"] for k in rep["kinds"] if k["label"] == 0)
@@ -204,7 +206,8 @@ def week_row(name, rep):
 print("\n| test week, default model | AUROC | R@1%FPR | lowest kind R@1%FPR | benign flagged | campaign pairs P / R | mean-emb LR R@1%FPR |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 week_row("1 (seed 2)", default)
-week_row("2 (seed 3)", week2)
+week_row("2 (seed 3)", load("week2"))
+week_row("3 (seed 4)", load("week3"))
 print("\n| task endpoint (students as negatives) | accounts | default model AUROC | default R@1%FPR | shift alone AUROC | shift alone R@1%FPR | mean-emb LR R@1%FPR |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for k in ["endpoint_extraction", "endpoint_extraction_mixed"]:

@@ -327,7 +327,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "R")]
     pub repeats: Option<usize>,
     /// Hidden layer widths of the MLP, comma-separated, or `none` for a linear model
-    /// (logistic regression) [default: 128,64].
+    /// (logistic regression) [default: 16,8].
     #[arg(long, value_name = "N,...|none", value_parser = parse_hidden)]
     pub hidden: Option<Hidden>,
     /// Add the labels to this model folder's training set (an incident) instead of training

@@ -49,7 +49,7 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            hidden: vec![128, 64],
+            hidden: vec![16, 8],
             epochs: 200,
             patience: 10,
             early_stop_fraction: 0.2,

@@ -29,7 +29,11 @@
 //!   error), not at 0.5.
 //! - No member is refitted on all data: every number in `model.json` describes scores from
 //!   members that did not see the account's group.
-//! - A 128-64 MLP memorises a few thousand accounts in a few dozen epochs (train loss near 0,
+//! - The layers are small (16-8 by default). Out-of-fold scores favour wider ones (128-64
+//!   scored higher), because every fold shares the training week's corpus; on test weeks of
+//!   held-out corpora and wording the wider network had learnt which *topics* were honest and
+//!   flagged three to five times as many honest accounts (docs/evaluation.md, session 11).
+//! - An MLP memorises a few thousand accounts in a few dozen epochs (train loss near 0,
 //!   validation loss rising), and users retraining after an incident will not tune epochs.
 //!   So each member stops early on a slice of its *training* groups (never its held-out fold,
 //!   which would bias the reported metrics) and keeps the best epoch's weights.
