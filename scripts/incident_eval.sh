@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Retraining on an incident (docs/evaluation.md, "Retraining on an incident"). For each
 # extraction kind K (KINDS, default: every kind of the training traffic), incident weight W
-# (WEIGHTS, default 1) and way of fitting F (FITS, default `warm refit`: fine-tune the base's
-# members, `warm-E-LR` with E epochs at learning rate LR (decimal: 0.0001), or train a new ensemble on the base's
+# (WEIGHTS, default 1) and way of fitting F (FITS, default `auto warm refit`: train's default,
+# which fine-tunes unless the base misses the incident; fine-tune the base's members always,
+# `warm-E-LR` with E epochs at learning rate LR (decimal: 0.0001), or train a new ensemble on the base's
 # rows plus the incident's):
 #   1. the base: the default recipe trained without K (as in leave-one-kind-out), with its
 #      training set;
@@ -33,7 +34,7 @@ mkdir -p "$I"
 . scripts/labels.sh
 KINDS=${KINDS:-$(kinds_of "$D/train.labels.jsonl" 1)}
 WEIGHTS=${WEIGHTS:-1}
-FITS=${FITS:-warm refit}
+FITS=${FITS:-auto warm refit}
 
 if [ ! -f "$I/week.run/features.safetensors" ]; then
   "$B" simulate --out "$I/week.jsonl" --labels "$I/week.labels.jsonl" --seed 3 --slice 0/2 \
@@ -77,12 +78,14 @@ for k in $KINDS; do
     m="$I/with_${k}_w${w}_$fit"
     # Kept from an earlier run (delete runs/eval/incident to start over).
     [ -f "$m.json" ] && continue
-    # warm: the default fine-tuning; warm-E-LR: E epochs at learning rate LR; refit: afresh.
+    # auto: train's default (fine-tune, or refit when the base misses the incident); warm: the
+    # default fine-tuning always; warm-E-LR: E epochs at learning rate LR; refit: afresh.
     case $fit in
-      warm) refit=() ;;
-      warm-*) IFS=- read -r _ e lr <<< "$fit"; refit=(--fine-tune-epochs "$e" --fine-tune-lr "$lr") ;;
+      auto) refit=() ;;
+      warm) refit=(--warm) ;;
+      warm-*) IFS=- read -r _ e lr <<< "$fit"; refit=(--warm --fine-tune-epochs "$e" --fine-tune-lr "$lr") ;;
       refit) refit=(--refit) ;;
-      *) echo "incident: unknown fit $fit (warm, warm-E-LR or refit)" >&2; exit 2 ;;
+      *) echo "incident: unknown fit $fit (auto, warm, warm-E-LR or refit)" >&2; exit 2 ;;
     esac
     "$B" train --input "$week.jsonl" --labels "$I/incident_$k.labels.jsonl" \
       --run-dir "$week.run" --base "$I/base_$k.model" --incident-weight "$w" "${refit[@]}" \

@@ -301,8 +301,12 @@ fn usage_errors() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("without --base"), "{}", stderr(&o));
-    // Fine-tuning settings, or --refit, with no base to fine-tune or refit.
-    for flags in [&["--fine-tune-epochs", "3"][..], &["--refit"][..]] {
+    // Fine-tuning settings, --refit or --warm, with no base to fine-tune or refit.
+    for flags in [
+        &["--fine-tune-epochs", "3"][..],
+        &["--refit"][..],
+        &["--warm"][..],
+    ] {
         let o = bin()
             .args(["train", "--device", "cpu", "--input"])
             .arg(&input)

@@ -465,6 +465,7 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("changes against the base"), "{err}");
+    assert!(err.contains("fine-tuning its members"), "{err}");
     assert!(err.contains("incident1.jsonl (extraction)"), "{err}");
     assert!(m1.join("changes.json").is_file());
     let s1 = TrainingSet::load(&m1, &schema).unwrap();
@@ -522,6 +523,25 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     assert!(warm_start(&m2)["lr"].is_number(), "{}", warm_start(&m2));
     assert!(warm_start(&base).is_null());
     assert_eq!(s2.folds.len(), s2.len(), "one round: one fold per row");
+    // An incident of accounts the base does not flag (here: honest ones labelled as a
+    // campaign) is a kind it misses: a new ensemble is trained, unless --warm.
+    let flipped: Vec<_> = benign[2..6]
+        .iter()
+        .map(|id| (*id, 1, Some("flip")))
+        .collect();
+    let flip = write_labels("flipped.jsonl", &flipped);
+    let o = train(&flip, base.to_str().unwrap(), &dir.path().join("mf"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a kind it misses"), "{}", stderr(&o));
+    assert!(warm_start(&dir.path().join("mf")).is_null());
+    let o = train_on(
+        &run,
+        &flip,
+        &dir.path().join("mfw"),
+        &["--base", base.to_str().unwrap(), "--warm"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(warm_start(&dir.path().join("mfw"))["epochs"].is_number());
     // --refit trains a new ensemble instead.
     let refit = dir.path().join("refit");
     let o = train_on(

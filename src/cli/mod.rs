@@ -342,8 +342,13 @@ pub struct TrainArgs {
     /// With --base: train a new ensemble on the base's rows plus the incident's instead of
     /// fine-tuning the base's members (which keeps the base's scores of what it already knew;
     /// docs/evaluation.md, "warm start").
-    #[arg(long)]
+    #[arg(long, conflicts_with = "warm")]
     pub refit: bool,
+    /// With --base: fine-tune the base's members even when it flags fewer than half of the
+    /// incident's extraction accounts (by default such an incident, of a kind the base misses,
+    /// is refitted: docs/evaluation.md, session 11).
+    #[arg(long)]
+    pub warm: bool,
     /// With --base (no --refit): passes over the rows when fine-tuning the base's members
     /// [default: 5].
     #[arg(long, value_name = "N")]
@@ -558,6 +563,11 @@ fn train(args: TrainArgs) -> Result<()> {
                 .into(),
         ));
     }
+    if args.warm && base.is_none() {
+        return Err(Error::Usage(
+            "--warm fine-tunes a --base model; without --base there is nothing to fine-tune".into(),
+        ));
+    }
     if args.refit && base.is_none() {
         return Err(Error::Usage(
             "--refit retrains a --base model's rows with the incident's; without --base every \
@@ -598,6 +608,7 @@ fn train(args: TrainArgs) -> Result<()> {
             .incident_weight
             .unwrap_or(pipeline::DEFAULT_INCIDENT_WEIGHT),
         warm_start,
+        refit_when_missed: !args.warm,
         target_fpr_given: args.target_fpr.is_some(),
     })?;
     let model = &trained.model;
