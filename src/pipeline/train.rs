@@ -288,11 +288,17 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
             unlabelled
         ));
     }
+    // The base's score of each incident row: what decides fine-tuning against a refit, and the
+    // "before" of the changes table.
+    let before_new = base.as_ref().map(|b| b.model.predict(&new.x)).transpose()?;
     let Fitted {
         mut model,
         oof,
         folds,
-    } = match (&base, warm_or_refit(job, base.as_ref(), &new)?) {
+    } = match (
+        &base,
+        warm_or_refit(job, base.as_ref(), &new, before_new.as_deref()),
+    ) {
         (Some(b), Some(warm)) => {
             let opts = b.warm_options(job.target_fpr(b));
             let known = b.folds(&opts)?;
@@ -329,8 +335,8 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
                 positives: new.y.iter().filter(|&&y| y == 1).count(),
                 weight: job.incident_weight,
             });
-            let before_new = b.model.predict(&new.x)?;
-            Some(changes(b, &incident, &base_kept, &before_new, &model, &set))
+            let before_new = before_new.as_deref().unwrap_or_default();
+            Some(changes(b, &incident, &base_kept, before_new, &model, &set))
         }
     };
     model.save(&job.out)?;
@@ -352,14 +358,19 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
 /// The fine-tuning to do, or `None` for a new ensemble: `job.warm_start`, unless
 /// `job.refit_when_missed` and the base flags fewer than [`MISSED_SHARE`] of the incident's
 /// extraction accounts (said on stderr either way).
-fn warm_or_refit(job: &TrainJob, base: Option<&Base>, new: &Dataset) -> Result<Option<WarmStart>> {
-    let (Some(b), Some(warm)) = (base, job.warm_start) else {
-        return Ok(job.warm_start);
+/// `before` is the base model's score of each of `new`'s rows.
+fn warm_or_refit(
+    job: &TrainJob,
+    base: Option<&Base>,
+    new: &Dataset,
+    before: Option<&[f32]>,
+) -> Option<WarmStart> {
+    let (Some(b), Some(warm), Some(p)) = (base, job.warm_start, before) else {
+        return job.warm_start;
     };
     if !job.refit_when_missed {
-        return Ok(Some(warm));
+        return Some(warm);
     }
-    let p = b.model.predict(&new.x)?;
     let positives = new.y.iter().filter(|&&y| y == 1).count();
     let flagged = p
         .iter()
@@ -375,7 +386,7 @@ fn warm_or_refit(job: &TrainJob, base: Option<&Base>, new: &Dataset) -> Result<O
             "fine-tuning its members (--refit trains a new ensemble instead)"
         }
     ));
-    Ok((!missed).then_some(warm))
+    (!missed).then_some(warm)
 }
 
 /// The model folder an incident is added to: its model and training set, checked against

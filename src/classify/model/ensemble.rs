@@ -143,22 +143,15 @@ pub struct TrainingSummary {
     /// Set when the members were fine-tuned from a base model's ([`train_warm`]) instead of
     /// drawn at random.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warm_start: Option<WarmStartSummary>,
+    pub warm_start: Option<WarmStart>,
     // No wall-clock time here: model.json is byte-reproducible (an older file's `seconds` is
     // ignored on load); `train` reports the time on stderr.
 }
 
-/// How [`train_warm`] fine-tuned a base model's members.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WarmStartSummary {
-    /// Learning rate and epochs of the fine-tuning (no early stopping: see [`train_warm`]).
-    pub lr: f64,
-    pub epochs: usize,
-}
-
-/// How [`train_warm`] fine-tunes: a few passes at a low learning rate over the base's rows and
-/// the new ones. Chosen by measurement (docs/evaluation.md, "warm start").
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How [`train_warm`] fine-tunes (and, in [`TrainingSummary::warm_start`], how it did): a few
+/// passes at a low learning rate over the base's rows and the new ones, no early stopping.
+/// Chosen by measurement (docs/evaluation.md, "warm start").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WarmStart {
     pub lr: f64,
     pub epochs: usize,
@@ -256,12 +249,16 @@ pub fn train_scored(data: &Dataset, opts: &TrainOptions) -> Result<Fitted> {
     }
     let all: Vec<usize> = (0..data.len()).collect();
     let (mean, std) = mean_std(&data.x, data.dim(), &all);
-    // Round 0 deals the folds already dealt above; every round has the same group counts, so
-    // the same k.
-    let rounds: Vec<Vec<usize>> = std::iter::once(folds.of.clone())
-        .chain((1..opts.repeats).map(|r| assign_folds(data, opts.folds, round_seed(opts, r)).of))
-        .collect();
-    fit_ensemble(data, opts, folds.k, &rounds, &mean, &std, None)
+    // Every round has the same group counts, so the same k.
+    fit_ensemble(
+        data,
+        opts,
+        folds.k,
+        &dealt_rounds(data, opts),
+        &mean,
+        &std,
+        None,
+    )
 }
 
 /// Adds rows to what a `base` model knows by fine-tuning its members instead of training new
@@ -321,13 +318,7 @@ pub fn train_warm(
             data.len()
         )));
     }
-    let rounds: Vec<Vec<usize>> = (0..repeats)
-        .map(|r| {
-            (0..data.len())
-                .map(|i| folds[i * repeats + r] as usize)
-                .collect()
-        })
-        .collect();
+    let rounds = unpack_folds(folds, repeats);
     if let Some(&bad) = rounds.iter().flatten().find(|&&f| f >= k) {
         return Err(Error::Usage(format!(
             "fold {bad} out of range: the base model has {k} folds"
@@ -366,28 +357,43 @@ pub fn train_warm(
     )?;
     // The options recorded are the base's recipe; the fine-tuning is recorded beside them.
     fitted.model.training.options = opts.clone();
-    fitted.model.training.warm_start = Some(WarmStartSummary {
-        lr: warm.lr,
-        epochs: warm.epochs,
-    });
+    fitted.model.training.warm_start = Some(warm);
     Ok(fitted)
 }
 
 /// The folds [`train_scored`] deals for `data` with `opts`, `rows x repeats` row-major (as in
 /// [`Fitted::folds`]): those of a model trained afresh on exactly these rows.
 pub fn dealt_folds(data: &Dataset, opts: &TrainOptions) -> Vec<u8> {
-    let repeats = opts.repeats;
-    let mut folds = vec![0u8; data.len() * repeats];
-    for r in 0..repeats {
-        for (i, f) in assign_folds(data, opts.folds, round_seed(opts, r))
-            .of
-            .into_iter()
-            .enumerate()
-        {
+    pack_folds(&dealt_rounds(data, opts))
+}
+
+/// Row `i`'s fold in round `r` of a fresh training, as `rounds[r][i]`.
+fn dealt_rounds(data: &Dataset, opts: &TrainOptions) -> Vec<Vec<usize>> {
+    (0..opts.repeats)
+        .map(|r| assign_folds(data, opts.folds, round_seed(opts, r)).of)
+        .collect()
+}
+
+/// `rounds[r][i]` as the saved layout, `rows x repeats` row-major, one byte each
+/// ([`TrainOptions::validate`] caps the folds at 256).
+fn pack_folds(rounds: &[Vec<usize>]) -> Vec<u8> {
+    let repeats = rounds.len();
+    let rows = rounds.first().map_or(0, Vec::len);
+    let mut folds = vec![0u8; rows * repeats];
+    for (r, fold_of) in rounds.iter().enumerate() {
+        for (i, &f) in fold_of.iter().enumerate() {
             folds[i * repeats + r] = f as u8;
         }
     }
     folds
+}
+
+/// The inverse of [`pack_folds`].
+fn unpack_folds(folds: &[u8], repeats: usize) -> Vec<Vec<usize>> {
+    let rows = folds.len() / repeats.max(1);
+    (0..repeats)
+        .map(|r| (0..rows).map(|i| folds[i * repeats + r] as usize).collect())
+        .collect()
 }
 
 /// Folds for the rows `new` of `data` (the rest already have theirs in `folds`, `rows x
@@ -471,13 +477,7 @@ fn fit_ensemble(
         train_metrics: Metrics::from_scores(&in_sample, &data.y, Some(threshold)),
         warm_start: None,
     };
-    let repeats = rounds.len();
-    let mut folds = vec![0u8; data.len() * repeats];
-    for (r, fold_of) in rounds.iter().enumerate() {
-        for (i, &f) in fold_of.iter().enumerate() {
-            folds[i * repeats + r] = f as u8;
-        }
-    }
+    let folds = pack_folds(rounds);
     let model = Model {
         schema: data.features.clone(),
         mean: mean.to_vec(),

@@ -66,7 +66,7 @@ mod tests;
 pub use dataset::Dataset;
 pub use ensemble::{
     deal_new_groups, dealt_folds, train, train_scored, train_warm, Fitted, MemberSummary,
-    TrainOptions, TrainingSummary, WarmStart, WarmStartSummary,
+    TrainOptions, TrainingSummary, WarmStart,
 };
 pub(crate) use persist::check_schema;
 
