@@ -210,7 +210,10 @@ impl TrainingSet {
         let y: Vec<u8> = get("y")?.flatten_all()?.to_vec1()?;
         let oof: Vec<f32> = get("oof")?.flatten_all()?.to_vec1()?;
         let folds: Vec<u8> = match tensors.get("folds") {
-            Some(t) => t.flatten_all()?.to_vec1()?,
+            Some(t) => t
+                .flatten_all()
+                .and_then(|t| t.to_vec1())
+                .map_err(|e| bad(format!("tensor \"folds\" is not one byte per entry: {e}")))?,
             None => Vec::new(),
         };
         let n = y.len();
@@ -296,6 +299,29 @@ mod tests {
         let data = back.dataset();
         assert_eq!((data.len(), data.dim()), (3, 2));
         assert_eq!(data.group_weights, s.group_weights);
+    }
+
+    #[test]
+    fn folds_of_another_type_are_refused_naming_the_file_and_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = set();
+        s.save(dir.path()).unwrap();
+        // Rewrite the file with `folds` as f32.
+        let path = dir.path().join(TRAINING_SET_FILE);
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+        let f = tensors["folds"].to_dtype(candle_core::DType::F32).unwrap();
+        tensors.insert("folds".into(), f);
+        let ordered: Vec<(&str, &Tensor)> = tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
+        safetensors::serialize_to_file(ordered, meta.metadata().clone(), &path).unwrap();
+        let err = TrainingSet::load(dir.path(), &s.schema)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(TRAINING_SET_FILE) && err.contains("folds"),
+            "{err}"
+        );
     }
 
     #[test]
