@@ -1,13 +1,15 @@
-//! The encoder's linear-layer GEMMs, int8 ([`QLinear`]) against candle's f32 matmul (the gemm
-//! crate), on the shapes of all-MiniLM-L6-v2 at a full 4,096-token batch, in the same run.
+//! The encoder's linear-layer GEMMs, int8 ([`QLinear`], every [`Kernel`] this CPU has) against
+//! candle's f32 matmul (the gemm crate), on the shapes of all-MiniLM-L6-v2 at a full
+//! 4,096-token batch, in the same run.
 //!
 //! usage: cargo bench --bench int8_gemm [-- ROWS]
-//! Prints one JSON line per shape: best of 5 seconds and GMAC/s for both, and their ratio.
+//! Prints one JSON line per shape and kernel: best of 5 seconds and GMAC/s for both, and their
+//! ratio.
 
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use distillguard::embed::int8::QLinear;
+use distillguard::embed::int8::{Kernel, QLinear};
 
 fn best_of<F: FnMut()>(mut f: F) -> f64 {
     f();
@@ -48,25 +50,31 @@ fn main() -> anyhow::Result<()> {
         let w = rnd(k * n);
         let x = rnd(m * k);
         let q = QLinear::new(&w, k, n);
-        let t_int8 = best_of(|| {
-            std::hint::black_box(q.forward(&x, m));
-        });
         let wt = Tensor::from_vec(w.clone(), (k, n), &Device::Cpu)?;
         let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu)?;
         let t_f32 = best_of(|| {
             std::hint::black_box(xt.matmul(&wt).unwrap());
         });
         let gmac = (m * k * n) as f64 / 1e9;
-        println!(
-            "{}",
-            serde_json::json!({
-                "shape": name, "m": m, "k": k, "n": n,
-                "threads": rayon::current_num_threads(),
-                "int8_s": t_int8, "int8_gmac_per_s": gmac / t_int8,
-                "f32_s": t_f32, "f32_gmac_per_s": gmac / t_f32,
-                "int8_over_f32": t_f32 / t_int8,
-            })
-        );
+        // The portable twin is far too slow to time at this size.
+        for kernel in Kernel::ALL
+            .into_iter()
+            .filter(|k| k.available() && *k != Kernel::Portable)
+        {
+            let t_int8 = best_of(|| {
+                std::hint::black_box(q.forward_with(kernel, &x, m));
+            });
+            println!(
+                "{}",
+                serde_json::json!({
+                    "shape": name, "m": m, "k": k, "n": n, "kernel": format!("{kernel:?}"),
+                    "threads": rayon::current_num_threads(),
+                    "int8_s": t_int8, "int8_gmac_per_s": gmac / t_int8,
+                    "f32_s": t_f32, "f32_gmac_per_s": gmac / t_f32,
+                    "int8_over_f32": t_f32 / t_int8,
+                })
+            );
+        }
     }
     Ok(())
 }

@@ -184,7 +184,7 @@ fn sigmoid(z: f64) -> f64 {
 
 /// Whole rows of `d` finite values, as [`Error::Usage`].
 fn check_rows(x: &[f32], d: usize) -> Result<()> {
-    if d == 0 || x.len() % d != 0 {
+    if d == 0 || !x.len().is_multiple_of(d) {
         return Err(Error::Usage(format!(
             "logistic regression: {} values is not a whole number of rows of {d} features",
             x.len()

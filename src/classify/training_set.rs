@@ -222,7 +222,7 @@ impl TrainingSet {
             || accounts.len() != n
             || groups.len() != n
             || kinds.len() != n
-            || (n > 0 && folds.len() % n != 0)
+            || (n > 0 && !folds.len().is_multiple_of(n))
         {
             return Err(bad(format!(
                 "lengths disagree: {n} labels, {} values for {} features, {} scores, {} \

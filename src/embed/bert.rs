@@ -144,7 +144,7 @@ impl Bert {
         if cfg.hidden_act != "gelu" {
             candle_core::bail!("unsupported hidden_act {:?} (only gelu)", cfg.hidden_act);
         }
-        if cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
             candle_core::bail!("hidden_size is not a multiple of num_attention_heads");
         }
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {

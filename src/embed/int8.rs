@@ -2,55 +2,53 @@
 //!
 //! Contract: [`QLinear::forward`] computes `x · W` for an f32 `[M, K]` matrix `x` and the
 //! `[K, N]` weight given at construction, with
-//! - weights quantised once, symmetrically per output column, to `[-W_MAX, W_MAX]`;
-//! - activations quantised at run time, symmetrically to `[-A_MAX, A_MAX]`, with one scale per
-//!   row and group of [`GROUP`] consecutive inputs, and stored offset by `ZERO` as u8, so that
-//!   AVX2's `vpmaddubsw` (u8 × i8) can multiply them;
-//! - each group's products summed exactly in i32, the offset's share (`ZERO · Σ w_q` over the
-//!   group, precomputed) removed, then `y[m][n] = s_col[n] · Σ_g s_row[m][g] · acc_g[m][n]` in
-//!   f32, one fused multiply-add per group.
+//! - weights quantised once, symmetrically per output column, to 8 bits (`[-W_MAX, W_MAX]`);
+//! - activations quantised at run time, symmetrically per row, to `[-a_max, a_max]` with
+//!   `a_max` up to [`A_MAX`] (14 bits), held as i16;
+//! - every product summed exactly in i32, then `y[m][n] = (acc · s_row[m]) · s_col[n]` in f32.
 //!
-//! Why these choices (measurements in benches/README.md):
-//! - `vpmaddubsw` adds two u8 × i8 products into a *saturating* i16. With activations up to 255
-//!   and weights up to ±64 a pair sums to at most 2·255·64 = 32,640: it never saturates, so the
-//!   kernel is exact. Keeping all 8 weight bits instead needs `vpsignb` tricks that cost more
-//!   time than int8 saves on this machine kind (no VNNI).
-//! - Groups, because BERT's hidden states carry a few outlier channels that, with one scale per
-//!   row, coarsen every other channel of the row; activations are the sensitive side.
+//! Why 8-bit weights against 16-bit activations (measurements in benches/README.md):
+//! - On AVX2 without VNNI, `vpmaddwd` (i16 × i16, pairs summed into i32) multiplies as many
+//!   products per cycle as the u8 × i8 `vpmaddubsw` route, which needs a second multiply to
+//!   widen its *saturating* i16 pair sums. So wide activations cost nothing in multiplies, and
+//!   the sum is exact with no saturation to guard against. With VNNI, `vpdpwssd` multiplies
+//!   and accumulates in one instruction ([`Kernel`]: 512-bit where AVX-512 VNNI is, else
+//!   256-bit), on the same packed layout.
+//! - BERT's hidden states carry a few outlier channels; with 8-bit activations and one scale per
+//!   row they coarsen every other channel of the row (worst cosine 0.97 on ShareGPT), and groups
+//!   of inputs with their own scales cost a rescaling pass per group. With 14 bits, one scale
+//!   per row leaves the activations' rounding far below the weights'.
+//! - `a_max` is 8,191 unless `K · a_max · W_MAX` would overflow i32; then it is lowered.
 //!
-//! [`QLinear::forward_portable`] (plain loops, the same f32 operations in the same order) is the
-//! AVX2 kernel's twin and test oracle: the two agree bit for bit. The caller keeps LayerNorm,
+//! [`QLinear::forward_portable`] (plain loops, the same f32 operations in the same order) is
+//! every kernel's twin and test oracle: they agree bit for bit. The caller keeps LayerNorm,
 //! softmax, GELU, attention and pooling in f32 (`super::bert`).
 
 use rayon::prelude::*;
 
-/// Largest quantised weight magnitude (see the module comment for why not 127).
-pub const W_MAX: i32 = 64;
-/// Largest quantised activation magnitude before the offset.
-pub const A_MAX: i32 = 127;
-/// Offset that turns a quantised activation in `[-A_MAX, A_MAX]` into a u8.
-pub const ZERO: i32 = 128;
-/// Inputs per activation scale (a multiple of 4; the kernel consumes four inputs per step).
-pub const GROUP: usize = 64;
+/// Largest quantised weight magnitude.
+pub const W_MAX: i32 = 127;
+/// Largest quantised activation magnitude (smaller for very long inputs: see the module
+/// comment).
+pub const A_MAX: i32 = 8191;
 
-/// Columns per packed panel (one AVX2 register of eight i32 accumulators).
-const NR: usize = 8;
+/// Columns per packed panel (two AVX2 registers of eight i32 accumulators).
+const NR: usize = 16;
 /// Rows per micro-tile.
-const MR: usize = 4;
+const MR: usize = 6;
 
-/// A linear layer without bias whose weight is held as int8.
+/// A linear layer without bias whose weight is held as int8 (widened to i16 for the kernel).
 pub struct QLinear {
     k: usize,
     n: usize,
-    /// `k` rounded up to a multiple of [`GROUP`]; the padding holds zeros on both sides.
+    /// `k` rounded up to even (the kernel consumes two inputs per step); the padding is zero.
     kp: usize,
-    /// Weights in panels of `NR` columns: `[n_panels][kp / 4][NR][4]`, zero-padded.
-    packed: Vec<i8>,
-    /// Per output column: the weight's dequantisation scale.
+    /// Largest quantised activation for this `k`.
+    a_max: i32,
+    /// Weights in panels of `NR` columns: `[n_panels][kp / 2][NR][2]`, zero-padded.
+    packed: Vec<i16>,
+    /// Per output column (padded to whole panels with zeros): the weight's dequantisation scale.
     col_scale: Vec<f32>,
-    /// Per group of inputs and output column (`[kp / GROUP][n]`): `ZERO · Σ w_q` over the
-    /// group, the offset's share of the group's integer sum.
-    group_offset: Vec<i32>,
 }
 
 impl QLinear {
@@ -58,11 +56,15 @@ impl QLinear {
     /// `j`).
     pub fn new(w: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(w.len(), k * n, "weight is not [{k}, {n}]");
-        let kp = k.div_ceil(GROUP) * GROUP;
+        let kp = k.div_ceil(2) * 2;
+        let a_max = (i32::MAX as i64 / (kp.max(1) as i64 * W_MAX as i64)).min(A_MAX as i64) as i32;
+        assert!(
+            a_max >= 127,
+            "an input of {k} features is too long for the int8 kernel"
+        );
         let panels = n.div_ceil(NR);
-        let mut packed = vec![0i8; panels * kp * NR];
-        let mut col_scale = vec![0f32; n];
-        let mut group_offset = vec![0i32; (kp / GROUP) * n];
+        let mut packed = vec![0i16; panels * kp * NR];
+        let mut col_scale = vec![0f32; panels * NR];
         for j in 0..n {
             let max = (0..k).map(|i| w[i * n + j].abs()).fold(0f32, f32::max);
             let scale = if max > 0.0 { max / W_MAX as f32 } else { 1.0 };
@@ -70,24 +72,23 @@ impl QLinear {
             let inv = 1.0 / scale;
             for i in 0..k {
                 let q = ((w[i * n + j] * inv).round_ties_even() as i32).clamp(-W_MAX, W_MAX);
-                packed[Self::at(kp, i, j)] = q as i8;
-                group_offset[(i / GROUP) * n + j] += ZERO * q;
+                packed[Self::at(kp, i, j)] = q as i16;
             }
         }
         QLinear {
             k,
             n,
             kp,
+            a_max,
             packed,
             col_scale,
-            group_offset,
         }
     }
 
     /// Index of weight `(i, j)` in the packed layout.
     #[inline(always)]
     fn at(kp: usize, i: usize, j: usize) -> usize {
-        ((j / NR) * (kp / 4) + i / 4) * NR * 4 + (j % NR) * 4 + i % 4
+        ((j / NR) * (kp / 2) + i / 2) * NR * 2 + (j % NR) * 2 + i % 2
     }
 
     pub fn in_dim(&self) -> usize {
@@ -99,33 +100,47 @@ impl QLinear {
     }
 
     /// The quantised weight `w_q[i][j]`.
-    pub fn weight_q(&self, i: usize, j: usize) -> i8 {
+    pub fn weight_q(&self, i: usize, j: usize) -> i16 {
         self.packed[Self::at(self.kp, i, j)]
     }
 
     /// Per output column, the factor that turns `w_q` back into the weight.
     pub fn col_scale(&self) -> &[f32] {
-        &self.col_scale
+        &self.col_scale[..self.n]
     }
 
-    /// `x · W` for row-major `x` of `m` rows; row-major `[m, n]` output. Uses the AVX2 kernel
-    /// when the CPU has AVX2 and FMA, else [`QLinear::forward_portable`]; both give the same
-    /// bits.
+    /// `x · W` for row-major `x` of `m` rows; row-major `[m, n]` output, with the fastest
+    /// [`Kernel`] this CPU has. Every kernel gives the same bits as
+    /// [`QLinear::forward_portable`].
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        #[cfg(target_arch = "x86_64")]
-        if crate::cpu::avx2_fma() {
-            return self.run(x, m, |q, rows, out| {
-                // SAFETY: AVX2 and FMA are present (checked above); `rows` holds a multiple of
-                // MR quantised rows of `kp` bytes and `out` has room for its valid rows.
-                unsafe { q.rows_avx2(rows, out) }
-            });
-        }
-        self.forward_portable(x, m)
+        self.forward_with(Kernel::best(), x, m)
     }
 
     /// The twin of [`QLinear::forward`] in plain loops: the test oracle.
     pub fn forward_portable(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.run(x, m, |q, rows, out| q.rows_portable(rows, out))
+        self.forward_with(Kernel::Portable, x, m)
+    }
+
+    /// `x · W` with a given kernel; one this CPU lacks is refused (a panic: a caller's bug).
+    pub fn forward_with(&self, kernel: Kernel, x: &[f32], m: usize) -> Vec<f32> {
+        assert!(
+            kernel.available(),
+            "the {kernel:?} kernel needs CPU features this one lacks"
+        );
+        self.run(x, m, |q, rows, out| match kernel {
+            Kernel::Portable => q.rows_portable(rows, out),
+            // SAFETY (all three): the kernel's CPU features are present (asserted above);
+            // `rows` holds a multiple of MR quantised rows of `kp` values and `out` has room for
+            // its valid rows.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { q.rows_avx2(rows, out) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => unsafe { q.rows_avx_vnni(rows, out) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { q.rows_avx512_vnni(rows, out) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("only the portable kernel is available off x86_64"),
+        })
     }
 
     /// Quantise `x` and run `kernel` over blocks of rows in parallel.
@@ -141,27 +156,24 @@ impl QLinear {
             return out;
         }
         // Rows per task: a multiple of MR, enough tasks to keep every thread busy on short
-        // batches, at most 64 rows so that a task's quantised rows stay in L1/L2.
+        // batches, at most 64 rows so that a task's quantised rows stay in L2 while every panel
+        // of weights passes over them.
         let threads = rayon::current_num_threads().max(1);
         let per_task = (m.div_ceil(threads * 4)).div_ceil(MR) * MR;
-        let per_task = per_task.clamp(MR, 64);
+        let per_task = per_task.clamp(MR, 60);
         let (k, kp, n) = (self.k, self.kp, self.n);
-        let groups = kp / GROUP;
         out.par_chunks_mut(per_task * n)
             .enumerate()
             .for_each(|(t, out)| {
                 let r0 = t * per_task;
                 let valid = out.len() / n;
                 let padded = valid.div_ceil(MR) * MR;
-                // Padding rows and inputs are quantised zeros (the offset) with scale 0.
-                let mut q = vec![ZERO as u8; padded * kp];
-                let mut scale = vec![0f32; padded * groups];
+                // Padding rows and inputs are zeros with scale 0.
+                let mut q = vec![0i16; padded * kp];
+                let mut scale = vec![0f32; padded];
                 for r in 0..valid {
                     let row = &x[(r0 + r) * k..(r0 + r + 1) * k];
-                    for (g, chunk) in row.chunks(GROUP).enumerate() {
-                        let at = r * kp + g * GROUP;
-                        scale[r * groups + g] = quantize(chunk, &mut q[at..at + chunk.len()]);
-                    }
+                    scale[r] = quantize(row, self.a_max, &mut q[r * kp..r * kp + k]);
                 }
                 let rows = Rows {
                     q,
@@ -176,135 +188,282 @@ impl QLinear {
 
     fn rows_portable(&self, a: &Rows, out: &mut [f32]) {
         let (kp, n) = (self.kp, self.n);
-        let groups = kp / GROUP;
         for r in 0..a.valid {
             for j in 0..n {
-                let mut y = 0f32;
-                for g in 0..groups {
-                    let mut acc = 0i32;
-                    for i in g * GROUP..(g + 1) * GROUP {
-                        acc += a.q[r * kp + i] as i32 * self.packed[Self::at(kp, i, j)] as i32;
-                    }
-                    let acc = acc - self.group_offset[g * n + j];
-                    y = (acc as f32).mul_add(a.scale[r * groups + g], y);
+                let mut acc = 0i32;
+                for i in 0..kp {
+                    acc += a.q[r * kp + i] as i32 * self.packed[Self::at(kp, i, j)] as i32;
                 }
-                out[r * n + j] = y * self.col_scale[j];
+                out[r * n + j] = (acc as f32 * a.scale[r]) * self.col_scale[j];
             }
         }
     }
 
+    /// Quantised rows times the packed weight, 256-bit: `acc += a · b` per pair of inputs by
+    /// `vpmaddwd` + `vpaddd` (AVX2) or one `vpdpwssd` (AVX-VNNI).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn rows_avx2(&self, rows: &Rows, out: &mut [f32]) {
         use std::arch::x86_64::*;
+        rows_256!(self, rows, out, |acc, v, b| _mm256_add_epi32(
+            acc,
+            _mm256_madd_epi16(v, b)
+        ))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,avxvnni")]
+    unsafe fn rows_avx_vnni(&self, rows: &Rows, out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        rows_256!(self, rows, out, |acc, v, b| _mm256_dpwssd_avx_epi32(
+            acc, v, b
+        ))
+    }
+
+    /// The 512-bit kernel: a panel's pair of inputs is one register, two panels (32 columns)
+    /// per micro-tile, `vpdpwssd` accumulating.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn rows_avx512_vnni(&self, rows: &Rows, out: &mut [f32]) {
+        let panels = self.n.div_ceil(NR);
+        let mut p = 0;
+        while p < panels {
+            if p + 1 < panels {
+                self.tile_avx512_vnni::<2>(rows, out, p);
+                p += 2;
+            } else {
+                self.tile_avx512_vnni::<1>(rows, out, p);
+                p += 1;
+            }
+        }
+    }
+
+    /// Panels `p0..p0 + P` against every row of `rows`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_avx512_vnni<const P: usize>(&self, rows: &Rows, out: &mut [f32], p0: usize) {
+        use std::arch::x86_64::*;
         let (kp, n) = (self.kp, self.n);
-        let groups = kp / GROUP;
+        let pairs = kp / 2;
+        let a = &rows.q;
+        debug_assert!(rows.padded.is_multiple_of(MR) && a.len() >= rows.padded * kp);
+        debug_assert!(out.len() >= rows.valid * n);
+        let panel = |i: usize| self.packed.as_ptr().add((p0 + i) * pairs * NR * 2);
+        for r0 in (0..rows.padded).step_by(MR) {
+            let a0 = a.as_ptr().add(r0 * kp);
+            let mut acc = [[_mm512_setzero_si512(); P]; MR];
+            for s in 0..pairs {
+                let mut b = [_mm512_setzero_si512(); P];
+                for (i, b) in b.iter_mut().enumerate() {
+                    *b = _mm512_loadu_si512(panel(i).add(s * NR * 2) as *const __m512i);
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    // Two consecutive inputs of row r, broadcast to every column.
+                    let v =
+                        _mm512_set1_epi32((a0.add(r * kp + s * 2) as *const i32).read_unaligned());
+                    for (acc, &b) in acc.iter_mut().zip(&b) {
+                        *acc = _mm512_dpwssd_epi32(*acc, v, b);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate().take(rows.valid.saturating_sub(r0)) {
+                let rs = _mm512_set1_ps(*rows.scale.get_unchecked(r0 + r));
+                for (i, acc) in acc.iter().enumerate() {
+                    let p = p0 + i;
+                    let cols = (n - p * NR).min(NR);
+                    let cs = _mm512_loadu_ps(self.col_scale.as_ptr().add(p * NR));
+                    let y = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(*acc), rs), cs);
+                    let o = out.as_mut_ptr().add((r0 + r) * n + p * NR);
+                    _mm512_mask_storeu_ps(o, ((1u32 << cols) - 1) as __mmask16, y);
+                }
+            }
+        }
+    }
+}
+
+/// The 256-bit micro-kernel over `$rows` for every panel, with `$acc(acc, v, b)` adding the
+/// products of broadcast input pairs `v` and a panel's weights `b` to `acc` (one macro so
+/// that the AVX2 and AVX-VNNI kernels cannot drift apart).
+#[cfg(target_arch = "x86_64")]
+macro_rules! rows_256 {
+    ($q:expr, $rows:expr, $out:expr, $acc:expr) => {{
+        let (q, rows, out): (&QLinear, &Rows, &mut [f32]) = ($q, $rows, $out);
+        let (kp, n) = (q.kp, q.n);
+        let pairs = kp / 2;
         let a = &rows.q;
         debug_assert!(rows.padded % MR == 0 && a.len() >= rows.padded * kp);
         debug_assert!(out.len() >= rows.valid * n);
-        let ones = _mm256_set1_epi16(1);
         for p in 0..n.div_ceil(NR) {
-            let panel = self.packed.as_ptr().add(p * (kp / 4) * NR * 4);
+            let panel = q.packed.as_ptr().add(p * pairs * NR * 2);
+            let cols = (n - p * NR).min(NR);
+            let cs0 = _mm256_loadu_ps(q.col_scale.as_ptr().add(p * NR));
+            let cs1 = _mm256_loadu_ps(q.col_scale.as_ptr().add(p * NR + 8));
             for r0 in (0..rows.padded).step_by(MR) {
                 let a0 = a.as_ptr().add(r0 * kp);
-                let mut y = [_mm256_setzero_ps(); MR];
-                for g in 0..groups {
-                    let mut acc = [_mm256_setzero_si256(); MR];
-                    for s in g * GROUP / 4..(g + 1) * GROUP / 4 {
-                        let b = _mm256_loadu_si256(panel.add(s * NR * 4) as *const __m256i);
-                        for (r, acc) in acc.iter_mut().enumerate() {
-                            // Four consecutive inputs of row r, broadcast to every column.
-                            let v = _mm256_set1_epi32(
-                                (a0.add(r * kp + s * 4) as *const i32).read_unaligned(),
-                            );
-                            let p = _mm256_maddubs_epi16(v, b);
-                            *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(p, ones));
-                        }
-                    }
-                    let mut off = [0i32; NR];
-                    let cols = (n - p * NR).min(NR);
-                    off[..cols].copy_from_slice(&self.group_offset[g * n + p * NR..][..cols]);
-                    let off = _mm256_loadu_si256(off.as_ptr() as *const __m256i);
-                    for (r, (y, acc)) in y.iter_mut().zip(&acc).enumerate() {
-                        let s = _mm256_set1_ps(*rows.scale.get_unchecked((r0 + r) * groups + g));
-                        let a = _mm256_cvtepi32_ps(_mm256_sub_epi32(*acc, off));
-                        *y = _mm256_fmadd_ps(a, s, *y);
+                let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+                for s in 0..pairs {
+                    let b = panel.add(s * NR * 2);
+                    let b0 = _mm256_loadu_si256(b as *const __m256i);
+                    let b1 = _mm256_loadu_si256(b.add(16) as *const __m256i);
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        // Two consecutive inputs of row r, broadcast to every column.
+                        let v = _mm256_set1_epi32(
+                            (a0.add(r * kp + s * 2) as *const i32).read_unaligned(),
+                        );
+                        acc[0] = $acc(acc[0], v, b0);
+                        acc[1] = $acc(acc[1], v, b1);
                     }
                 }
-                let cols = (n - p * NR).min(NR);
-                let mut cs = [0f32; NR];
-                cs[..cols].copy_from_slice(&self.col_scale[p * NR..][..cols]);
-                let cs = _mm256_loadu_ps(cs.as_ptr());
-                for (r, y) in y.iter().enumerate().take(rows.valid.saturating_sub(r0)) {
+                for (r, acc) in acc.iter().enumerate().take(rows.valid.saturating_sub(r0)) {
+                    let rs = _mm256_set1_ps(*rows.scale.get_unchecked(r0 + r));
+                    let y0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[0]), rs), cs0);
+                    let y1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[1]), rs), cs1);
                     let o = out.as_mut_ptr().add((r0 + r) * n + p * NR);
-                    let v = _mm256_mul_ps(*y, cs);
                     if cols == NR {
-                        _mm256_storeu_ps(o, v);
+                        _mm256_storeu_ps(o, y0);
+                        _mm256_storeu_ps(o.add(8), y1);
                     } else {
                         let mut lanes = [0f32; NR];
-                        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), y0);
+                        _mm256_storeu_ps(lanes.as_mut_ptr().add(8), y1);
                         std::ptr::copy_nonoverlapping(lanes.as_ptr(), o, cols);
                     }
                 }
             }
         }
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+use rows_256;
+
+/// The GEMM kernels, fastest first; all give the same bits (exact integer sums, then the same
+/// two f32 multiplies per output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// 512-bit, `vpdpwssd` (AVX-512 VNNI).
+    Avx512Vnni,
+    /// 256-bit, `vpdpwssd` (AVX-VNNI).
+    AvxVnni,
+    /// 256-bit, `vpmaddwd` + `vpaddd` (AVX2).
+    Avx2,
+    /// Plain loops: any CPU, and the test oracle.
+    Portable,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 4] = [
+        Kernel::Avx512Vnni,
+        Kernel::AvxVnni,
+        Kernel::Avx2,
+        Kernel::Portable,
+    ];
+
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Kernel::Avx512Vnni => has!("avx512f") && has!("avx512bw") && has!("avx512vnni"),
+                Kernel::AvxVnni => crate::cpu::avx2_fma() && has!("avxvnni"),
+                Kernel::Avx2 => crate::cpu::avx2_fma(),
+                Kernel::Portable => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Kernel::Portable
+        }
+    }
+
+    /// The fastest kernel this CPU can run.
+    pub fn best() -> Kernel {
+        Kernel::ALL
+            .into_iter()
+            .find(|k| k.available())
+            .unwrap_or(Kernel::Portable)
     }
 }
 
-/// One task's quantised input rows: `padded` rows of `kp` bytes (a multiple of MR; rows from
-/// `valid` on are padding), and a scale per row and group (`[padded][kp / GROUP]`).
+/// One task's quantised input rows: `padded` rows of `kp` values (a multiple of MR; rows from
+/// `valid` on are padding), and a scale per row.
 struct Rows {
-    q: Vec<u8>,
+    q: Vec<i16>,
     scale: Vec<f32>,
     padded: usize,
     valid: usize,
 }
 
-/// Quantise one group of inputs to `[-A_MAX, A_MAX]` plus `ZERO` (rounding half to even);
-/// returns its scale. The AVX2 version and the portable one give the same bytes.
-fn quantize(x: &[f32], q: &mut [u8]) -> f32 {
-    let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let scale = if max > 0.0 { max / A_MAX as f32 } else { 1.0 };
-    let inv = 1.0 / scale;
+/// Quantise one row to `[-a_max, a_max]` (rounding half to even); returns its scale. The AVX2
+/// version and the portable one give the same values.
+fn quantize(x: &[f32], a_max: i32, q: &mut [i16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::avx2() {
-        // SAFETY: AVX2 is present; the function reads and writes within `x` and `q`.
-        unsafe { quantize_avx2(x, inv, q) };
-        return scale;
+        // SAFETY: AVX2 is present; the functions read and write within `x` and `q`.
+        unsafe {
+            let scale = row_scale(max_abs_avx2(x), a_max);
+            quantize_avx2(x, 1.0 / scale, a_max, q);
+            return scale;
+        }
     }
-    quantize_portable(x, inv, q);
+    let scale = row_scale(x.iter().fold(0f32, |m, v| m.max(v.abs())), a_max);
+    quantize_portable(x, 1.0 / scale, a_max, q);
     scale
 }
 
-fn quantize_portable(x: &[f32], inv: f32, q: &mut [u8]) {
+/// The scale that maps a row's largest magnitude `max` to `a_max` (1 for an all-zero row).
+fn row_scale(max: f32, a_max: i32) -> f32 {
+    if max > 0.0 {
+        max / a_max as f32
+    } else {
+        1.0
+    }
+}
+
+/// `max |x|` (0 when empty): exact, so the same as the portable fold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_abs_avx2(x: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
+    let mut m = _mm256_setzero_ps();
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(c.as_ptr()), abs));
+    }
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+    lanes.iter().chain(rest).fold(0f32, |m, v| m.max(v.abs()))
+}
+
+fn quantize_portable(x: &[f32], inv: f32, a_max: i32, q: &mut [i16]) {
     for (q, &v) in q.iter_mut().zip(x) {
-        *q = (((v * inv).round_ties_even() as i32).clamp(-A_MAX, A_MAX) + ZERO) as u8;
+        *q = ((v * inv).round_ties_even() as i32).clamp(-a_max, a_max) as i16;
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn quantize_avx2(x: &[f32], inv: f32, q: &mut [u8]) {
+unsafe fn quantize_avx2(x: &[f32], inv: f32, a_max: i32, q: &mut [i16]) {
     use std::arch::x86_64::*;
     let len = x.len().min(q.len());
     let vinv = _mm256_set1_ps(inv);
-    let (lo, hi) = (_mm256_set1_epi32(-A_MAX), _mm256_set1_epi32(A_MAX));
-    let zero = _mm256_set1_epi32(ZERO);
+    let (lo, hi) = (_mm256_set1_epi32(-a_max), _mm256_set1_epi32(a_max));
     let mut i = 0;
     while i + 8 <= len {
         // cvtps rounds half to even (the default MXCSR mode), as `round_ties_even`.
         let v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x.as_ptr().add(i)), vinv));
-        let v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), zero);
-        // 8 x i32 in 0..=255 -> bytes; the packs work per 128-bit lane, so lane 0 ends with
-        // elements 0-3 in its first four bytes and lane 1 with elements 4-7.
-        let w = _mm256_packus_epi32(v, v);
-        let b = _mm256_packus_epi16(w, w);
-        let p = q.as_mut_ptr().add(i) as *mut i32;
-        p.write_unaligned(_mm256_cvtsi256_si32(b));
-        p.add(1).write_unaligned(_mm256_extract_epi32::<4>(b));
+        let v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+        // The pack works per 128-bit lane: elements 0-3 land in qword 0 and 4-7 in qword 2.
+        let w = _mm256_permute4x64_epi64::<0b1000>(_mm256_packs_epi32(v, v));
+        _mm_storeu_si128(
+            q.as_mut_ptr().add(i) as *mut __m128i,
+            _mm256_castsi256_si128(w),
+        );
         i += 8;
     }
-    quantize_portable(&x[i..len], inv, &mut q[i..len]);
+    quantize_portable(&x[i..len], inv, a_max, &mut q[i..len]);
 }
 
 #[cfg(test)]
@@ -323,20 +482,49 @@ mod tests {
         (0..len).map(|_| lcg(&mut s)).collect()
     }
 
-    #[test]
-    fn avx2_kernel_matches_the_portable_twin_bit_for_bit() {
-        // Odd sizes: row, column and input remainders all exercised.
+    /// Each of `kernels` against the portable twin, bit for bit, on odd sizes: row, column,
+    /// panel and input remainders all exercised.
+    fn kernels_match_the_portable_twin(kernels: &[Kernel]) {
         for &(m, k, n) in &[
             (1, 4, 1),
             (7, 13, 17),
             (37, 384, 48),
             (130, 96, 1152 / 8 + 5),
+            (61, 1536, 384),
         ] {
             let w = random(k * n, 1 + m as u64);
             let x = random(m * k, 7 + n as u64);
             let q = QLinear::new(&w, k, n);
-            assert_eq!(q.forward(&x, m), q.forward_portable(&x, m), "{m}x{k}x{n}");
+            let want = q.forward_portable(&x, m);
+            for &kernel in kernels {
+                assert_eq!(
+                    q.forward_with(kernel, &x, m),
+                    want,
+                    "{kernel:?} {m}x{k}x{n}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn every_kernel_this_cpu_has_matches_the_portable_twin() {
+        let here: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.available()).collect();
+        eprintln!(
+            "int8 kernels on this CPU: {here:?} (forward uses {:?})",
+            Kernel::best()
+        );
+        assert_eq!(Kernel::best(), here[0]);
+        kernels_match_the_portable_twin(&here);
+    }
+
+    #[test]
+    #[ignore = "needs a CPU with AVX-512 VNNI and AVX-VNNI (Zen 5, Sapphire Rapids): run with --ignored on one"]
+    fn the_vnni_kernels_match_the_portable_twin() {
+        let vnni = [Kernel::Avx512Vnni, Kernel::AvxVnni];
+        for k in vnni {
+            assert!(k.available(), "this CPU lacks the {k:?} kernel's features");
+        }
+        kernels_match_the_portable_twin(&vnni);
     }
 
     #[test]
@@ -346,28 +534,31 @@ mod tests {
         x.extend(random(300, 5));
         for len in [1, 7, 8, 9, 77, 377] {
             let row = &x[..len];
-            let mut a = vec![0u8; len];
-            let mut b = vec![0u8; len];
-            let scale = quantize(row, &mut a);
-            quantize_portable(row, 1.0 / scale, &mut b);
+            let mut a = vec![0i16; len];
+            let mut b = vec![0i16; len];
+            let scale = quantize(row, A_MAX, &mut a);
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert_eq!(scale, row_scale(max, A_MAX), "length {len}");
+            quantize_portable(row, 1.0 / scale, A_MAX, &mut b);
             assert_eq!(a, b, "length {len}");
         }
     }
 
     #[test]
-    fn extreme_values_do_not_saturate() {
-        // Every activation at ±max (u8 255 or 1) against every weight at +max: the worst case
-        // of vpmaddubsw's i16 pair sum. The result must be exact.
-        let (m, k, n) = (4, 64, 16);
-        let w = vec![1.0f32; k * n];
-        let x = vec![1.0f32; m * k];
-        let q = QLinear::new(&w, k, n);
-        for v in q.forward(&x, m) {
-            assert!((v - k as f32).abs() < 1e-3, "{v}");
-        }
-        let xn = vec![-1.0f32; m * k];
-        for v in q.forward(&xn, m) {
-            assert!((v + k as f32).abs() < 1e-3, "{v}");
+    fn extreme_values_do_not_overflow() {
+        // Every activation at ±a_max against every weight at +W_MAX, over the longest input
+        // the encoder has and one far longer (a_max lowered): the worst case of the i32 sum.
+        // The result must be exact.
+        for k in [1536, 100_000] {
+            let (m, n) = (4, 16);
+            let w = vec![1.0f32; k * n];
+            let q = QLinear::new(&w, k, n);
+            assert!(k as i64 * q.a_max as i64 * W_MAX as i64 <= i32::MAX as i64);
+            for sign in [1.0f32, -1.0] {
+                for v in q.forward(&vec![sign; m * k], m) {
+                    assert!((v - sign * k as f32).abs() <= 1e-3 * k as f32, "{k}: {v}");
+                }
+            }
         }
     }
 

@@ -103,7 +103,7 @@ trait Block {
 /// As for `K::block`.
 #[inline(always)]
 unsafe fn tile<K: Block>(a: &[f32], b: &[f32], d: usize, upper: bool, out: &mut [f32]) {
-    debug_assert!(d > 0 && a.len() % d == 0 && b.len() % d == 0);
+    debug_assert!(d > 0 && a.len().is_multiple_of(d) && b.len().is_multiple_of(d));
     let na = a.len() / d;
     let nb = b.len() / d;
     assert!(na <= TILE && nb <= TILE && out.len() >= TILE * TILE);

@@ -119,7 +119,7 @@ impl Model {
     /// row-major. Fails with [`Error::Usage`] on a wrong length or a non-finite value.
     pub fn predict(&self, x: &[f32]) -> Result<Vec<f32>> {
         let d = self.dim();
-        if x.len() % d != 0 {
+        if !x.len().is_multiple_of(d) {
             return Err(Error::Usage(format!(
                 "predict: {} values is not a whole number of rows of {d} features",
                 x.len()
