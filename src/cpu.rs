@@ -16,6 +16,22 @@ pub fn avx2_fma() -> bool {
     }
 }
 
+/// Whether the running CPU has AVX-512 F and BW besides AVX2 and FMA (x86_64; `false`
+/// elsewhere).
+#[inline]
+pub fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_fma()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether the running CPU has AVX2 (x86_64; `false` elsewhere).
 #[inline]
 pub fn avx2() -> bool {
@@ -26,5 +42,34 @@ pub fn avx2() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// Ask glibc's allocator to keep freed memory for reuse instead of handing it back to the
+/// kernel (Linux with glibc; a no-op elsewhere). Called once per process by
+/// [`crate::embed::Embedder::load`] on the CPU.
+///
+/// Why: the CPU encoder allocates fresh buffers of 1-16 MB for every op of every batch. By
+/// default glibc serves blocks over its (adaptive) mmap threshold with fresh mappings and
+/// trims the heap top after frees, so each batch pays page faults and zeroing of new pages in
+/// the kernel: about a tenth of the encoder's time in `perf` (benches/README.md). Raising the
+/// mmap threshold to its maximum (32 MiB on 64-bit) and disabling trimming keeps those pages
+/// mapped; the process keeps its peak heap until it exits, which a batch job does soon.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            extern "C" {
+                fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+            }
+            const M_TRIM_THRESHOLD: std::ffi::c_int = -1;
+            const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+            // SAFETY: mallopt only changes allocator parameters; values in glibc's ranges.
+            unsafe {
+                mallopt(M_MMAP_THRESHOLD, 32 << 20);
+                mallopt(M_TRIM_THRESHOLD, std::ffi::c_int::MAX);
+            }
+        });
     }
 }

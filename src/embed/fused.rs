@@ -22,21 +22,72 @@ fn use_fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous()
 }
 
-/// Run `f` with AVX2+FMA code generation when the CPU has it.
-#[inline(always)]
-fn dispatch<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
+/// Defines `fn $name(args)` three times over one body: compiled for AVX-512, for AVX2+FMA and
+/// for the baseline target, the widest the CPU has chosen at run time. The body must sit in a function, not
+/// a closure, for the features to reach it: a closure called from a `target_feature` function
+/// is compiled on its own, for the baseline (SSE2 on x86_64).
+macro_rules! multiversioned {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if crate::cpu::avx512() {
+                    // SAFETY: the CPU supports the features enabled for this call.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if crate::cpu::avx2_fma() {
+                    // SAFETY: the CPU supports the features enabled for this call.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
         }
-        if crate::cpu::avx2_fma() {
-            // SAFETY: the CPU supports the features enabled for this call.
-            return unsafe { avx2(f) };
+    };
+}
+
+/// Lanes of the partial sums and maxima below: one AVX2 register of f32.
+const LANES: usize = 8;
+
+/// Sum of `x` in [`LANES`] partial sums (so that it vectorises; f32 addition is not
+/// associative, so a single running sum would not).
+#[inline(always)]
+fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v;
         }
     }
-    f()
+    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+/// Largest element of `x` (`-inf` when empty), lane-wise like [`sum`].
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    acc.iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,6 +159,17 @@ struct BiasGelu {
     bias: Vec<f32>,
 }
 
+multiversioned! {
+    /// `o = gelu(x + bias)` over rows of `bias.len()`.
+    fn bias_gelu_rows(o: &mut [f32], x: &[f32], bias: &[f32]) {
+        for (o, x) in o.chunks_exact_mut(bias.len()).zip(x.chunks_exact(bias.len())) {
+            for ((o, &x), &b) in o.iter_mut().zip(x).zip(bias) {
+                *o = gelu(x + b);
+            }
+        }
+    }
+}
+
 impl CustomOp1 for BiasGelu {
     fn name(&self) -> &'static str {
         "bias-gelu"
@@ -122,15 +184,7 @@ impl CustomOp1 for BiasGelu {
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(k * ROWS_PER_TASK)
             .zip(x.par_chunks(k * ROWS_PER_TASK))
-            .for_each(|(o, x)| {
-                dispatch(|| {
-                    for (o, x) in o.chunks_exact_mut(k).zip(x.chunks_exact(k)) {
-                        for ((o, &x), &b) in o.iter_mut().zip(x).zip(&self.bias) {
-                            *o = gelu(x + b);
-                        }
-                    }
-                })
-            });
+            .for_each(|(o, x)| bias_gelu_rows(o, x, &self.bias));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
@@ -211,6 +265,30 @@ struct MaskedSoftmax {
     lengths: Vec<usize>,
 }
 
+multiversioned! {
+    /// Softmax of rows of `k` scores, row `first + r` of the whole tensor at `r`; a sequence
+    /// spans `per_seq` scores and only its first `lengths[seq]` keys are real (the rest stay 0).
+    fn softmax_rows(
+        o: &mut [f32],
+        x: &[f32],
+        k: usize,
+        first: usize,
+        per_seq: usize,
+        lengths: &[usize],
+    ) {
+        for (r, (o, x)) in o.chunks_exact_mut(k).zip(x.chunks_exact(k)).enumerate() {
+            let n = lengths[(first + r) * k / per_seq];
+            let (o, x) = (&mut o[..n], &x[..n]);
+            let max = max(x);
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = exp(x - max);
+            }
+            let inv = 1.0 / sum(o);
+            o.iter_mut().for_each(|o| *o *= inv);
+        }
+    }
+}
+
 impl CustomOp1 for MaskedSoftmax {
     fn name(&self) -> &'static str {
         "masked-softmax"
@@ -233,21 +311,8 @@ impl CustomOp1 for MaskedSoftmax {
             .zip(x.par_chunks(k * ROWS_PER_TASK))
             .enumerate()
             .for_each(|(task, (o, x))| {
-                dispatch(|| {
-                    for (r, (o, x)) in o.chunks_exact_mut(k).zip(x.chunks_exact(k)).enumerate() {
-                        let row = task * ROWS_PER_TASK + r;
-                        let n = self.lengths[row * k / per_seq];
-                        let (o, x) = (&mut o[..n], &x[..n]);
-                        let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                        let mut sum = 0f32;
-                        for (o, &x) in o.iter_mut().zip(x) {
-                            *o = exp(x - max);
-                            sum += *o;
-                        }
-                        let inv = 1.0 / sum;
-                        o.iter_mut().for_each(|o| *o *= inv);
-                    }
-                })
+                let first = task * ROWS_PER_TASK;
+                softmax_rows(o, x, k, first, per_seq, &self.lengths)
             });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -308,6 +373,45 @@ impl AddNorm {
     }
 }
 
+multiversioned! {
+    /// `o = layer_norm(y + bias + residual)` over rows of `bias.len()`.
+    fn add_norm_rows(
+        o: &mut [f32],
+        y: &[f32],
+        residual: &[f32],
+        bias: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    ) {
+        let h = bias.len();
+        for ((o, y), r) in o
+            .chunks_exact_mut(h)
+            .zip(y.chunks_exact(h))
+            .zip(residual.chunks_exact(h))
+        {
+            for (((o, &y), &r), &b) in o.iter_mut().zip(y).zip(r).zip(bias) {
+                *o = y + r + b;
+            }
+            let mean = sum(o) / h as f32;
+            o.iter_mut().for_each(|o| *o -= mean);
+            let mut var = [0f32; LANES];
+            let chunks = o.chunks_exact(LANES);
+            let rest: f32 = chunks.remainder().iter().map(|o| o * o).sum();
+            for c in chunks {
+                for (v, &o) in var.iter_mut().zip(c) {
+                    *v += o * o;
+                }
+            }
+            let var = var.iter().sum::<f32>() + rest;
+            let inv = 1.0 / (var / h as f32 + eps).sqrt();
+            for ((o, &g), &b) in o.iter_mut().zip(gamma).zip(beta) {
+                *o = *o * inv * g + b;
+            }
+        }
+    }
+}
+
 impl CustomOp2 for AddNormOp {
     fn name(&self) -> &'static str {
         "bias-residual-layer-norm"
@@ -338,29 +442,7 @@ impl CustomOp2 for AddNormOp {
                     .zip(r.par_chunks(h * ROWS_PER_TASK)),
             )
             .for_each(|(o, (y, r))| {
-                dispatch(|| {
-                    for ((o, y), r) in o
-                        .chunks_exact_mut(h)
-                        .zip(y.chunks_exact(h))
-                        .zip(r.chunks_exact(h))
-                    {
-                        let mut sum = 0f32;
-                        for (((o, &y), &r), &b) in o.iter_mut().zip(y).zip(r).zip(&self.bias) {
-                            *o = y + r + b;
-                            sum += *o;
-                        }
-                        let mean = sum / h as f32;
-                        let mut var = 0f32;
-                        for o in o.iter_mut() {
-                            *o -= mean;
-                            var += *o * *o;
-                        }
-                        let inv = 1.0 / (var / h as f32 + self.eps).sqrt();
-                        for ((o, &g), &b) in o.iter_mut().zip(&self.gamma).zip(&self.beta) {
-                            *o = *o * inv * g + b;
-                        }
-                    }
-                })
+                add_norm_rows(o, y, r, &self.bias, &self.gamma, &self.beta, self.eps)
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

@@ -139,6 +139,9 @@ impl Embedder {
             }
         }
         let sha256 = files.weights_sha256()?;
+        if device.is_cpu() {
+            crate::cpu::keep_freed_memory();
+        }
         let dtype = if device.is_cuda() {
             opts.gpu_dtype
         } else {
