@@ -22,10 +22,10 @@ fn use_fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous()
 }
 
-/// Defines `fn $name(args)` three times over one body: compiled for AVX-512, for AVX2+FMA and
-/// for the baseline target, the widest the CPU has chosen at run time. The body must sit in a function, not
-/// a closure, for the features to reach it: a closure called from a `target_feature` function
-/// is compiled on its own, for the baseline (SSE2 on x86_64).
+/// Defines `fn $name(args)` three times over one body, compiled for AVX-512, for AVX2+FMA and
+/// for the baseline target; each call runs the widest version the CPU supports (checked at
+/// run time). The body must sit in a function of its own: a closure passed in from outside a
+/// `target_feature` function is compiled on its own, for the baseline (SSE2 on x86_64).
 macro_rules! multiversioned {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*

@@ -122,12 +122,15 @@ impl QLinear {
     }
 
     /// `x · W` with a given kernel; one this CPU lacks is refused (a panic: a caller's bug).
+    /// The portable kernel quantises with the portable quantiser too, so that it is an oracle
+    /// independent of every SIMD path.
     pub fn forward_with(&self, kernel: Kernel, x: &[f32], m: usize) -> Vec<f32> {
         assert!(
             kernel.available(),
             "the {kernel:?} kernel needs CPU features this one lacks"
         );
-        self.run(x, m, |q, rows, out| match kernel {
+        let simd_quantiser = kernel != Kernel::Portable;
+        self.run(x, m, simd_quantiser, |q, rows, out| match kernel {
             Kernel::Portable => q.rows_portable(rows, out),
             // SAFETY (all three): the kernel's CPU features are present (asserted above);
             // `rows` holds a multiple of MR quantised rows of `kp` values and `out` has room for
@@ -148,6 +151,7 @@ impl QLinear {
         &self,
         x: &[f32],
         m: usize,
+        simd_quantiser: bool,
         kernel: impl Fn(&Self, &Rows, &mut [f32]) + Sync,
     ) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
@@ -156,8 +160,8 @@ impl QLinear {
             return out;
         }
         // Rows per task: a multiple of MR, enough tasks to keep every thread busy on short
-        // batches, at most 64 rows so that a task's quantised rows stay in L2 while every panel
-        // of weights passes over them.
+        // batches, at most 60 (a multiple of MR) so that a task's quantised rows stay in L2
+        // while every panel of weights passes over them.
         let threads = rayon::current_num_threads().max(1);
         let per_task = (m.div_ceil(threads * 4)).div_ceil(MR) * MR;
         let per_task = per_task.clamp(MR, 60);
@@ -173,7 +177,8 @@ impl QLinear {
                 let mut scale = vec![0f32; padded];
                 for r in 0..valid {
                     let row = &x[(r0 + r) * k..(r0 + r + 1) * k];
-                    scale[r] = quantize(row, self.a_max, &mut q[r * kp..r * kp + k]);
+                    let q = &mut q[r * kp..r * kp + k];
+                    scale[r] = quantize(row, self.a_max, q, simd_quantiser);
                 }
                 let rows = Rows {
                     q,
@@ -394,11 +399,13 @@ struct Rows {
     valid: usize,
 }
 
-/// Quantise one row to `[-a_max, a_max]` (rounding half to even); returns its scale. The AVX2
-/// version and the portable one give the same values.
-fn quantize(x: &[f32], a_max: i32, q: &mut [i16]) -> f32 {
+/// Quantise one row to `[-a_max, a_max]` (rounding half to even), with the AVX2 quantiser
+/// when `simd` and the CPU has AVX2; returns its scale. Both give the same values for every
+/// input: NaN quantises to 0, ±inf to ±a_max, and a row too small for its scale's inverse to
+/// be finite counts as all zero.
+fn quantize(x: &[f32], a_max: i32, q: &mut [i16], simd: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu::avx2() {
+    if simd && crate::cpu::avx2() {
         // SAFETY: AVX2 is present; the functions read and write within `x` and `q`.
         unsafe {
             let scale = row_scale(max_abs_avx2(x), a_max);
@@ -406,21 +413,24 @@ fn quantize(x: &[f32], a_max: i32, q: &mut [i16]) -> f32 {
             return scale;
         }
     }
+    let _ = simd;
     let scale = row_scale(x.iter().fold(0f32, |m, v| m.max(v.abs())), a_max);
     quantize_portable(x, 1.0 / scale, a_max, q);
     scale
 }
 
-/// The scale that maps a row's largest magnitude `max` to `a_max` (1 for an all-zero row).
+/// The scale that maps a row's largest magnitude `max` to `a_max`; 1 for an all-zero row, or
+/// one whose scale would have no finite inverse.
 fn row_scale(max: f32, a_max: i32) -> f32 {
-    if max > 0.0 {
+    if max > 0.0 && (a_max as f32 / max).is_finite() {
         max / a_max as f32
     } else {
         1.0
     }
 }
 
-/// `max |x|` (0 when empty): exact, so the same as the portable fold.
+/// `max |x|` (0 when empty), skipping NaN like the portable `f32::max` fold: exact, so the
+/// same value.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn max_abs_avx2(x: &[f32]) -> f32 {
@@ -430,7 +440,8 @@ unsafe fn max_abs_avx2(x: &[f32]) -> f32 {
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
     for c in chunks {
-        m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(c.as_ptr()), abs));
+        // maxps returns its second operand when either is NaN: the running maximum survives.
+        m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(c.as_ptr()), abs), m);
     }
     let mut lanes = [0f32; 8];
     _mm256_storeu_ps(lanes.as_mut_ptr(), m);
@@ -438,8 +449,11 @@ unsafe fn max_abs_avx2(x: &[f32]) -> f32 {
 }
 
 fn quantize_portable(x: &[f32], inv: f32, a_max: i32, q: &mut [i16]) {
+    let lim = a_max as f32;
     for (q, &v) in q.iter_mut().zip(x) {
-        *q = ((v * inv).round_ties_even() as i32).clamp(-a_max, a_max) as i16;
+        let v = v * inv;
+        let v = if v.is_nan() { 0.0 } else { v.clamp(-lim, lim) };
+        *q = v.round_ties_even() as i16;
     }
 }
 
@@ -449,12 +463,15 @@ unsafe fn quantize_avx2(x: &[f32], inv: f32, a_max: i32, q: &mut [i16]) {
     use std::arch::x86_64::*;
     let len = x.len().min(q.len());
     let vinv = _mm256_set1_ps(inv);
-    let (lo, hi) = (_mm256_set1_epi32(-a_max), _mm256_set1_epi32(a_max));
+    let (lo, hi) = (_mm256_set1_ps(-a_max as f32), _mm256_set1_ps(a_max as f32));
     let mut i = 0;
     while i + 8 <= len {
-        // cvtps rounds half to even (the default MXCSR mode), as `round_ties_even`.
-        let v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x.as_ptr().add(i)), vinv));
-        let v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+        let v = _mm256_mul_ps(_mm256_loadu_ps(x.as_ptr().add(i)), vinv);
+        // NaN lanes to 0, then the clamp (bounds are integers, so clamping before rounding
+        // is the same as after), then cvtps, which rounds half to even (the default MXCSR
+        // mode) as `round_ties_even` does.
+        let v = _mm256_and_ps(v, _mm256_cmp_ps::<_CMP_ORD_Q>(v, v));
+        let v = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
         // The pack works per 128-bit lane: elements 0-3 land in qword 0 and 4-7 in qword 2.
         let w = _mm256_permute4x64_epi64::<0b1000>(_mm256_packs_epi32(v, v));
         _mm_storeu_si128(
@@ -532,14 +549,24 @@ mod tests {
         // Values on rounding ties (x.5 after scaling) and beyond the row maximum's range.
         let mut x: Vec<f32> = (0..77).map(|i| (i as f32 - 38.0) * 0.5).collect();
         x.extend(random(300, 5));
-        for len in [1, 7, 8, 9, 77, 377] {
-            let row = &x[..len];
+        // NaN and ±inf inside a row, and a row too small for its scale to invert.
+        let mut odd = random(40, 6);
+        odd[3] = f32::NAN;
+        odd[17] = f32::INFINITY;
+        odd[30] = f32::NEG_INFINITY;
+        let tiny: Vec<f32> = random(24, 7).iter().map(|v| v * 1e-37).collect();
+        let rows: Vec<&[f32]> = [1, 7, 8, 9, 77, 377]
+            .iter()
+            .map(|&len| &x[..len])
+            .chain([&odd[..], &odd[..9], &tiny[..]])
+            .collect();
+        for row in rows {
+            let len = row.len();
             let mut a = vec![0i16; len];
             let mut b = vec![0i16; len];
-            let scale = quantize(row, A_MAX, &mut a);
-            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            assert_eq!(scale, row_scale(max, A_MAX), "length {len}");
-            quantize_portable(row, 1.0 / scale, A_MAX, &mut b);
+            let sa = quantize(row, A_MAX, &mut a, true);
+            let sb = quantize(row, A_MAX, &mut b, false);
+            assert_eq!(sa, sb, "length {len}");
             assert_eq!(a, b, "length {len}");
         }
     }
