@@ -5,7 +5,8 @@
 //! of the time next to the GEMMs: `gelu_erf` evaluates erf in f64 on one thread, softmax and the
 //! bias/residual adds are separate single-threaded passes. Here each step is one pass over the
 //! data, parallel over rows with rayon, written so that the compiler vectorises it; on x86_64
-//! with AVX2+FMA (checked at run time) the same loops are compiled for those units.
+//! the same loops are compiled for AVX-512 and for AVX2+FMA too, and the widest the CPU has
+//! runs (`multiversioned!`, checked at run time).
 //! - [`bias_gelu`]: `gelu_erf(x + bias)`, erf by a rational approximation (max error ~1e-7).
 //! - [`masked_softmax`]: softmax over the real keys of each sequence; padded keys get 0.
 //! - [`bias_residual_layer_norm`]: `layer_norm(y + bias + residual)`.
@@ -59,22 +60,22 @@ macro_rules! multiversioned {
 /// Lanes of the partial sums and maxima below: one AVX2 register of f32.
 const LANES: usize = 8;
 
-/// Sum of `x` in [`LANES`] partial sums (so that it vectorises; f32 addition is not
-/// associative, so a single running sum would not).
+/// Sum of `f(v)` over `x` in [`LANES`] partial sums (so that it vectorises; f32 addition is
+/// not associative, so a single running sum would not).
 #[inline(always)]
-fn sum(x: &[f32]) -> f32 {
+fn sum_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = x.chunks_exact(LANES);
     let rest = chunks.remainder();
     for c in chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v;
+            *a += f(v);
         }
     }
-    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+    acc.iter().sum::<f32>() + rest.iter().map(|&v| f(v)).sum::<f32>()
 }
 
-/// Largest element of `x` (`-inf` when empty), lane-wise like [`sum`].
+/// Largest element of `x` (`-inf` when empty), lane-wise like [`sum_of`].
 #[inline(always)]
 fn max(x: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
@@ -283,7 +284,7 @@ multiversioned! {
             for (o, &x) in o.iter_mut().zip(x) {
                 *o = exp(x - max);
             }
-            let inv = 1.0 / sum(o);
+            let inv = 1.0 / sum_of(o, |v| v);
             o.iter_mut().for_each(|o| *o *= inv);
         }
     }
@@ -393,17 +394,9 @@ multiversioned! {
             for (((o, &y), &r), &b) in o.iter_mut().zip(y).zip(r).zip(bias) {
                 *o = y + r + b;
             }
-            let mean = sum(o) / h as f32;
+            let mean = sum_of(o, |v| v) / h as f32;
             o.iter_mut().for_each(|o| *o -= mean);
-            let mut var = [0f32; LANES];
-            let chunks = o.chunks_exact(LANES);
-            let rest: f32 = chunks.remainder().iter().map(|o| o * o).sum();
-            for c in chunks {
-                for (v, &o) in var.iter_mut().zip(c) {
-                    *v += o * o;
-                }
-            }
-            let var = var.iter().sum::<f32>() + rest;
+            let var = sum_of(o, |v| v * v);
             let inv = 1.0 / (var / h as f32 + eps).sqrt();
             for ((o, &g), &b) in o.iter_mut().zip(gamma).zip(beta) {
                 *o = *o * inv * g + b;

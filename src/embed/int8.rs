@@ -99,16 +99,6 @@ impl QLinear {
         self.n
     }
 
-    /// The quantised weight `w_q[i][j]`.
-    pub fn weight_q(&self, i: usize, j: usize) -> i16 {
-        self.packed[Self::at(self.kp, i, j)]
-    }
-
-    /// Per output column, the factor that turns `w_q` back into the weight.
-    pub fn col_scale(&self) -> &[f32] {
-        &self.col_scale[..self.n]
-    }
-
     /// `x · W` for row-major `x` of `m` rows; row-major `[m, n]` output, with the fastest
     /// [`Kernel`] this CPU has. Every kernel gives the same bits as
     /// [`QLinear::forward_portable`].
@@ -369,7 +359,7 @@ impl Kernel {
         {
             use std::arch::is_x86_feature_detected as has;
             match self {
-                Kernel::Avx512Vnni => has!("avx512f") && has!("avx512bw") && has!("avx512vnni"),
+                Kernel::Avx512Vnni => crate::cpu::avx512() && has!("avx512vnni"),
                 Kernel::AvxVnni => crate::cpu::avx2_fma() && has!("avxvnni"),
                 Kernel::Avx2 => crate::cpu::avx2_fma(),
                 Kernel::Portable => true,
