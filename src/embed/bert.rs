@@ -7,7 +7,9 @@
 //!   into the Q rows at load time, so attention costs one GEMM and no extra scaling pass.
 //! - Every projection runs on the flattened `[tokens, H]` matrix (one large GEMM, not a batch of
 //!   small ones); only the attention itself is batched per sequence and head.
-//! - The only copies to a contiguous layout are the ones that regroup heads for attention.
+//! - On the CPU in f32, attention reads the QKV projection as it is and writes its context in
+//!   the output projection's layout ([`fused::Attention`]): no regrouped copy of the heads, no
+//!   score tensor, and no work on padding; other devices and dtypes regroup heads by one copy.
 //! - Element-wise steps are fused and multi-threaded on the CPU ([`super::fused`]): bias+GELU,
 //!   masked softmax (padding excluded by length, no additive mask), bias+residual+LayerNorm.
 //!
@@ -20,7 +22,7 @@ use serde::Deserialize;
 
 use candle_core::Result;
 
-use super::fused::{self, AddNorm};
+use super::fused::{self, AddNorm, Attention};
 use super::int8::QLinear;
 use crate::cpu_storage::contiguous_f32;
 
@@ -99,10 +101,9 @@ impl Dense {
 }
 
 struct Layer {
-    /// Fused Q/K/V projection `[H, 3H]`; its bias, shaped `[3, 1, heads, 1, d]`, is added while
-    /// regrouping heads.
+    /// Fused Q/K/V projection `[H, 3H]`; [`Attention`] adds its bias while gathering each head.
     qkv: Dense,
-    qkv_bias: Tensor,
+    attention: Attention,
     /// Attention output projection; [`AddNorm`] adds its bias with the residual.
     out: Dense,
     attn_norm: AddNorm,
@@ -120,8 +121,6 @@ pub struct Bert {
     token_type0: Tensor,
     ln_emb: LayerNorm,
     layers: Vec<Layer>,
-    heads: usize,
-    head_dim: usize,
     hidden: usize,
     dtype: DType,
 }
@@ -181,8 +180,7 @@ impl Bert {
                 unreachable!("Dense::load gives float layers")
             };
             let qkv = Dense::Float(Tensor::cat(&[(q * scale)?, k, v], 1)?);
-            let qkv_bias =
-                Tensor::cat(&[(qb * scale)?, kb, vb_], 0)?.reshape((3, 1, heads, 1, head_dim))?;
+            let attention = Attention::new(Tensor::cat(&[(qb * scale)?, kb, vb_], 0)?, heads)?;
             let (out, out_bias) = Dense::load(&a.pp("output.dense"), h, h)?;
             let (ffn_in, ffn_in_bias) =
                 Dense::load(&l.pp("intermediate.dense"), h, cfg.intermediate_size)?;
@@ -190,7 +188,7 @@ impl Bert {
                 Dense::load(&l.pp("output.dense"), cfg.intermediate_size, h)?;
             layers.push(Layer {
                 qkv,
-                qkv_bias,
+                attention,
                 out,
                 attn_norm: add_norm(out_bias, a.pp("output.LayerNorm"), h, cfg.layer_norm_eps)?,
                 ffn_in,
@@ -210,8 +208,6 @@ impl Bert {
             token_type0,
             ln_emb,
             layers,
-            heads,
-            head_dim,
             hidden: h,
             dtype: vb.dtype(),
         })
@@ -240,7 +236,8 @@ impl Bert {
         pool_mean_normalize(&hidden, &mask)
     }
 
-    /// Last hidden states `[B, L, H]` for a right-padded batch (see [`Bert::embed`]).
+    /// Last hidden states `[B, L, H]` for a right-padded batch (see [`Bert::embed`]). The rows
+    /// of padding positions are unspecified (see [`Attention`]).
     pub fn encode(&self, ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
         let (b, l) = ids.dims2()?;
         let n = b * l;
@@ -259,36 +256,13 @@ impl Bert {
         }
         let mask = fused::KeyMask::new(lengths, l, x.device(), x.dtype())?;
         for layer in &self.layers {
-            x = self.layer(layer, &x, &mask, b, l)?;
+            x = self.layer(layer, &x, &mask, b)?;
         }
         x.reshape((b, l, self.hidden))
     }
 
-    fn layer(
-        &self,
-        layer: &Layer,
-        x: &Tensor,
-        mask: &fused::KeyMask,
-        b: usize,
-        l: usize,
-    ) -> Result<Tensor> {
-        let (nh, d) = (self.heads, self.head_dim);
-        // [B*L, 3H] -> [3, B, heads, L, d]: the bias add writes the regrouped copy.
-        let qkv = layer
-            .qkv
-            .forward(x)?
-            .reshape((b, l, 3, nh, d))?
-            .permute((2, 0, 3, 1, 4))?
-            .broadcast_add(&layer.qkv_bias)?;
-        let q = qkv.get(0)?;
-        let k = qkv.get(1)?;
-        let v = qkv.get(2)?;
-        let probs = fused::masked_softmax(&q.matmul(&k.t()?)?, mask)?;
-        let ctx = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b * l, self.hidden))?;
+    fn layer(&self, layer: &Layer, x: &Tensor, mask: &fused::KeyMask, b: usize) -> Result<Tensor> {
+        let ctx = layer.attention.forward(&layer.qkv.forward(x)?, mask, b)?;
         let x = layer.attn_norm.forward(&layer.out.forward(&ctx)?, x)?;
         let ffn = fused::bias_gelu(&layer.ffn_in.forward(&x)?, &layer.ffn_in_bias)?;
         layer.ffn_norm.forward(&layer.ffn_out.forward(&ffn)?, &x)

@@ -9,7 +9,10 @@
 //! runs (`multiversioned!`, checked at run time).
 //! - [`bias_gelu`]: `gelu_erf(x + bias)`, erf by a rational approximation (max error ~1e-7).
 //! - [`masked_softmax`]: softmax over the real keys of each sequence; padded keys get 0.
-//! - [`bias_residual_layer_norm`]: `layer_norm(y + bias + residual)`.
+//! - [`AddNorm`]: `layer_norm(y + bias + residual)`.
+//! - [`Attention`]: multi-head self-attention straight from the fused QKV projection (bias
+//!   added while gathering a head, scores, masked softmax and the weighted sum of values in one
+//!   pass per sequence, over its real tokens only), written in the output projection's layout.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -441,6 +444,334 @@ impl CustomOp2 for AddNormOp {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// attention
+
+/// Multi-head self-attention over a fused Q/K/V projection.
+///
+/// Input `qkv: [B*L, 3H]` is the projection without its bias: Q, K and V side by side, heads
+/// in order inside each, the 1/sqrt(d) scale already folded into Q. The output is the context
+/// `[B*L, H]`, heads side by side, ready for the output projection. Keys are the first
+/// `lengths[b]` tokens of each sequence ([`KeyMask`]).
+///
+/// The rows of padding tokens are unspecified: the fused kernel leaves them 0, the twin computes
+/// them over the real keys. Neither reaches a real token (keys are real tokens only) nor the
+/// pooled output, so the pooled embedding does not depend on which ran.
+pub struct Attention {
+    /// `[3H]`, on the model's device and dtype (the twin's).
+    bias: Tensor,
+    /// The same in f32 (the fused kernel's).
+    bias_f32: Vec<f32>,
+    heads: usize,
+}
+
+impl Attention {
+    pub fn new(bias: Tensor, heads: usize) -> Result<Self> {
+        let h3 = bias.dims1()?;
+        if heads == 0 || h3 % (3 * heads) != 0 {
+            candle_core::bail!("attention: bias of {h3} for {heads} heads");
+        }
+        Ok(Attention {
+            bias_f32: bias.to_dtype(DType::F32)?.to_vec1()?,
+            bias,
+            heads,
+        })
+    }
+
+    /// The context for `qkv: [B*L, 3H]` of `batch` sequences (see [`Attention`]).
+    pub fn forward(&self, qkv: &Tensor, mask: &KeyMask, batch: usize) -> Result<Tensor> {
+        if use_fused(qkv) {
+            qkv.apply_op1_no_bwd(&AttentionOp {
+                bias: &self.bias_f32,
+                heads: self.heads,
+                lengths: &mask.lengths,
+                batch,
+                portable: false,
+            })
+        } else {
+            self.forward_slow(qkv, mask, batch)
+        }
+    }
+
+    /// [`Self::forward`] on the CPU in f32 without the AVX-512 kernel: its twin in loops the
+    /// compiler vectorises (the path of CPUs without AVX-512 and of head sizes that are not a
+    /// multiple of 16).
+    pub fn forward_portable(&self, qkv: &Tensor, mask: &KeyMask, batch: usize) -> Result<Tensor> {
+        let qkv = qkv.to_dtype(DType::F32)?.contiguous()?;
+        qkv.apply_op1_no_bwd(&AttentionOp {
+            bias: &self.bias_f32,
+            heads: self.heads,
+            lengths: &mask.lengths,
+            batch,
+            portable: true,
+        })
+    }
+
+    /// The twin of [`Self::forward`] in candle ops (other devices and dtypes; the test oracle):
+    /// heads regrouped by a permuted copy that adds the bias, batched matmuls, the masked
+    /// softmax.
+    pub fn forward_slow(&self, qkv: &Tensor, mask: &KeyMask, batch: usize) -> Result<Tensor> {
+        let (rows, h3) = qkv.dims2()?;
+        let (nh, hidden) = (self.heads, h3 / 3);
+        let (d, l) = (hidden / nh, rows / batch.max(1));
+        let qkv = qkv
+            .reshape((batch, l, 3, nh, d))?
+            .permute((2, 0, 3, 1, 4))?
+            .broadcast_add(&self.bias.reshape((3, 1, nh, 1, d))?)?;
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let probs = masked_softmax(&q.matmul(&k.t()?)?, mask)?;
+        probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((batch * l, hidden))
+    }
+}
+
+struct AttentionOp<'a> {
+    bias: &'a [f32],
+    heads: usize,
+    lengths: &'a [usize],
+    batch: usize,
+    /// Use the vectorised loops even where the AVX-512 kernel could run (its test oracle).
+    portable: bool,
+}
+
+/// `acc[j] += a · x[j]` over the shorter of the two: a loop the compiler vectorises.
+#[inline(always)]
+fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
+    for (o, &x) in acc.iter_mut().zip(x) {
+        *o += a * x;
+    }
+}
+
+/// `o = x + b` element-wise (a function, not a closure, so that it is compiled with the
+/// caller's target features: see [`multiversioned!`]).
+#[inline(always)]
+fn add_into(o: &mut [f32], x: &[f32], b: &[f32]) {
+    for ((o, &x), &b) in o.iter_mut().zip(x).zip(b) {
+        *o = x + b;
+    }
+}
+
+/// Head `h` of the first `q.len() / d` rows of `qkv`, with its bias: Q and V row-major
+/// (`[n, d]`), K transposed with rows `np` apart (`kt[c * np + j]`, `np >= n`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gather_head(
+    q: &mut [f32],
+    kt: &mut [f32],
+    v: &mut [f32],
+    np: usize,
+    qkv: &[f32],
+    bias: &[f32],
+    h: usize,
+    heads: usize,
+) {
+    let hidden = bias.len() / 3;
+    let d = hidden / heads;
+    let (qc, kc, vc) = (h * d, hidden + h * d, 2 * hidden + h * d);
+    let (qb, kb, vb) = (&bias[qc..qc + d], &bias[kc..kc + d], &bias[vc..vc + d]);
+    for (j, ((row, qj), vj)) in qkv
+        .chunks_exact(3 * hidden)
+        .zip(q.chunks_exact_mut(d))
+        .zip(v.chunks_exact_mut(d))
+        .enumerate()
+    {
+        add_into(qj, &row[qc..qc + d], qb);
+        add_into(vj, &row[vc..vc + d], vb);
+        for (c, (&x, &b)) in row[kc..kc + d].iter().zip(kb).enumerate() {
+            kt[c * np + j] = x + b;
+        }
+    }
+}
+
+multiversioned! {
+    /// The context rows of one sequence (`out`: `[L, H]`, zeros on entry) from its `n` real
+    /// rows of `qkv` (`[n, 3H]`). Per head: Q and V gathered row-major and K transposed, each
+    /// with its bias; per query row, the scores as `d` passes of `axpy` over K's rows, the
+    /// softmax over them, and the context as `n` passes of `axpy` over V's rows (each pass a
+    /// vectorised loop over data that stays in L1).
+    fn attend_sequence(out: &mut [f32], qkv: &[f32], bias: &[f32], n: usize, heads: usize) {
+        let hidden = bias.len() / 3;
+        let d = hidden / heads;
+        let mut q = vec![0f32; n * d];
+        let mut kt = vec![0f32; d * n];
+        let mut v = vec![0f32; n * d];
+        let mut s = vec![0f32; n];
+        let mut ctx = vec![0f32; d];
+        for h in 0..heads {
+            gather_head(&mut q, &mut kt, &mut v, n, qkv, bias, h, heads);
+            for (i, qi) in q.chunks_exact(d).enumerate() {
+                s.fill(0.0);
+                for (&qc, k) in qi.iter().zip(kt.chunks_exact(n)) {
+                    axpy(&mut s, qc, k);
+                }
+                let m = max(&s);
+                s.iter_mut().for_each(|x| *x = exp(*x - m));
+                let inv = 1.0 / sum_of(&s, |x| x);
+                ctx.fill(0.0);
+                for (&p, vj) in s.iter().zip(v.chunks_exact(d)) {
+                    axpy(&mut ctx, p, vj);
+                }
+                let o = &mut out[i * hidden + h * d..i * hidden + (h + 1) * d];
+                for (o, &c) in o.iter_mut().zip(&ctx) {
+                    *o = c * inv;
+                }
+            }
+        }
+    }
+}
+
+/// The AVX-512 twin of [`attend_sequence`] for head sizes that are a multiple of 16: blocks of
+/// `R` query rows, so that every key or value register loaded serves `R` rows, with the
+/// scores of 16 keys (or 16 context columns) per row in one register. K is transposed with
+/// its rows padded to whole registers of keys (zeros); the scores of padding keys are never
+/// read.
+///
+/// # Safety
+/// The CPU has AVX-512 F and BW; `d = bias.len() / 3 / heads` is a multiple of 16; `qkv` holds
+/// at least `n` rows of `bias.len()` and `out` at least `n` rows of `bias.len() / 3`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+unsafe fn attend_sequence_avx512(
+    out: &mut [f32],
+    qkv: &[f32],
+    bias: &[f32],
+    n: usize,
+    heads: usize,
+) {
+    /// Query rows per block.
+    const R: usize = 4;
+    let hidden = bias.len() / 3;
+    let d = hidden / heads;
+    debug_assert!(d.is_multiple_of(16) && qkv.len() >= n * 3 * hidden && out.len() >= n * hidden);
+    let np = n.div_ceil(16) * 16;
+    let mut q = vec![0f32; n * d];
+    let mut kt = vec![0f32; d * np];
+    let mut v = vec![0f32; n * d];
+    let mut s = vec![0f32; R * np];
+    for h in 0..heads {
+        gather_head(&mut q, &mut kt, &mut v, np, qkv, bias, h, heads);
+        let mut i = 0;
+        while i < n {
+            let rows = (n - i).min(R);
+            let o = &mut out[i * hidden + h * d..];
+            let qi = &q[i * d..];
+            match rows {
+                4 => attend_block_avx512::<4>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                3 => attend_block_avx512::<3>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                2 => attend_block_avx512::<2>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                _ => attend_block_avx512::<1>(o, hidden, qi, &kt, &v, &mut s, n, d),
+            }
+            i += rows;
+        }
+    }
+}
+
+/// `R` query rows of one head (see [`attend_sequence_avx512`]): `q` from the block's first
+/// row, `out` from its first output row (rows `stride` apart), `s` scratch of `R` rows of the
+/// padded key count.
+///
+/// # Safety
+/// As [`attend_sequence_avx512`], with `R` rows left in `q` and `out`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn attend_block_avx512<const R: usize>(
+    out: &mut [f32],
+    stride: usize,
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    s: &mut [f32],
+    n: usize,
+    d: usize,
+) {
+    use std::arch::x86_64::*;
+    let np = kt.len() / d;
+    debug_assert!(q.len() >= R * d && s.len() >= R * np && v.len() >= n * d);
+    debug_assert!(out.len() >= (R - 1) * stride + d);
+    let (q, kt, v, sp) = (q.as_ptr(), kt.as_ptr(), v.as_ptr(), s.as_mut_ptr());
+    for jb in (0..np).step_by(16) {
+        let mut acc = [_mm512_setzero_ps(); R];
+        for c in 0..d {
+            let k = _mm512_loadu_ps(kt.add(c * np + jb));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*q.add(r * d + c)), k, *acc);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm512_storeu_ps(sp.add(r * np + jb), *acc);
+        }
+    }
+    let mut inv = [0f32; R];
+    for (r, inv) in inv.iter_mut().enumerate() {
+        let row = &mut s[r * np..r * np + n];
+        let m = max(row);
+        row.iter_mut().for_each(|x| *x = exp(*x - m));
+        *inv = 1.0 / sum_of(row, |x| x);
+    }
+    let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
+    for cb in (0..d).step_by(16) {
+        let mut acc = [_mm512_setzero_ps(); R];
+        for j in 0..n {
+            let vj = _mm512_loadu_ps(v.add(j * d + cb));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*sp.add(r * np + j)), vj, *acc);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let y = _mm512_mul_ps(*acc, _mm512_set1_ps(inv[r]));
+            _mm512_storeu_ps(op.add(r * stride + cb), y);
+        }
+    }
+}
+
+impl CustomOp1 for AttentionOp<'_> {
+    fn name(&self) -> &'static str {
+        "attention"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = contiguous_f32(s, l, self.name())?;
+        let (rows, h3) = l.shape().dims2()?;
+        let b = self.batch;
+        if h3 != self.bias.len() || b == 0 || rows % b != 0 {
+            candle_core::bail!(
+                "attention: qkv {:?} for a batch of {b} and a bias of {}",
+                l.dims(),
+                self.bias.len()
+            );
+        }
+        let len = rows / b;
+        if self.lengths.len() != b || self.lengths.iter().any(|&n| n == 0 || n > len) {
+            candle_core::bail!(
+                "attention: {} lengths in 1..={len} for batch {b}",
+                self.lengths.len()
+            );
+        }
+        let hidden = h3 / 3;
+        let mut out = vec![0f32; rows * hidden];
+        out.par_chunks_mut(len * hidden)
+            .zip(qkv.par_chunks(len * h3))
+            .zip(self.lengths.par_iter())
+            .for_each(|((o, x), &n)| {
+                #[cfg(target_arch = "x86_64")]
+                if !self.portable
+                    && (hidden / self.heads).is_multiple_of(16)
+                    && crate::cpu::avx512()
+                {
+                    // SAFETY: the CPU has AVX-512 F and BW; the head size is a multiple of 16;
+                    // `o` and `x` hold the sequence's `len >= n` rows.
+                    return unsafe { attend_sequence_avx512(o, x, self.bias, n, self.heads) };
+                }
+                attend_sequence(o, x, self.bias, n, self.heads)
+            });
+        Ok((CpuStorage::F32(out), Shape::from((rows, hidden))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +861,61 @@ mod tests {
             assert!(row[33..].iter().all(|&p| p == 0.0));
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn attention_matches_plain_ops_on_real_rows_and_leaves_padding_zero() {
+        let dev = Device::Cpu;
+        // d = 32 (MiniLM's) and d = 24 (context columns past a whole block); lengths with
+        // query-row tails of every size and a sequence of one token.
+        for (heads, d) in [(3, 32), (2, 24)] {
+            let hidden = heads * d;
+            let (b, l) = (4, 37);
+            let lengths = [37, 1, 19, 34];
+            let qkv = Tensor::randn(0f32, 1.0, (b * l, 3 * hidden), &dev).unwrap();
+            let bias = Tensor::randn(0f32, 0.5, 3 * hidden, &dev).unwrap();
+            let attn = Attention::new(bias, heads).unwrap();
+            let mask = KeyMask::new(&lengths, l, &dev, DType::F32).unwrap();
+            let fast = attn.forward(&qkv, &mask, b).unwrap();
+            let slow = attn.forward_slow(&qkv, &mask, b).unwrap();
+            // The portable loops (the AVX-512 kernel's twin, where this CPU has it) agree too.
+            let portable = attn.forward_portable(&qkv, &mask, b).unwrap();
+            assert!(max_abs_diff(&portable, &fast) < 1e-5);
+            assert_eq!(fast.dims(), &[b * l, hidden]);
+            let (fast, slow) = (
+                fast.to_vec2::<f32>().unwrap(),
+                slow.to_vec2::<f32>().unwrap(),
+            );
+            for (seq, &n) in lengths.iter().enumerate() {
+                for i in 0..l {
+                    let (f, s) = (&fast[seq * l + i], &slow[seq * l + i]);
+                    if i < n {
+                        let diff = f
+                            .iter()
+                            .zip(s)
+                            .map(|(a, b)| (a - b).abs())
+                            .fold(0f32, f32::max);
+                        assert!(diff < 1e-5, "d {d}, sequence {seq}, row {i}: {diff}");
+                    } else {
+                        assert!(f.iter().all(|&v| v == 0.0), "padding row {i} of {seq}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attention_refuses_bad_shapes() {
+        let dev = Device::Cpu;
+        assert!(Attention::new(Tensor::zeros(10, DType::F32, &dev).unwrap(), 2).is_err());
+        let attn = Attention::new(Tensor::zeros(12, DType::F32, &dev).unwrap(), 2).unwrap();
+        let qkv = Tensor::zeros((6, 12), DType::F32, &dev).unwrap();
+        let mask = |lengths: &[usize]| KeyMask::new(lengths, 3, &dev, DType::F32).unwrap();
+        assert!(attn.forward(&qkv, &mask(&[3, 3]), 2).is_ok());
+        assert!(attn.forward(&qkv, &mask(&[3]), 2).is_err());
+        assert!(attn.forward(&qkv, &mask(&[3, 4]), 2).is_err());
+        assert!(attn.forward(&qkv, &mask(&[3, 0]), 2).is_err());
+        assert!(attn.forward(&qkv, &mask(&[2, 2, 2, 2]), 4).is_err());
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //! every kernel's twin and test oracle: they agree bit for bit. The caller keeps LayerNorm,
 //! softmax, GELU, attention and pooling in f32 (`super::bert`).
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// Largest quantised weight magnitude.
@@ -142,13 +144,16 @@ impl QLinear {
         x: &[f32],
         m: usize,
         simd_quantiser: bool,
-        kernel: impl Fn(&Self, &Rows, &mut [f32]) + Sync,
+        kernel: impl Fn(&Self, &Rows, &mut [MaybeUninit<f32>]) + Sync,
     ) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
-        let mut out = vec![0f32; m * self.n];
         if m == 0 || self.n == 0 {
-            return out;
+            return vec![0f32; m * self.n];
         }
+        // The output is not zeroed first (that memset cost more than the quantisation):
+        // every kernel writes every column of every valid row it is given, and each task's
+        // rows are all valid.
+        let mut out: Vec<f32> = Vec::with_capacity(m * self.n);
         // Rows per task: a multiple of MR, enough tasks to keep every thread busy on short
         // batches, at most 60 (a multiple of MR) so that a task's quantised rows stay in L2
         // while every panel of weights passes over them.
@@ -156,7 +161,8 @@ impl QLinear {
         let per_task = (m.div_ceil(threads * 4)).div_ceil(MR) * MR;
         let per_task = per_task.clamp(MR, 60);
         let (k, kp, n) = (self.k, self.kp, self.n);
-        out.par_chunks_mut(per_task * n)
+        out.spare_capacity_mut()[..m * n]
+            .par_chunks_mut(per_task * n)
             .enumerate()
             .for_each(|(t, out)| {
                 let r0 = t * per_task;
@@ -178,10 +184,12 @@ impl QLinear {
                 };
                 kernel(self, &rows, out);
             });
+        // SAFETY: the `m * n` elements were written above (see the comment on `out`).
+        unsafe { out.set_len(m * n) };
         out
     }
 
-    fn rows_portable(&self, a: &Rows, out: &mut [f32]) {
+    fn rows_portable(&self, a: &Rows, out: &mut [MaybeUninit<f32>]) {
         let (kp, n) = (self.kp, self.n);
         for r in 0..a.valid {
             for j in 0..n {
@@ -189,7 +197,7 @@ impl QLinear {
                 for i in 0..kp {
                     acc += a.q[r * kp + i] as i32 * self.packed[Self::at(kp, i, j)] as i32;
                 }
-                out[r * n + j] = (acc as f32 * a.scale[r]) * self.col_scale[j];
+                out[r * n + j].write((acc as f32 * a.scale[r]) * self.col_scale[j]);
             }
         }
     }
@@ -198,7 +206,7 @@ impl QLinear {
     /// `vpmaddwd` + `vpaddd` (AVX2) or one `vpdpwssd` (AVX-VNNI).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn rows_avx2(&self, rows: &Rows, out: &mut [f32]) {
+    unsafe fn rows_avx2(&self, rows: &Rows, out: &mut [MaybeUninit<f32>]) {
         use std::arch::x86_64::*;
         rows_256!(self, rows, out, |acc, v, b| _mm256_add_epi32(
             acc,
@@ -208,7 +216,7 @@ impl QLinear {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,avxvnni")]
-    unsafe fn rows_avx_vnni(&self, rows: &Rows, out: &mut [f32]) {
+    unsafe fn rows_avx_vnni(&self, rows: &Rows, out: &mut [MaybeUninit<f32>]) {
         use std::arch::x86_64::*;
         rows_256!(self, rows, out, |acc, v, b| _mm256_dpwssd_avx_epi32(
             acc, v, b
@@ -219,7 +227,7 @@ impl QLinear {
     /// per micro-tile, `vpdpwssd` accumulating.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn rows_avx512_vnni(&self, rows: &Rows, out: &mut [f32]) {
+    unsafe fn rows_avx512_vnni(&self, rows: &Rows, out: &mut [MaybeUninit<f32>]) {
         let panels = self.n.div_ceil(NR);
         let mut p = 0;
         while p < panels {
@@ -236,7 +244,12 @@ impl QLinear {
     /// Panels `p0..p0 + P` against every row of `rows`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile_avx512_vnni<const P: usize>(&self, rows: &Rows, out: &mut [f32], p0: usize) {
+    unsafe fn tile_avx512_vnni<const P: usize>(
+        &self,
+        rows: &Rows,
+        out: &mut [MaybeUninit<f32>],
+        p0: usize,
+    ) {
         use std::arch::x86_64::*;
         let (kp, n) = (self.kp, self.n);
         let pairs = kp / 2;
@@ -268,7 +281,7 @@ impl QLinear {
                     let cols = (n - p * NR).min(NR);
                     let cs = _mm512_loadu_ps(self.col_scale.as_ptr().add(p * NR));
                     let y = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(*acc), rs), cs);
-                    let o = out.as_mut_ptr().add((r0 + r) * n + p * NR);
+                    let o = (out.as_mut_ptr() as *mut f32).add((r0 + r) * n + p * NR);
                     _mm512_mask_storeu_ps(o, ((1u32 << cols) - 1) as __mmask16, y);
                 }
             }
@@ -282,7 +295,7 @@ impl QLinear {
 #[cfg(target_arch = "x86_64")]
 macro_rules! rows_256 {
     ($q:expr, $rows:expr, $out:expr, $acc:expr) => {{
-        let (q, rows, out): (&QLinear, &Rows, &mut [f32]) = ($q, $rows, $out);
+        let (q, rows, out): (&QLinear, &Rows, &mut [MaybeUninit<f32>]) = ($q, $rows, $out);
         let (kp, n) = (q.kp, q.n);
         let pairs = kp / 2;
         let a = &rows.q;
@@ -313,7 +326,7 @@ macro_rules! rows_256 {
                     let rs = _mm256_set1_ps(*rows.scale.get_unchecked(r0 + r));
                     let y0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[0]), rs), cs0);
                     let y1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[1]), rs), cs1);
-                    let o = out.as_mut_ptr().add((r0 + r) * n + p * NR);
+                    let o = (out.as_mut_ptr() as *mut f32).add((r0 + r) * n + p * NR);
                     if cols == NR {
                         _mm256_storeu_ps(o, y0);
                         _mm256_storeu_ps(o.add(8), y1);
