@@ -21,7 +21,9 @@
 #   5. every account cut to its first 10 requests, scored by the default model;
 #   6. TF-IDF + logistic regression (scripts/tfidf_baseline.py, scikit-learn in a venv under
 #      target/), on every kind and leave-one-kind-out;
-#   7. runs/eval/summary.md: the tables of docs/evaluation.md.
+#   7. runs/eval/summary.md: the tables of docs/evaluation.md;
+#   8. the probes, campaign kinds written against the detector after it was built
+#      (scripts/probe_eval.sh, runs/eval/probes.md).
 # Reports go to runs/eval/*.txt (tables) and *.json. About 34 minutes on 2 CPU cores when the
 # test traffic is not embedded yet (2026-12-02; the two more weeks add about 20 minutes of
 # embedding the first time), after scripts/train_default.sh.
@@ -218,3 +220,7 @@ for k in ["endpoint_extraction", "endpoint_extraction_mixed"]:
           f"{b['mean_embedding_logreg']['recall_at_1pct_fpr']:.3f} |")
 PY
 echo "wrote $D/summary.md" >&2
+
+# 8. Probes, the adversary's next move: campaign kinds no model was trained on
+# (scripts/probe_eval.sh; runs/eval/probes.md).
+scripts/probe_eval.sh

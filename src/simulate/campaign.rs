@@ -31,6 +31,10 @@
 //!
 //! To add a campaign kind, add a preset to [`presets`]; a new behaviour is a new variant of
 //! [`Style`], [`Langs`], [`Schedule`] or [`Network`].
+//!
+//! A kind written against the detector after it was built, to see whether it is caught, is a
+//! probe ([`probes`]): generated only when `--kinds` names it, so that no training traffic
+//! holds it (`scripts/probe_eval.sh` measures each).
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -625,6 +629,50 @@ pub(crate) fn presets() -> Vec<Campaign> {
             wording: Wording::PerRequest,
         },
     ]
+}
+
+/// Probes: campaign kinds written against the detector *after* it was built, to see whether
+/// it catches a move nobody trained it on. They are never generated unless `--kinds` names
+/// them, so that no default traffic (and no model trained on it) contains them by accident,
+/// and the draws of every other kind stay as they were.
+pub(crate) fn probes() -> Vec<Campaign> {
+    use CorpusId::*;
+    vec![
+        // Drop every marker the detector reads: the benchmark item as it is (no wrapper, no
+        // reasoning or length demand, no system prompt), a dozen requests per account, half of
+        // them replayed human chats, at a person's daytime pace from residential addresses
+        // with a person's mix of clients, over hundreds of accounts that share nothing. What
+        // is left to an extractor's detector is the coverage of public task sets that the
+        // accounts add up to.
+        Campaign {
+            kind: "probe_plain_thin",
+            accounts: (150, 300),
+            quota: (6.0, 0.4, 3, 12),
+            tasks: Cow::Borrowed(&[
+                (Gsm8k, 1.0),
+                (ZeroShotCot, 0.6),
+                (HumanEval, 0.4),
+                (Mbpp, 0.6),
+                (TruthfulQa, 0.8),
+                (AlpacaEn, 1.0),
+                (AlpacaSeed, 0.5),
+            ]),
+            styles: &[(Style::Plain, 1.0)],
+            langs: Langs::English,
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::Daytime,
+            network: Network::Residential,
+            human_mix: (0.4, 0.6),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Fixed,
+        },
+    ]
+}
+
+/// Whether `kind` is one of the [`probes`].
+pub(crate) fn is_probe(kind: &str) -> bool {
+    probes().iter().any(|c| c.kind == kind)
 }
 
 /// One task (or one sample of it) before it is worded for an account.

@@ -153,11 +153,12 @@ impl SimOptions {
         }
     }
 
-    /// Whether `kind` may be generated under `--kinds`.
+    /// Whether `kind` may be generated under `--kinds` (a probe only when named).
     pub fn allows(&self, kind: &str) -> bool {
-        self.kinds
-            .as_ref()
-            .is_none_or(|ks| ks.iter().any(|k| k == kind))
+        match &self.kinds {
+            Some(ks) => ks.iter().any(|k| k == kind),
+            None => !campaign::is_probe(kind),
+        }
     }
 
     /// Benign accounts and campaigns that will actually be generated once `--kinds` is applied.
@@ -168,7 +169,11 @@ impl SimOptions {
         } else {
             0
         };
-        let campaigns = if extraction.iter().any(|k| self.allows(k)) {
+        let campaigns = if extraction
+            .iter()
+            .chain(&probe_names())
+            .any(|k| self.allows(k))
+        {
             self.campaigns
         } else {
             0
@@ -186,11 +191,13 @@ impl SimOptions {
         }
         if let Some(kinds) = &self.kinds {
             let (benign, extraction) = kind_names();
+            let probes = probe_names();
             let valid = || {
                 format!(
-                    "valid kinds: benign {}; extraction {}",
+                    "valid kinds: benign {}; extraction {}; probes (only when named) {}",
                     benign.join(", "),
-                    extraction.join(", ")
+                    extraction.join(", "),
+                    probes.join(", ")
                 )
             };
             if kinds.is_empty() {
@@ -200,7 +207,8 @@ impl SimOptions {
                 )));
             }
             for k in kinds {
-                if !benign.contains(&k.as_str()) && !extraction.contains(&k.as_str()) {
+                let k_ = k.as_str();
+                if !benign.contains(&k_) && !extraction.contains(&k_) && !probes.contains(&k_) {
                     return Err(Error::Usage(format!(
                         "unknown kind {k:?} in the list of kinds; {}",
                         valid()
@@ -254,6 +262,13 @@ pub fn parse_slice(s: &str) -> std::result::Result<(u32, u32), String> {
     let i = i.trim().parse().map_err(|_| bad())?;
     let n = n.trim().parse().map_err(|_| bad())?;
     Ok((i, n))
+}
+
+/// Names of the probes: extraction kinds written against the detector after it was built,
+/// generated only when `--kinds` names them (after every allowed kind of the plan), so that
+/// default traffic, and every model trained on it, never holds them.
+pub fn probe_names() -> Vec<&'static str> {
+    campaign::probes().iter().map(|c| c.kind).collect()
 }
 
 /// Names of the benign and the extraction strategy kinds, in plan order.
@@ -431,7 +446,7 @@ pub(crate) fn benign_plan() -> Vec<(Box<dyn Strategy>, f64)> {
 }
 
 /// Extraction strategies, in the order campaigns are drawn (cycled when there are more
-/// campaigns than strategies).
+/// campaigns than strategies). The probes are not among them: see [`probe_names`].
 pub(crate) fn extraction_plan() -> Vec<Box<dyn Strategy>> {
     campaign::presets()
         .into_iter()
@@ -573,6 +588,11 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
 
     let plan: Vec<Box<dyn Strategy>> = extraction_plan()
         .into_iter()
+        .chain(
+            campaign::probes()
+                .into_iter()
+                .map(|c| Box::new(c) as Box<dyn Strategy>),
+        )
         .filter(|s| opts.allows(s.kind()))
         .collect();
     let campaigns = if plan.is_empty() { 0 } else { opts.campaigns };

@@ -468,6 +468,43 @@ fn kinds_filter_yields_only_those_kinds_and_prefixes_name_ids() {
     assert_eq!(campaigns, BTreeSet::from(["camp-001", "camp-002"]));
 }
 
+/// A probe is drawn only when named, after the named kinds of the plan; naming it changes
+/// nothing of the default traffic's kinds, and its accounts carry none of the markers the
+/// presets are built from (no system prompt, personal pacing over the whole period).
+#[test]
+fn probes_are_generated_only_when_named() {
+    let mut o = opts(Path::new("/unused"), 14);
+    o.benign_accounts = 10;
+    o.campaigns = extraction_plan().len() * 2;
+    let kinds = |accounts: &[Account]| -> BTreeSet<&'static str> {
+        accounts
+            .iter()
+            .filter(|a| a.label == 1)
+            .map(|a| a.kind)
+            .collect()
+    };
+    let probes = probe_names();
+    assert!(!probes.is_empty());
+    let default = generate(corpora(), &o);
+    assert!(kinds(&default).iter().all(|k| !probes.contains(k)));
+    o.randomise = true;
+    assert!(kinds(&generate(corpora(), &o))
+        .iter()
+        .all(|k| !probes.contains(k)));
+
+    o.randomise = false;
+    o.campaigns = 2;
+    o.kinds = Some(vec!["benign_human".into(), probes[0].into()]);
+    let probed = generate(corpora(), &o);
+    assert_eq!(kinds(&probed), BTreeSet::from([probes[0]]));
+    let members: Vec<&Account> = probed.iter().filter(|a| a.label == 1).collect();
+    assert!(members.len() >= 100, "{} accounts", members.len());
+    assert!(members
+        .iter()
+        .flat_map(|a| &a.requests)
+        .all(|r| r.system_prompt.is_none()));
+}
+
 #[test]
 fn listing_every_kind_is_the_default_run() {
     let mut o = opts(Path::new("/unused"), 12);

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The adversary's next move, measured: every probe kind of the simulator (campaign kinds
+# written against the detector after it was built, never in default traffic, so no model has
+# been trained on them; `simulate` lists them under "probes") in a week of its own, scored by
+# the default model, with the baselines beside it.
+#
+# A probe week holds the test week's settings (seed 2, corpus slice 1 of 2, 300 benign
+# accounts of every benign kind, the test phrasing bank) and two campaigns of the probe kind:
+# held out at once are the kind, the phrasings and the corpus slice.
+#
+# Needs the training run of scripts/train_default.sh (runs/eval/train.run) for the
+# mean-embedding and TF-IDF baselines. Writes runs/eval/<kind>.* and
+# runs/eval/probes.md. Run by scripts/evaluate.sh (its last step), or alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=runs/eval
+B=${DISTILLGUARD_BIN:-target/release/distillguard}
+[ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
+[ -n "${DISTILLGUARD_BIN:-}" ] || cargo build --release --quiet
+# shellcheck source=scripts/labels.sh
+. scripts/labels.sh
+BENIGN=$(kinds_of "$D/train.labels.jsonl" 0 | grep -v '^endpoint_user$' | paste -sd,)
+PROBES=${PROBES:-probe_plain_thin}
+VENV=target/venv-eval
+[ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sklearn' 2>/dev/null || {
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.5.2
+}
+for k in $PROBES; do
+  P="$D/$k"
+  ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 2 --phrasings test --kinds $BENIGN,$k --account-prefix pr- --campaign-prefix prc-"
+  if [ ! -f "$P.jsonl" ] || [ "$(cat "$P.args" 2>/dev/null)" != "$ARGS ${CORPORA:-}" ]; then
+    # shellcheck disable=SC2086
+    "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$P.jsonl" --labels "$P.labels.jsonl" $ARGS
+    echo "$ARGS ${CORPORA:-}" > "$P.args"
+  fi
+  "$B" score --input "$P.jsonl" --run-dir "$P.run" --out "$P.scores.jsonl" \
+    --campaigns "$P.campaigns.jsonl" --model models/classifier --no-summary
+  "$B" eval --scores "$P.scores.jsonl" --labels "$P.labels.jsonl" --run-dir "$P.run" \
+    --train-run-dir "$D/train.run" --train-labels "$D/train.labels.jsonl" --out "$P.json" > "$P.txt"
+  "$VENV/bin/python" scripts/tfidf_baseline.py "$D/train.jsonl" "$D/train.labels.jsonl" \
+    "$P.jsonl" "$P.labels.jsonl" "$P.tfidf.json"
+done
+
+python3 - "$D" $PROBES > "$D/probes.md" <<'PY'
+import json, sys
+d, probes = sys.argv[1], sys.argv[2:]
+load = lambda n: json.load(open(f"{d}/{n}.json"))
+f = lambda v: "-" if v is None else f"{v:.3f}"
+print("| probe kind | accounts | default AUROC | default R@1%FPR | at its flags: recall / benign flagged | in reported campaigns | campaign pairs R | shift alone R@1%FPR | mean-emb LR R@1%FPR | TF-IDF LR R@1%FPR |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for k in probes:
+    rep, tf = load(k), load(f"{k}.tfidf")
+    row = next(r for r in rep["kinds"] if r["kind"] == k)
+    b = rep["baselines"]
+    benign = sum(r["flagged"] for r in rep["kinds"] if r["label"] == 0)
+    negatives = sum(r["accounts"] for r in rep["kinds"] if r["label"] == 0)
+    print(f"| {k} | {row['accounts']} | {f(row['auroc'])} | {f(row['recall_at_1pct_fpr'])} | "
+          f"{row['flagged'] / row['accounts']:.3f} / {benign} of {negatives} | "
+          f"{row.get('in_campaigns', '-')} | {f(row.get('pair_recall'))} | "
+          f"{f(b['shift (zero-shot)']['recall_at_1pct_fpr'])} | "
+          f"{f(b['mean_embedding_logreg']['recall_at_1pct_fpr'])} | "
+          f"{f(tf['all'].get(k, {}).get('recall_at_1pct_fpr'))} |")
+PY
+echo "wrote $D/probes.md" >&2
