@@ -34,7 +34,8 @@ cd "$(dirname "$0")/.."
 D=runs/eval
 B=${DISTILLGUARD_BIN:-target/release/distillguard}
 # The training run is the one scripts/train_default.sh makes (training is reproducible, so
-# running it again rebuilds the committed weights byte for byte).
+# running it again on the machine and build that made them rebuilds the committed weights byte
+# for byte; README.md "Rebuilding the default model" says what differs elsewhere).
 [ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
 TEST_ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te- --campaign-prefix tec-"
 if [ ! -f "$D/test.jsonl" ] || [ "$(cat "$D/test.args" 2>/dev/null)" != "$TEST_ARGS ${CORPORA:-}" ]; then

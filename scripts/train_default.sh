@@ -12,8 +12,10 @@
 # The evaluation (scripts/evaluate.sh) uses slice 1 of 2 with other seeds, so no corpus item
 # the model was trained on appears in its test traffic.
 # Uses only the corpora bundled in data/corpora, so a clone rebuilds the committed weights and
-# model.json byte for byte. CORPORA=DIR adds a folder of the optional corpora (ShareGPT, LIMA,
-# ...; data/corpora/README.md): a different model, for experiments, not the committed one.
+# model.json byte for byte on the machine and build that made them (elsewhere, in the low
+# digits: README.md "Rebuilding the default model"). CORPORA=DIR adds a folder of the
+# optional corpora (ShareGPT, LIMA, ...; data/corpora/README.md): a different model, for
+# experiments, not the committed one.
 # Time: see README.md ("Rebuilding the default model").
 set -euo pipefail
 cd "$(dirname "$0")/.."
