@@ -468,7 +468,7 @@ pub struct Attention {
 impl Attention {
     pub fn new(bias: Tensor, heads: usize) -> Result<Self> {
         let h3 = bias.dims1()?;
-        if heads == 0 || h3 % (3 * heads) != 0 {
+        if heads == 0 || h3 == 0 || h3 % (3 * heads) != 0 {
             candle_core::bail!("attention: bias of {h3} for {heads} heads");
         }
         Ok(Attention {
@@ -908,6 +908,7 @@ mod tests {
     fn attention_refuses_bad_shapes() {
         let dev = Device::Cpu;
         assert!(Attention::new(Tensor::zeros(10, DType::F32, &dev).unwrap(), 2).is_err());
+        assert!(Attention::new(Tensor::zeros(0, DType::F32, &dev).unwrap(), 2).is_err());
         let attn = Attention::new(Tensor::zeros(12, DType::F32, &dev).unwrap(), 2).unwrap();
         let qkv = Tensor::zeros((6, 12), DType::F32, &dev).unwrap();
         let mask = |lengths: &[usize]| KeyMask::new(lengths, 3, &dev, DType::F32).unwrap();
