@@ -1,6 +1,6 @@
 //! CPU feature detection, in one place: the SIMD kernels (similarity tiles and dots, the fused
-//! encoder ops, int8 GEMM) take their AVX2 path only where this says so, else their portable
-//! twin, which is also their test oracle.
+//! encoder ops, int8 GEMM) take their AVX2, AVX-512 or AMX path only where this says so, else
+//! their portable twin, which is also their test oracle.
 
 /// Whether the running CPU has AVX2 and FMA (x86_64; `false` elsewhere). The standard
 /// library caches the answer, so calling this in a hot path costs a load.
@@ -27,6 +27,49 @@ pub fn avx512() -> bool {
             && std::arch::is_x86_feature_detected!("avx512bw")
     }
     #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether this process may run AMX int8 tile instructions: the CPU has AMX-TILE and AMX-INT8
+/// and Linux granted the process the tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM,
+/// XFEATURE_XTILEDATA)`, asked once; the grant covers every thread of the process). `false`
+/// off x86_64 Linux.
+pub fn amx_int8() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        static GRANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *GRANTED.get_or_init(|| {
+            // CPUID leaf 7: EDX bit 24 is AMX-TILE, bit 25 AMX-INT8 (the standard library's
+            // detection of these is unstable). Whether the OS supports the tile state is what
+            // the system call below answers.
+            let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+            if edx & (1 << 24) == 0 || edx & (1 << 25) == 0 {
+                return false;
+            }
+            const SYS_ARCH_PRCTL: i64 = 158;
+            const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+            const XFEATURE_XTILEDATA: i64 = 18;
+            let ret: i64;
+            // SAFETY: the arch_prctl system call with these arguments only asks the kernel for
+            // a permission; it reads and writes no memory of ours. `syscall` clobbers rcx and
+            // r11.
+            unsafe {
+                std::arch::asm!(
+                    "syscall",
+                    inlateout("rax") SYS_ARCH_PRCTL => ret,
+                    in("rdi") ARCH_REQ_XCOMP_PERM,
+                    in("rsi") XFEATURE_XTILEDATA,
+                    lateout("rcx") _,
+                    lateout("r11") _,
+                    options(nostack),
+                );
+            }
+            ret == 0
+        })
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
         false
     }

@@ -14,6 +14,11 @@
 //!   the sum is exact with no saturation to guard against. With VNNI, `vpdpwssd` multiplies
 //!   and accumulates in one instruction ([`Kernel`]: 512-bit where AVX-512 VNNI is, else
 //!   256-bit), on the same packed layout.
+//! - AMX (Intel, from Sapphire Rapids) multiplies int8 tiles only. A 16-bit activation is its
+//!   high byte (signed) times 256 plus its low byte (unsigned), so two tile products against
+//!   the same weight tile (`tdpbssd`, `tdpbusd`) give the same exact sum ([`Kernel::Amx`]).
+//!   Each partial sum may wrap in i32, but the combination is computed modulo 2^32 and the
+//!   true sum fits, so the result is exact.
 //! - BERT's hidden states carry a few outlier channels; with 8-bit activations and one scale per
 //!   row they coarsen every other channel of the row (worst cosine 0.97 on ShareGPT), and groups
 //!   of inputs with their own scales cost a rescaling pass per group. With 14 bits, one scale
@@ -51,7 +56,16 @@ pub struct QLinear {
     packed: Vec<i16>,
     /// Per output column (padded to whole panels with zeros): the weight's dequantisation scale.
     col_scale: Vec<f32>,
+    /// The same weights as AMX tiles, only where [`Kernel::Amx`] can run (else empty):
+    /// `[n_panels][k_blocks][16][NR][4]` i8, a tile per panel and block of [`AMX_K`] inputs,
+    /// input `4r + i` of the block and column `c` of the panel at row `r`, byte `4c + i`.
+    tiles: Vec<i8>,
 }
+
+/// Inputs per AMX tile row (64 bytes of int8).
+const AMX_K: usize = 64;
+/// Rows per AMX tile.
+const AMX_ROWS: usize = 16;
 
 impl QLinear {
     /// Quantise a row-major `[k, n]` weight (`w[i * n + j]` multiplies input `i` into output
@@ -77,14 +91,33 @@ impl QLinear {
                 packed[Self::at(kp, i, j)] = q as i16;
             }
         }
-        QLinear {
+        let mut q = QLinear {
             k,
             n,
             kp,
             a_max,
             packed,
             col_scale,
+            tiles: Vec::new(),
+        };
+        if Kernel::Amx.available() {
+            q.tiles = q.amx_tiles();
         }
+        q
+    }
+
+    /// The weights in the AMX tile layout (see `tiles`), from the packed ones.
+    fn amx_tiles(&self) -> Vec<i8> {
+        let (panels, blocks) = (self.n.div_ceil(NR), self.k.div_ceil(AMX_K));
+        let mut t = vec![0i8; panels * blocks * AMX_ROWS * NR * 4];
+        for j in 0..self.n {
+            for i in 0..self.k {
+                let (p, c, b, r) = (j / NR, j % NR, i / AMX_K, (i % AMX_K) / 4);
+                let at = ((p * blocks + b) * AMX_ROWS + r) * NR * 4 + c * 4 + i % 4;
+                t[at] = self.packed[Self::at(self.kp, i, j)] as i8;
+            }
+        }
+        t
     }
 
     /// Index of weight `(i, j)` in the packed layout.
@@ -133,6 +166,12 @@ impl QLinear {
             Kernel::AvxVnni => unsafe { q.rows_avx_vnni(rows, out) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512Vnni => unsafe { q.rows_avx512_vnni(rows, out) },
+            // SAFETY: as above; `tiles` was built at construction, since the kernel is
+            // available.
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            Kernel::Amx => unsafe { q.rows_amx(rows, out) },
+            #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+            Kernel::Amx => unreachable!("the AMX kernel runs on x86_64 Linux only"),
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("only the portable kernel is available off x86_64"),
         })
@@ -289,6 +328,124 @@ impl QLinear {
     }
 }
 
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+impl QLinear {
+    /// Quantised rows times the weight tiles with AMX: per block of 16 rows, the rows' high
+    /// and low bytes as two A tiles, two panels (32 columns) at a time, four accumulator tiles
+    /// (high and low, per panel).
+    ///
+    /// # Safety
+    /// [`crate::cpu::amx_int8`] is true, `self.tiles` is built, and `rows`/`out` are as for the
+    /// other kernels.
+    unsafe fn rows_amx(&self, rows: &Rows, out: &mut [MaybeUninit<f32>]) {
+        use std::arch::asm;
+        let (k, kp, n) = (self.k, self.kp, self.n);
+        let blocks = k.div_ceil(AMX_K);
+        let kw = blocks * AMX_K;
+        let panels = n.div_ceil(NR);
+        let row_blocks = rows.valid.div_ceil(AMX_ROWS);
+        // Split every activation into high (signed) and low (unsigned) bytes, rows padded to
+        // whole tiles and inputs to whole blocks with zeros.
+        let mut hi = vec![0i8; row_blocks * AMX_ROWS * kw];
+        let mut lo = vec![0u8; row_blocks * AMX_ROWS * kw];
+        for r in 0..rows.valid {
+            for (i, &a) in rows.q[r * kp..r * kp + k].iter().enumerate() {
+                hi[r * kw + i] = (a >> 8) as i8;
+                lo[r * kw + i] = (a & 0xff) as u8;
+            }
+        }
+        // Every tile is 16 rows of 64 bytes.
+        #[repr(C, align(64))]
+        struct Config([u8; 64]);
+        let mut cfg = Config([0; 64]);
+        cfg.0[0] = 1;
+        for t in 0..8 {
+            cfg.0[16 + 2 * t..18 + 2 * t].copy_from_slice(&(AMX_K as u16).to_le_bytes());
+            cfg.0[48 + t] = AMX_ROWS as u8;
+        }
+        #[repr(C, align(64))]
+        struct Acc([i32; 4 * AMX_ROWS * NR]);
+        let mut acc = Acc([0; 4 * AMX_ROWS * NR]);
+        // A panel of zeros stands in for the second panel when the count is odd.
+        let zeros = vec![0i8; blocks * AMX_ROWS * NR * 4];
+        let tile = AMX_ROWS * NR * 4;
+        asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly));
+        for rb in 0..row_blocks {
+            let (h, l) = (
+                hi.as_ptr().add(rb * AMX_ROWS * kw),
+                lo.as_ptr().add(rb * AMX_ROWS * kw),
+            );
+            for p in (0..panels).step_by(2) {
+                let b0 = self.tiles.as_ptr().add(p * blocks * tile);
+                let b1 = if p + 1 < panels {
+                    self.tiles.as_ptr().add((p + 1) * blocks * tile)
+                } else {
+                    zeros.as_ptr()
+                };
+                asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack, nomem)
+                );
+                for b in 0..blocks {
+                    asm!(
+                        "tileloadd tmm4, [{h} + {ks}*1]",
+                        "tileloadd tmm5, [{l} + {ks}*1]",
+                        "tileloadd tmm6, [{b0} + {bs}*1]",
+                        "tileloadd tmm7, [{b1} + {bs}*1]",
+                        "tdpbssd tmm0, tmm4, tmm6",
+                        "tdpbusd tmm1, tmm5, tmm6",
+                        "tdpbssd tmm2, tmm4, tmm7",
+                        "tdpbusd tmm3, tmm5, tmm7",
+                        h = in(reg) h.add(b * AMX_K),
+                        l = in(reg) l.add(b * AMX_K),
+                        b0 = in(reg) b0.add(b * tile),
+                        b1 = in(reg) b1.add(b * tile),
+                        ks = in(reg) kw,
+                        bs = in(reg) NR * 4,
+                        options(nostack, readonly),
+                    );
+                }
+                let c = acc.0.as_mut_ptr();
+                asm!(
+                    "tilestored [{c0} + {s}*1], tmm0",
+                    "tilestored [{c1} + {s}*1], tmm1",
+                    "tilestored [{c2} + {s}*1], tmm2",
+                    "tilestored [{c3} + {s}*1], tmm3",
+                    c0 = in(reg) c,
+                    c1 = in(reg) c.add(AMX_ROWS * NR),
+                    c2 = in(reg) c.add(2 * AMX_ROWS * NR),
+                    c3 = in(reg) c.add(3 * AMX_ROWS * NR),
+                    s = in(reg) NR * 4,
+                    options(nostack),
+                );
+                for r in 0..AMX_ROWS.min(rows.valid - rb * AMX_ROWS) {
+                    let row = rb * AMX_ROWS + r;
+                    for half in 0..2 {
+                        let pp = p + half;
+                        if pp >= panels {
+                            break;
+                        }
+                        let (high, low) =
+                            (2 * half * AMX_ROWS * NR, (2 * half + 1) * AMX_ROWS * NR);
+                        for col in 0..(n - pp * NR).min(NR) {
+                            let sum = acc.0[high + r * NR + col]
+                                .wrapping_mul(256)
+                                .wrapping_add(acc.0[low + r * NR + col]);
+                            let j = pp * NR + col;
+                            out[row * n + j]
+                                .write((sum as f32 * rows.scale[row]) * self.col_scale[j]);
+                        }
+                    }
+                }
+            }
+        }
+        asm!("tilerelease", options(nostack, nomem));
+    }
+}
+
 /// The 256-bit micro-kernel over `$rows` for every panel, with `$acc(acc, v, b)` adding the
 /// products of broadcast input pairs `v` and a panel's weights `b` to `acc` (one macro so
 /// that the AVX2 and AVX-VNNI kernels cannot drift apart).
@@ -348,6 +505,10 @@ use rows_256;
 /// two f32 multiplies per output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    /// AMX int8 tiles: each 16-bit activation split into its high byte (signed, `tdpbssd`)
+    /// and low byte (unsigned, `tdpbusd`), both against the same weight tile; `high · 256 +
+    /// low` in wrapping i32 arithmetic is the exact sum, since the true sum fits in i32.
+    Amx,
     /// 512-bit, `vpdpwssd` (AVX-512 VNNI).
     Avx512Vnni,
     /// 256-bit, `vpdpwssd` (AVX-VNNI).
@@ -359,7 +520,8 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 4] = [
+    pub const ALL: [Kernel; 5] = [
+        Kernel::Amx,
         Kernel::Avx512Vnni,
         Kernel::AvxVnni,
         Kernel::Avx2,
@@ -372,6 +534,7 @@ impl Kernel {
         {
             use std::arch::is_x86_feature_detected as has;
             match self {
+                Kernel::Amx => crate::cpu::amx_int8(),
                 Kernel::Avx512Vnni => crate::cpu::avx512() && has!("avx512vnni"),
                 Kernel::AvxVnni => crate::cpu::avx2_fma() && has!("avxvnni"),
                 Kernel::Avx2 => crate::cpu::avx2_fma(),
