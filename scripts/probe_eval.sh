@@ -20,7 +20,7 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 # shellcheck source=scripts/labels.sh
 . scripts/labels.sh
 BENIGN=$(kinds_of "$D/train.labels.jsonl" 0 | grep -v '^endpoint_user$' | paste -sd,)
-PROBES=${PROBES:-probe_plain_thin}
+PROBES=${PROBES:-probe_plain_thin probe_form_only}
 VENV=target/venv-eval
 [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sklearn' 2>/dev/null || {
   python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.5.2

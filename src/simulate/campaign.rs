@@ -667,6 +667,33 @@ pub(crate) fn probes() -> Vec<Campaign> {
             system_per_account: false,
             wording: Wording::Fixed,
         },
+        // Share the form and nothing else: one reasoning wrapper assembled for the campaign
+        // and used by every account, but a person's daytime pace, residential addresses and a
+        // person's mix of clients, no system prompt. Linking needs a shared form *and* a
+        // shared network, client build or system prompt, so this tests whether the wrapper
+        // alone still gets the accounts caught and grouped.
+        Campaign {
+            kind: "probe_form_only",
+            accounts: (20, 60),
+            quota: (20.0, 0.5, 8, 40),
+            tasks: Cow::Borrowed(&[
+                (Gsm8k, 0.25),
+                (ZeroShotCot, 0.15),
+                (HumanEval, 0.1),
+                (Mbpp, 0.15),
+                (TruthfulQa, 0.15),
+                (AlpacaEn, 0.2),
+            ]),
+            styles: &[(Style::Cot, 1.0)],
+            langs: Langs::English,
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::Daytime,
+            network: Network::Residential,
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Composed,
+        },
     ]
 }
 
