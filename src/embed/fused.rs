@@ -545,6 +545,15 @@ fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
+/// The softmax weights of the scores `row` before normalising, in place: `exp(x - max)`;
+/// returns 1 / their sum (the attention kernels scale the context by it instead).
+#[inline(always)]
+fn exp_shifted(row: &mut [f32]) -> f32 {
+    let m = max(row);
+    row.iter_mut().for_each(|x| *x = exp(*x - m));
+    1.0 / sum_of(row, |x| x)
+}
+
 /// `o = x + b` element-wise (a function, not a closure, so that it is compiled with the
 /// caller's target features: see [`multiversioned!`]).
 #[inline(always)]
@@ -607,9 +616,7 @@ multiversioned! {
                 for (&qc, k) in qi.iter().zip(kt.chunks_exact(n)) {
                     axpy(&mut s, qc, k);
                 }
-                let m = max(&s);
-                s.iter_mut().for_each(|x| *x = exp(*x - m));
-                let inv = 1.0 / sum_of(&s, |x| x);
+                let inv = exp_shifted(&mut s);
                 ctx.fill(0.0);
                 for (&p, vj) in s.iter().zip(v.chunks_exact(d)) {
                     axpy(&mut ctx, p, vj);
@@ -708,9 +715,7 @@ unsafe fn attend_block_avx512<const R: usize>(
     let mut inv = [0f32; R];
     for (r, inv) in inv.iter_mut().enumerate() {
         let row = &mut s[r * np..r * np + n];
-        let m = max(row);
-        row.iter_mut().for_each(|x| *x = exp(*x - m));
-        *inv = 1.0 / sum_of(row, |x| x);
+        *inv = exp_shifted(row);
     }
     let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
     for cb in (0..d).step_by(16) {

@@ -367,7 +367,11 @@ impl QLinear {
         struct Acc([i32; 4 * AMX_ROWS * NR]);
         let mut acc = Acc([0; 4 * AMX_ROWS * NR]);
         // A panel of zeros stands in for the second panel when the count is odd.
-        let zeros = vec![0i8; blocks * AMX_ROWS * NR * 4];
+        let zeros = if panels % 2 == 1 {
+            vec![0i8; blocks * AMX_ROWS * NR * 4]
+        } else {
+            Vec::new()
+        };
         let tile = AMX_ROWS * NR * 4;
         asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly));
         for rb in 0..row_blocks {
