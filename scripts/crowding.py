@@ -79,20 +79,19 @@ def main():
 
 
 def report(t, score, labels, name):
-    if True:
-        by_kind = defaultdict(list)
-        for a, v in score.items():
-            if a in labels:
-                by_kind[(labels[a]["label"], labels[a].get("kind", "?"))].append(v)
-        print(f"\nTAU {t}: {name} over an account's prompts of the other accounts within TAU")
-        print("| kind | label | accounts | q25 | median | q75 |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for (label, kind), v in sorted(by_kind.items(), key=lambda x: (-x[0][0], x[0][1])):
-            q = np.percentile(v, [25, 50, 75])
-            print(f"| {kind} | {label} | {len(v)} | {q[0]:.0f} | {q[1]:.0f} | {q[2]:.0f} |")
-        pos = np.array([v for (l, _), vs in by_kind.items() if l == 1 for v in vs])
-        neg = np.array([v for (l, _), vs in by_kind.items() if l == 0 for v in vs])
-        print(f"AUROC of crowding alone (extraction against benign): {auroc(pos, neg):.3f}")
+    by_kind = defaultdict(list)
+    for a, v in score.items():
+        if a in labels:
+            by_kind[(labels[a]["label"], labels[a].get("kind", "?"))].append(v)
+    print(f"\nTAU {t}: {name} over an account's prompts of the other accounts within TAU")
+    print("| kind | label | accounts | q25 | median | q75 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for (label, kind), v in sorted(by_kind.items(), key=lambda x: (-x[0][0], x[0][1])):
+        q = np.percentile(v, [25, 50, 75])
+        print(f"| {kind} | {label} | {len(v)} | {q[0]:.0f} | {q[1]:.0f} | {q[2]:.0f} |")
+    pos = np.array([v for (l, _), vs in by_kind.items() if l == 1 for v in vs])
+    neg = np.array([v for (l, _), vs in by_kind.items() if l == 0 for v in vs])
+    print(f"AUROC of crowding alone (extraction against benign): {auroc(pos, neg):.3f}")
 
 
 if __name__ == "__main__":

@@ -120,11 +120,7 @@ evaluate "$D/first10.scores.jsonl" "$D/test.labels.jsonl" "$D/train.labels.jsonl
 
 # 6. TF-IDF + logistic regression (scikit-learn), trained on the training week: all kinds, and
 # leave-one-kind-out as above.
-VENV=target/venv-eval
-[ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sklearn' 2>/dev/null || {
-  python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.5.2
-}
-"$VENV/bin/python" scripts/tfidf_baseline.py "$D/train.jsonl" "$D/train.labels.jsonl" \
+"$(eval_venv)" scripts/tfidf_baseline.py "$D/train.jsonl" "$D/train.labels.jsonl" \
   "$D/test.jsonl" "$D/test.labels.jsonl" "$D/tfidf.json"
 
 # 7. Summary.

@@ -21,10 +21,7 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 . scripts/labels.sh
 BENIGN=$(kinds_of "$D/train.labels.jsonl" 0 | grep -v '^endpoint_user$' | paste -sd,)
 PROBES=${PROBES:-probe_plain_thin probe_form_only}
-VENV=target/venv-eval
-[ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sklearn' 2>/dev/null || {
-  python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.5.2
-}
+SKLEARN_PY=$(eval_venv)
 for k in $PROBES; do
   P="$D/$k"
   ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 2 --phrasings test --kinds $BENIGN,$k --account-prefix pr- --campaign-prefix prc-"
@@ -37,7 +34,7 @@ for k in $PROBES; do
     --campaigns "$P.campaigns.jsonl" --model models/classifier --no-summary
   "$B" eval --scores "$P.scores.jsonl" --labels "$P.labels.jsonl" --run-dir "$P.run" \
     --train-run-dir "$D/train.run" --train-labels "$D/train.labels.jsonl" --out "$P.json" > "$P.txt"
-  "$VENV/bin/python" scripts/tfidf_baseline.py "$D/train.jsonl" "$D/train.labels.jsonl" \
+  "$SKLEARN_PY" scripts/tfidf_baseline.py "$D/train.jsonl" "$D/train.labels.jsonl" \
     "$P.jsonl" "$P.labels.jsonl" "$P.tfidf.json"
 done
 
