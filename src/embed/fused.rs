@@ -463,6 +463,8 @@ pub struct Attention {
     /// The same in f32 (the fused kernel's).
     bias_f32: Vec<f32>,
     heads: usize,
+    /// The widest kernel this CPU has for the head size.
+    kernel: AttentionKernel,
 }
 
 impl Attention {
@@ -475,6 +477,7 @@ impl Attention {
             bias_f32: bias.to_dtype(DType::F32)?.to_vec1()?,
             bias,
             heads,
+            kernel: AttentionKernel::available(h3 / 3 / heads)[0],
         })
     }
 
@@ -486,25 +489,37 @@ impl Attention {
                 heads: self.heads,
                 lengths: &mask.lengths,
                 batch,
-                portable: false,
+                kernel: self.kernel,
             })
         } else {
             self.forward_slow(qkv, mask, batch)
         }
     }
 
-    /// [`Self::forward`] on the CPU in f32 without the AVX-512 kernel: its twin in loops the
-    /// compiler vectorises (the path of CPUs without AVX-512 and of head sizes that are not a
-    /// multiple of 16).
-    pub fn forward_portable(&self, qkv: &Tensor, mask: &KeyMask, batch: usize) -> Result<Tensor> {
+    /// [`Self::forward`] on the CPU in f32 with a given kernel, one of
+    /// [`AttentionKernel::available`] for this head size (the test of each against the others).
+    pub fn forward_with(
+        &self,
+        kernel: AttentionKernel,
+        qkv: &Tensor,
+        mask: &KeyMask,
+        batch: usize,
+    ) -> Result<Tensor> {
+        if !AttentionKernel::available(self.head_size()).contains(&kernel) {
+            candle_core::bail!("attention: no {kernel:?} kernel on this CPU for this head size");
+        }
         let qkv = qkv.to_dtype(DType::F32)?.contiguous()?;
         qkv.apply_op1_no_bwd(&AttentionOp {
             bias: &self.bias_f32,
             heads: self.heads,
             lengths: &mask.lengths,
             batch,
-            portable: true,
+            kernel,
         })
+    }
+
+    fn head_size(&self) -> usize {
+        self.bias_f32.len() / 3 / self.heads
     }
 
     /// The twin of [`Self::forward`] in candle ops (other devices and dtypes; the test oracle):
@@ -533,8 +548,8 @@ struct AttentionOp<'a> {
     heads: usize,
     lengths: &'a [usize],
     batch: usize,
-    /// Use the vectorised loops even where the AVX-512 kernel could run (its test oracle).
-    portable: bool,
+    /// One of [`AttentionKernel::available`] for this head size.
+    kernel: AttentionKernel,
 }
 
 /// `acc[j] += a · x[j]` over the shorter of the two: a loop the compiler vectorises.
@@ -630,106 +645,172 @@ multiversioned! {
     }
 }
 
-/// The AVX-512 twin of [`attend_sequence`] for head sizes that are a multiple of 16: blocks of
-/// `R` query rows, so that every key or value register loaded serves `R` rows, with the
-/// scores of 16 keys (or 16 context columns) per row in one register. K is transposed with
-/// its rows padded to whole registers of keys (zeros); the scores of padding keys are never
-/// read.
-///
-/// # Safety
-/// The CPU has AVX-512 F and BW; `d = bias.len() / 3 / heads` is a multiple of 16; `qkv` holds
-/// at least `n` rows of `bias.len()` and `out` at least `n` rows of `bias.len() / 3`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-unsafe fn attend_sequence_avx512(
-    out: &mut [f32],
-    qkv: &[f32],
-    bias: &[f32],
-    n: usize,
-    heads: usize,
-) {
-    /// Query rows per block.
-    const R: usize = 4;
-    let hidden = bias.len() / 3;
-    let d = hidden / heads;
-    debug_assert!(d.is_multiple_of(16) && qkv.len() >= n * 3 * hidden && out.len() >= n * hidden);
-    let np = n.div_ceil(16) * 16;
-    let mut q = vec![0f32; n * d];
-    let mut kt = vec![0f32; d * np];
-    let mut v = vec![0f32; n * d];
-    let mut s = vec![0f32; R * np];
-    for h in 0..heads {
-        gather_head(&mut q, &mut kt, &mut v, np, qkv, bias, h, heads);
-        let mut i = 0;
-        while i < n {
-            let rows = (n - i).min(R);
-            let o = &mut out[i * hidden + h * d..];
-            let qi = &q[i * d..];
-            match rows {
-                4 => attend_block_avx512::<4>(o, hidden, qi, &kt, &v, &mut s, n, d),
-                3 => attend_block_avx512::<3>(o, hidden, qi, &kt, &v, &mut s, n, d),
-                2 => attend_block_avx512::<2>(o, hidden, qi, &kt, &v, &mut s, n, d),
-                _ => attend_block_avx512::<1>(o, hidden, qi, &kt, &v, &mut s, n, d),
+/// Defines the register-blocked twin of [`attend_sequence`] for one x86 vector width: a
+/// module `$m` with `sequence(out, qkv, bias, n, heads)`, compiled with `$feat`, for head
+/// sizes that are a multiple of the width `W`. Query rows go in blocks of `R`, so that every
+/// key or value register loaded serves `R` rows, with the scores of `W` keys (or `W` context
+/// columns) per row in one register. K is transposed with its rows padded to whole registers
+/// of keys (zeros); the scores of padding keys are never read. One body for both widths, so
+/// the AVX-512 and AVX2 kernels cannot drift apart.
+macro_rules! blocked_attention {
+    ($m:ident, $feat:literal, $w:literal, $zero:ident, $load:ident, $store:ident,
+     $fmadd:ident, $set1:ident, $mul:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $m {
+            use super::{exp_shifted, gather_head};
+            use std::arch::x86_64::*;
+
+            /// Lanes per register.
+            pub const W: usize = $w;
+            /// Query rows per block.
+            const R: usize = 4;
+
+            /// # Safety
+            /// The CPU has the features of `$feat`; `d = bias.len() / 3 / heads` is a multiple
+            /// of [`W`]; `qkv` holds at least `n` rows of `bias.len()` and `out` at least `n`
+            /// rows of `bias.len() / 3`.
+            #[target_feature(enable = $feat)]
+            pub unsafe fn sequence(
+                out: &mut [f32],
+                qkv: &[f32],
+                bias: &[f32],
+                n: usize,
+                heads: usize,
+            ) {
+                let hidden = bias.len() / 3;
+                let d = hidden / heads;
+                debug_assert!(d.is_multiple_of(W));
+                debug_assert!(qkv.len() >= n * 3 * hidden && out.len() >= n * hidden);
+                let np = n.div_ceil(W) * W;
+                let mut q = vec![0f32; n * d];
+                let mut kt = vec![0f32; d * np];
+                let mut v = vec![0f32; n * d];
+                let mut s = vec![0f32; R * np];
+                for h in 0..heads {
+                    gather_head(&mut q, &mut kt, &mut v, np, qkv, bias, h, heads);
+                    let mut i = 0;
+                    while i < n {
+                        let rows = (n - i).min(R);
+                        let o = &mut out[i * hidden + h * d..];
+                        let qi = &q[i * d..];
+                        match rows {
+                            4 => block::<4>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                            3 => block::<3>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                            2 => block::<2>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                            _ => block::<1>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                        }
+                        i += rows;
+                    }
+                }
             }
-            i += rows;
+
+            /// `B` query rows of one head: `q` from the block's first row, `out` from its first
+            /// output row (rows `stride` apart), `s` scratch of `B` rows of the padded key
+            /// count.
+            ///
+            /// # Safety
+            /// As [`sequence`], with `B` rows left in `q` and `out`.
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn block<const B: usize>(
+                out: &mut [f32],
+                stride: usize,
+                q: &[f32],
+                kt: &[f32],
+                v: &[f32],
+                s: &mut [f32],
+                n: usize,
+                d: usize,
+            ) {
+                let np = kt.len() / d;
+                debug_assert!(q.len() >= B * d && s.len() >= B * np && v.len() >= n * d);
+                debug_assert!(out.len() >= (B - 1) * stride + d);
+                let (q, kt, v, sp) = (q.as_ptr(), kt.as_ptr(), v.as_ptr(), s.as_mut_ptr());
+                for jb in (0..np).step_by(W) {
+                    let mut acc = [$zero(); B];
+                    for c in 0..d {
+                        let k = $load(kt.add(c * np + jb));
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            *acc = $fmadd($set1(*q.add(r * d + c)), k, *acc);
+                        }
+                    }
+                    for (r, acc) in acc.iter().enumerate() {
+                        $store(sp.add(r * np + jb), *acc);
+                    }
+                }
+                let mut inv = [0f32; B];
+                for (r, inv) in inv.iter_mut().enumerate() {
+                    *inv = exp_shifted(&mut s[r * np..r * np + n]);
+                }
+                let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
+                for cb in (0..d).step_by(W) {
+                    let mut acc = [$zero(); B];
+                    for j in 0..n {
+                        let vj = $load(v.add(j * d + cb));
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            *acc = $fmadd($set1(*sp.add(r * np + j)), vj, *acc);
+                        }
+                    }
+                    for (r, acc) in acc.iter().enumerate() {
+                        $store(op.add(r * stride + cb), $mul(*acc, $set1(inv[r])));
+                    }
+                }
+            }
         }
-    }
+    };
 }
 
-/// `R` query rows of one head (see [`attend_sequence_avx512`]): `q` from the block's first
-/// row, `out` from its first output row (rows `stride` apart), `s` scratch of `R` rows of the
-/// padded key count.
-///
-/// # Safety
-/// As [`attend_sequence_avx512`], with `R` rows left in `q` and `out`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn attend_block_avx512<const R: usize>(
-    out: &mut [f32],
-    stride: usize,
-    q: &[f32],
-    kt: &[f32],
-    v: &[f32],
-    s: &mut [f32],
-    n: usize,
-    d: usize,
-) {
-    use std::arch::x86_64::*;
-    let np = kt.len() / d;
-    debug_assert!(q.len() >= R * d && s.len() >= R * np && v.len() >= n * d);
-    debug_assert!(out.len() >= (R - 1) * stride + d);
-    let (q, kt, v, sp) = (q.as_ptr(), kt.as_ptr(), v.as_ptr(), s.as_mut_ptr());
-    for jb in (0..np).step_by(16) {
-        let mut acc = [_mm512_setzero_ps(); R];
-        for c in 0..d {
-            let k = _mm512_loadu_ps(kt.add(c * np + jb));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*q.add(r * d + c)), k, *acc);
+blocked_attention!(
+    avx512,
+    "avx512f,avx512bw,avx2,fma",
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_fmadd_ps,
+    _mm512_set1_ps,
+    _mm512_mul_ps
+);
+blocked_attention!(
+    avx2,
+    "avx2,fma",
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_set1_ps,
+    _mm256_mul_ps
+);
+
+/// Which attention kernel runs the fused op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// [`blocked_attention!`] with 16-lane registers (head sizes a multiple of 16).
+    Avx512,
+    /// [`blocked_attention!`] with 8-lane registers (head sizes a multiple of 8).
+    Avx2,
+    /// [`attend_sequence`]: loops the compiler vectorises, any head size.
+    Portable,
+}
+
+impl AttentionKernel {
+    /// Every kernel this CPU can run for head size `d`, widest first (the first is the one
+    /// [`Attention::forward`] uses).
+    pub fn available(d: usize) -> Vec<AttentionKernel> {
+        let mut k = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::cpu::avx512() && d.is_multiple_of(avx512::W) {
+                k.push(AttentionKernel::Avx512);
+            }
+            if crate::cpu::avx2_fma() && d.is_multiple_of(avx2::W) {
+                k.push(AttentionKernel::Avx2);
             }
         }
-        for (r, acc) in acc.iter().enumerate() {
-            _mm512_storeu_ps(sp.add(r * np + jb), *acc);
-        }
-    }
-    let mut inv = [0f32; R];
-    for (r, inv) in inv.iter_mut().enumerate() {
-        let row = &mut s[r * np..r * np + n];
-        *inv = exp_shifted(row);
-    }
-    let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
-    for cb in (0..d).step_by(16) {
-        let mut acc = [_mm512_setzero_ps(); R];
-        for j in 0..n {
-            let vj = _mm512_loadu_ps(v.add(j * d + cb));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*sp.add(r * np + j)), vj, *acc);
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            let y = _mm512_mul_ps(*acc, _mm512_set1_ps(inv[r]));
-            _mm512_storeu_ps(op.add(r * stride + cb), y);
-        }
+        let _ = d;
+        k.push(AttentionKernel::Portable);
+        k
     }
 }
 
@@ -763,13 +844,16 @@ impl CustomOp1 for AttentionOp<'_> {
             .zip(self.lengths.par_iter())
             .for_each(|((o, x), &n)| {
                 #[cfg(target_arch = "x86_64")]
-                if !self.portable
-                    && (hidden / self.heads).is_multiple_of(16)
-                    && crate::cpu::avx512()
-                {
-                    // SAFETY: the CPU has AVX-512 F and BW; the head size is a multiple of 16;
-                    // `o` and `x` hold the sequence's `len >= n` rows.
-                    return unsafe { attend_sequence_avx512(o, x, self.bias, n, self.heads) };
+                match self.kernel {
+                    // SAFETY: `AttentionKernel::available` offered the kernel for this head size
+                    // on this CPU; `o` and `x` hold the sequence's `len >= n` rows.
+                    AttentionKernel::Avx512 => {
+                        return unsafe { avx512::sequence(o, x, self.bias, n, self.heads) }
+                    }
+                    AttentionKernel::Avx2 => {
+                        return unsafe { avx2::sequence(o, x, self.bias, n, self.heads) }
+                    }
+                    AttentionKernel::Portable => {}
                 }
                 attend_sequence(o, x, self.bias, n, self.heads)
             });
@@ -883,9 +967,11 @@ mod tests {
             let mask = KeyMask::new(&lengths, l, &dev, DType::F32).unwrap();
             let fast = attn.forward(&qkv, &mask, b).unwrap();
             let slow = attn.forward_slow(&qkv, &mask, b).unwrap();
-            // The portable loops (the AVX-512 kernel's twin, where this CPU has it) agree too.
-            let portable = attn.forward_portable(&qkv, &mask, b).unwrap();
-            assert!(max_abs_diff(&portable, &fast) < 1e-5);
+            // Every kernel this CPU has agrees with the one `forward` chose.
+            for kernel in AttentionKernel::available(d) {
+                let other = attn.forward_with(kernel, &qkv, &mask, b).unwrap();
+                assert!(max_abs_diff(&other, &fast) < 1e-5, "{kernel:?}");
+            }
             assert_eq!(fast.dims(), &[b * l, hidden]);
             let (fast, slow) = (
                 fast.to_vec2::<f32>().unwrap(),
