@@ -1,15 +1,16 @@
-//! The encoder's linear-layer GEMMs, int8 ([`QLinear`], every [`Kernel`] this CPU has) against
-//! candle's f32 matmul (the gemm crate), on the shapes of all-MiniLM-L6-v2 at a full
-//! 4,096-token batch, in the same run.
+//! The encoder's linear-layer GEMMs, int8 ([`QLinear`], every [`Kernel`] this CPU has) and our
+//! packed f32 kernel ([`PackedF32`]) against candle's f32 matmul (the gemm crate), on the
+//! shapes of all-MiniLM-L6-v2 at a full 4,096-token batch, in the same run.
 //!
 //! usage: cargo bench --bench int8_gemm [-- ROWS]
-//! Prints one JSON line per shape and kernel: best of 5 seconds and GMAC/s for both, and their
-//! ratio.
+//! Prints one JSON line per shape and int8 kernel: best of 5 seconds and GMAC/s for each, and
+//! the ratios to candle's f32.
 
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use distillguard::embed::int8::{Kernel, QLinear};
+use distillguard::embed::sgemm::PackedF32;
 
 fn best_of<F: FnMut()>(mut f: F) -> f64 {
     f();
@@ -55,6 +56,10 @@ fn main() -> anyhow::Result<()> {
         let t_f32 = best_of(|| {
             std::hint::black_box(xt.matmul(&wt).unwrap());
         });
+        let packed = PackedF32::new(&w, k, n);
+        let t_packed = best_of(|| {
+            std::hint::black_box(packed.forward(&x, m));
+        });
         let gmac = (m * k * n) as f64 / 1e9;
         // The portable twin is far too slow to time at this size.
         for kernel in Kernel::ALL
@@ -72,6 +77,8 @@ fn main() -> anyhow::Result<()> {
                     "int8_s": t_int8, "int8_gmac_per_s": gmac / t_int8,
                     "f32_s": t_f32, "f32_gmac_per_s": gmac / t_f32,
                     "int8_over_f32": t_f32 / t_int8,
+                    "packed_f32_gmac_per_s": gmac / t_packed,
+                    "packed_f32_over_f32": t_f32 / t_packed,
                 })
             );
         }

@@ -24,6 +24,7 @@ use candle_core::Result;
 
 use super::fused::{self, AddNorm, Attention};
 use super::int8::QLinear;
+use super::sgemm::PackedF32;
 use crate::cpu_storage::contiguous_f32;
 
 /// The fields of a Hugging Face `config.json` that the encoder needs.
@@ -53,19 +54,32 @@ fn default_act() -> String {
     "gelu".into()
 }
 
-/// A dense layer without bias. In float, its weight is stored transposed (`[in, out]`,
-/// contiguous) so that the GEMM reads both operands in their natural layout; in int8 it is
-/// quantised once at load ([`QLinear`], CPU only). Each bias is applied by the step that follows
-/// the GEMM, in the same pass as other work.
+/// A dense layer without bias. In float its weight is stored transposed (`[in, out]`), so that
+/// the GEMM reads both operands in their natural layout: on the CPU in f32 packed once at load
+/// for our own kernel ([`PackedF32`]), elsewhere a contiguous tensor for candle's matmul; in
+/// int8 it is quantised once at load ([`QLinear`], CPU only). Each bias is applied by the step
+/// that follows the GEMM, in the same pass as other work.
 enum Dense {
     Float(Tensor),
+    Packed(PackedF32),
     Int8(QLinear),
 }
 
 impl Dense {
-    fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize) -> Result<(Self, Tensor)> {
+    /// The transposed weight (`[in, out]`) and the bias of a Hugging Face `Linear`.
+    fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize) -> Result<(Tensor, Tensor)> {
         let w = vb.get((out_dim, in_dim), "weight")?;
-        Ok((Dense::Float(w.t()?.contiguous()?), vb.get(out_dim, "bias")?))
+        Ok((w.t()?.contiguous()?, vb.get(out_dim, "bias")?))
+    }
+
+    /// A float layer of the transposed weight `w` (`[in, out]`): packed on the CPU in f32.
+    fn float(w: Tensor) -> Result<Self> {
+        if w.device().is_cpu() && w.dtype() == DType::F32 {
+            let (k, n) = w.dims2()?;
+            let data = w.flatten_all()?.to_vec1::<f32>()?;
+            return Ok(Dense::Packed(PackedF32::new(&data, k, n)));
+        }
+        Ok(Dense::Float(w.contiguous()?))
     }
 
     /// The same layer with int8 weights (from f32 weights on the CPU).
@@ -76,6 +90,11 @@ impl Dense {
                 let data = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
                 Ok(Dense::Int8(QLinear::new(&data, k, n)))
             }
+            Dense::Packed(p) => Ok(Dense::Int8(QLinear::new(
+                &p.unpack(),
+                p.in_dim(),
+                p.out_dim(),
+            ))),
             Dense::Int8(_) => candle_core::bail!("layer is already int8"),
         }
     }
@@ -83,21 +102,23 @@ impl Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Dense::Float(w) => x.matmul(w),
-            Dense::Int8(q) => {
-                let (m, _) = x.dims2()?;
-                let x = x.contiguous()?;
-                let (storage, layout) = x.storage_and_layout();
-                let y = match &*storage {
-                    candle_core::Storage::Cpu(s) => {
-                        q.forward(contiguous_f32(s, layout, "int8 linear")?, m)
-                    }
-                    _ => candle_core::bail!("int8 linear layers run on the CPU only"),
-                };
-                drop(storage);
-                Tensor::from_vec(y, (m, q.out_dim()), x.device())
-            }
+            Dense::Packed(p) => cpu_linear(x, p.out_dim(), |x, m| p.forward(x, m)),
+            Dense::Int8(q) => cpu_linear(x, q.out_dim(), |x, m| q.forward(x, m)),
         }
     }
+}
+
+/// `f(x, rows)` on the f32 data of `x: [rows, in]` on the CPU, as a `[rows, out]` tensor.
+fn cpu_linear(x: &Tensor, out: usize, f: impl Fn(&[f32], usize) -> Vec<f32>) -> Result<Tensor> {
+    let (m, _) = x.dims2()?;
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let y = match &*storage {
+        candle_core::Storage::Cpu(s) => f(contiguous_f32(s, layout, "linear")?, m),
+        _ => candle_core::bail!("packed f32 and int8 linear layers run on the CPU only"),
+    };
+    drop(storage);
+    Tensor::from_vec(y, (m, out), x.device())
 }
 
 struct Layer {
@@ -176,16 +197,15 @@ impl Bert {
             let (q, qb) = Dense::load(&a.pp("self.query"), h, h)?;
             let (k, kb) = Dense::load(&a.pp("self.key"), h, h)?;
             let (v, vb_) = Dense::load(&a.pp("self.value"), h, h)?;
-            let (Dense::Float(q), Dense::Float(k), Dense::Float(v)) = (q, k, v) else {
-                unreachable!("Dense::load gives float layers")
-            };
-            let qkv = Dense::Float(Tensor::cat(&[(q * scale)?, k, v], 1)?);
+            let qkv = Dense::float(Tensor::cat(&[(q * scale)?, k, v], 1)?)?;
             let attention = Attention::new(Tensor::cat(&[(qb * scale)?, kb, vb_], 0)?, heads)?;
             let (out, out_bias) = Dense::load(&a.pp("output.dense"), h, h)?;
+            let out = Dense::float(out)?;
             let (ffn_in, ffn_in_bias) =
                 Dense::load(&l.pp("intermediate.dense"), h, cfg.intermediate_size)?;
             let (ffn_out, ffn_out_bias) =
                 Dense::load(&l.pp("output.dense"), cfg.intermediate_size, h)?;
+            let (ffn_in, ffn_out) = (Dense::float(ffn_in)?, Dense::float(ffn_out)?);
             layers.push(Layer {
                 qkv,
                 attention,

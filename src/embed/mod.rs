@@ -10,6 +10,7 @@ pub mod bert;
 mod files;
 pub mod fused;
 pub mod int8;
+pub mod sgemm;
 
 use std::path::{Path, PathBuf};
 
