@@ -647,10 +647,11 @@ multiversioned! {
 
 /// Defines the register-blocked twin of [`attend_sequence`] for one x86 vector width: a
 /// module `$m` with `sequence(out, qkv, bias, n, heads)`, compiled with `$feat`, for head
-/// sizes that are a multiple of the width `W`. Query rows go in blocks of `R`, so that every
-/// key or value register loaded serves `R` rows, with the scores of `W` keys (or `W` context
-/// columns) per row in one register. K is transposed with its rows padded to whole registers
-/// of keys (zeros); the scores of padding keys are never read. One body for both widths, so
+/// sizes that are a multiple of twice the width `W`. Query rows go in blocks of `R`, so that
+/// every key or value register loaded serves `R` rows, and each row's score (or context
+/// column) broadcast serves two registers of `W` keys (or context columns). K is transposed
+/// with its rows padded to whole pairs of registers of keys (zeros); the scores of padding
+/// keys are never read. One body for both widths, so
 /// the AVX-512 and AVX2 kernels cannot drift apart.
 macro_rules! blocked_attention {
     ($m:ident, $feat:literal, $w:literal, $zero:ident, $load:ident, $store:ident,
@@ -667,7 +668,7 @@ macro_rules! blocked_attention {
 
             /// # Safety
             /// The CPU has the features of `$feat`; `d = bias.len() / 3 / heads` is a multiple
-            /// of [`W`]; `qkv` holds at least `n` rows of `bias.len()` and `out` at least `n`
+            /// of `2 * W`; `qkv` holds at least `n` rows of `bias.len()` and `out` at least `n`
             /// rows of `bias.len() / 3`.
             #[target_feature(enable = $feat)]
             pub unsafe fn sequence(
@@ -679,9 +680,9 @@ macro_rules! blocked_attention {
             ) {
                 let hidden = bias.len() / 3;
                 let d = hidden / heads;
-                debug_assert!(d.is_multiple_of(W));
+                debug_assert!(d.is_multiple_of(2 * W));
                 debug_assert!(qkv.len() >= n * 3 * hidden && out.len() >= n * hidden);
-                let np = n.div_ceil(W) * W;
+                let np = n.div_ceil(2 * W) * 2 * W;
                 let mut q = vec![0f32; n * d];
                 let mut kt = vec![0f32; d * np];
                 let mut v = vec![0f32; n * d];
@@ -726,16 +727,20 @@ macro_rules! blocked_attention {
                 debug_assert!(q.len() >= B * d && s.len() >= B * np && v.len() >= n * d);
                 debug_assert!(out.len() >= (B - 1) * stride + d);
                 let (q, kt, v, sp) = (q.as_ptr(), kt.as_ptr(), v.as_ptr(), s.as_mut_ptr());
-                for jb in (0..np).step_by(W) {
-                    let mut acc = [$zero(); B];
+                for jb in (0..np).step_by(2 * W) {
+                    let mut acc = [[$zero(); 2]; B];
                     for c in 0..d {
-                        let k = $load(kt.add(c * np + jb));
+                        let k0 = $load(kt.add(c * np + jb));
+                        let k1 = $load(kt.add(c * np + jb + W));
                         for (r, acc) in acc.iter_mut().enumerate() {
-                            *acc = $fmadd($set1(*q.add(r * d + c)), k, *acc);
+                            let x = $set1(*q.add(r * d + c));
+                            acc[0] = $fmadd(x, k0, acc[0]);
+                            acc[1] = $fmadd(x, k1, acc[1]);
                         }
                     }
                     for (r, acc) in acc.iter().enumerate() {
-                        $store(sp.add(r * np + jb), *acc);
+                        $store(sp.add(r * np + jb), acc[0]);
+                        $store(sp.add(r * np + jb + W), acc[1]);
                     }
                 }
                 let mut inv = [0f32; B];
@@ -743,16 +748,21 @@ macro_rules! blocked_attention {
                     *inv = exp_shifted(&mut s[r * np..r * np + n]);
                 }
                 let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
-                for cb in (0..d).step_by(W) {
-                    let mut acc = [$zero(); B];
+                for cb in (0..d).step_by(2 * W) {
+                    let mut acc = [[$zero(); 2]; B];
                     for j in 0..n {
-                        let vj = $load(v.add(j * d + cb));
+                        let v0 = $load(v.add(j * d + cb));
+                        let v1 = $load(v.add(j * d + cb + W));
                         for (r, acc) in acc.iter_mut().enumerate() {
-                            *acc = $fmadd($set1(*sp.add(r * np + j)), vj, *acc);
+                            let p = $set1(*sp.add(r * np + j));
+                            acc[0] = $fmadd(p, v0, acc[0]);
+                            acc[1] = $fmadd(p, v1, acc[1]);
                         }
                     }
                     for (r, acc) in acc.iter().enumerate() {
-                        $store(op.add(r * stride + cb), $mul(*acc, $set1(inv[r])));
+                        let inv = $set1(inv[r]);
+                        $store(op.add(r * stride + cb), $mul(acc[0], inv));
+                        $store(op.add(r * stride + cb + W), $mul(acc[1], inv));
                     }
                 }
             }
@@ -786,9 +796,9 @@ blocked_attention!(
 /// Which attention kernel runs the fused op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionKernel {
-    /// [`blocked_attention!`] with 16-lane registers (head sizes a multiple of 16).
+    /// [`blocked_attention!`] with 16-lane registers (head sizes a multiple of 32).
     Avx512,
-    /// [`blocked_attention!`] with 8-lane registers (head sizes a multiple of 8).
+    /// [`blocked_attention!`] with 8-lane registers (head sizes a multiple of 16).
     Avx2,
     /// [`attend_sequence`]: loops the compiler vectorises, any head size.
     Portable,
@@ -801,10 +811,10 @@ impl AttentionKernel {
         let mut k = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if crate::cpu::avx512() && d.is_multiple_of(avx512::W) {
+            if crate::cpu::avx512() && d.is_multiple_of(2 * avx512::W) {
                 k.push(AttentionKernel::Avx512);
             }
-            if crate::cpu::avx2_fma() && d.is_multiple_of(avx2::W) {
+            if crate::cpu::avx2_fma() && d.is_multiple_of(2 * avx2::W) {
                 k.push(AttentionKernel::Avx2);
             }
         }
@@ -955,9 +965,10 @@ mod tests {
     #[test]
     fn attention_matches_plain_ops_on_real_rows_and_leaves_padding_zero() {
         let dev = Device::Cpu;
-        // d = 32 (MiniLM's) and d = 24 (context columns past a whole block); lengths with
-        // query-row tails of every size and a sequence of one token.
-        for (heads, d) in [(3, 32), (2, 24)] {
+        // d = 32 (MiniLM's: every kernel), d = 24 (the portable loops only) and d = 16 (AVX2
+        // but not AVX-512); lengths with query-row tails of every size and a sequence of one
+        // token.
+        for (heads, d) in [(3, 32), (2, 24), (4, 16)] {
             let hidden = heads * d;
             let (b, l) = (4, 37);
             let lengths = [37, 1, 19, 34];
