@@ -594,16 +594,28 @@ fn gather_head(
 ) {
     let hidden = bias.len() / 3;
     let d = hidden / heads;
-    let (qc, kc, vc) = (h * d, hidden + h * d, 2 * hidden + h * d);
-    let (qb, kb, vb) = (&bias[qc..qc + d], &bias[kc..kc + d], &bias[vc..vc + d]);
-    for (j, ((row, qj), vj)) in qkv
+    let (qc, vc) = (h * d, 2 * hidden + h * d);
+    let (qb, vb) = (&bias[qc..qc + d], &bias[vc..vc + d]);
+    for ((row, qj), vj) in qkv
         .chunks_exact(3 * hidden)
         .zip(q.chunks_exact_mut(d))
         .zip(v.chunks_exact_mut(d))
-        .enumerate()
     {
         add_into(qj, &row[qc..qc + d], qb);
         add_into(vj, &row[vc..vc + d], vb);
+    }
+    transpose_keys(kt, np, &qkv[..q.len() / d * 3 * hidden], bias, h, heads);
+}
+
+/// K of head `h` of the rows of `qkv`, with its bias, transposed with rows `np` apart
+/// (`kt[c * np + j]`).
+#[inline(always)]
+fn transpose_keys(kt: &mut [f32], np: usize, qkv: &[f32], bias: &[f32], h: usize, heads: usize) {
+    let hidden = bias.len() / 3;
+    let d = hidden / heads;
+    let kc = hidden + h * d;
+    let kb = &bias[kc..kc + d];
+    for (j, row) in qkv.chunks_exact(3 * hidden).enumerate() {
         for (c, (&x, &b)) in row[kc..kc + d].iter().zip(kb).enumerate() {
             kt[c * np + j] = x + b;
         }
@@ -658,7 +670,7 @@ macro_rules! blocked_attention {
      $fmadd:ident, $set1:ident, $mul:ident) => {
         #[cfg(target_arch = "x86_64")]
         mod $m {
-            use super::{exp_shifted, gather_head};
+            use super::{add_into, exp_shifted, transpose_keys};
             use std::arch::x86_64::*;
 
             /// Lanes per register.
@@ -683,31 +695,39 @@ macro_rules! blocked_attention {
                 debug_assert!(d.is_multiple_of(2 * W));
                 debug_assert!(qkv.len() >= n * 3 * hidden && out.len() >= n * hidden);
                 let np = n.div_ceil(2 * W) * 2 * W;
-                let mut q = vec![0f32; n * d];
+                let mut q = vec![0f32; R * d];
                 let mut kt = vec![0f32; d * np];
-                let mut v = vec![0f32; n * d];
                 let mut s = vec![0f32; R * np];
+                let h3 = 3 * hidden;
                 for h in 0..heads {
-                    gather_head(&mut q, &mut kt, &mut v, np, qkv, bias, h, heads);
+                    // Only K is copied (transposed, with its bias); Q is read a block of rows
+                    // at a time, and V where it lies, its bias added to the context at the end
+                    // (the softmax weights sum to 1).
+                    transpose_keys(&mut kt, np, &qkv[..n * h3], bias, h, heads);
+                    let (qc, vc) = (h * d, 2 * hidden + h * d);
+                    let (qb, vb) = (&bias[qc..qc + d], &bias[vc..vc + d]);
+                    let v = &qkv[vc..];
                     let mut i = 0;
                     while i < n {
                         let rows = (n - i).min(R);
+                        for (r, qr) in q.chunks_exact_mut(d).take(rows).enumerate() {
+                            add_into(qr, &qkv[(i + r) * h3 + qc..][..d], qb);
+                        }
                         let o = &mut out[i * hidden + h * d..];
-                        let qi = &q[i * d..];
                         match rows {
-                            4 => block::<4>(o, hidden, qi, &kt, &v, &mut s, n, d),
-                            3 => block::<3>(o, hidden, qi, &kt, &v, &mut s, n, d),
-                            2 => block::<2>(o, hidden, qi, &kt, &v, &mut s, n, d),
-                            _ => block::<1>(o, hidden, qi, &kt, &v, &mut s, n, d),
+                            4 => block::<4>(o, hidden, &q, &kt, v, h3, vb, &mut s, n, d),
+                            3 => block::<3>(o, hidden, &q, &kt, v, h3, vb, &mut s, n, d),
+                            2 => block::<2>(o, hidden, &q, &kt, v, h3, vb, &mut s, n, d),
+                            _ => block::<1>(o, hidden, &q, &kt, v, h3, vb, &mut s, n, d),
                         }
                         i += rows;
                     }
                 }
             }
 
-            /// `B` query rows of one head: `q` from the block's first row, `out` from its first
-            /// output row (rows `stride` apart), `s` scratch of `B` rows of the padded key
-            /// count.
+            /// `B` query rows of one head: `q` the block's rows (with bias), `out` from its first
+            /// output row (rows `stride` apart), V's rows `v_stride` apart from the start of
+            /// `v` and its bias `vb`, `s` scratch of `B` rows of the padded key count.
             ///
             /// # Safety
             /// As [`sequence`], with `B` rows left in `q` and `out`.
@@ -719,12 +739,15 @@ macro_rules! blocked_attention {
                 q: &[f32],
                 kt: &[f32],
                 v: &[f32],
+                v_stride: usize,
+                vb: &[f32],
                 s: &mut [f32],
                 n: usize,
                 d: usize,
             ) {
                 let np = kt.len() / d;
-                debug_assert!(q.len() >= B * d && s.len() >= B * np && v.len() >= n * d);
+                debug_assert!(q.len() >= B * d && s.len() >= B * np && vb.len() >= d);
+                debug_assert!(v.len() >= (n - 1) * v_stride + d);
                 debug_assert!(out.len() >= (B - 1) * stride + d);
                 let (q, kt, v, sp) = (q.as_ptr(), kt.as_ptr(), v.as_ptr(), s.as_mut_ptr());
                 for jb in (0..np).step_by(2 * W) {
@@ -751,18 +774,20 @@ macro_rules! blocked_attention {
                 for cb in (0..d).step_by(2 * W) {
                     let mut acc = [[$zero(); 2]; B];
                     for j in 0..n {
-                        let v0 = $load(v.add(j * d + cb));
-                        let v1 = $load(v.add(j * d + cb + W));
+                        let v0 = $load(v.add(j * v_stride + cb));
+                        let v1 = $load(v.add(j * v_stride + cb + W));
                         for (r, acc) in acc.iter_mut().enumerate() {
                             let p = $set1(*sp.add(r * np + j));
                             acc[0] = $fmadd(p, v0, acc[0]);
                             acc[1] = $fmadd(p, v1, acc[1]);
                         }
                     }
+                    let b0 = $load(vb.as_ptr().add(cb));
+                    let b1 = $load(vb.as_ptr().add(cb + W));
                     for (r, acc) in acc.iter().enumerate() {
                         let inv = $set1(inv[r]);
-                        $store(op.add(r * stride + cb), $mul(acc[0], inv));
-                        $store(op.add(r * stride + cb + W), $mul(acc[1], inv));
+                        $store(op.add(r * stride + cb), $fmadd(acc[0], inv, b0));
+                        $store(op.add(r * stride + cb + W), $fmadd(acc[1], inv, b1));
                     }
                 }
             }
