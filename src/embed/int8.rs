@@ -654,7 +654,7 @@ unsafe fn quantize_avx2(x: &[f32], inv: f32, a_max: i32, q: &mut [i16]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
@@ -664,7 +664,8 @@ mod tests {
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
-    fn random(len: usize, seed: u64) -> Vec<f32> {
+    /// `len` numbers in [-1, 1) from a fixed generator (the GEMM tests' inputs).
+    pub(crate) fn random(len: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
         (0..len).map(|_| lcg(&mut s)).collect()
     }

@@ -191,18 +191,7 @@ impl PackedF32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn random(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::embed::int8::tests::random;
 
     #[test]
     fn vector_kernel_is_the_portable_twin_bit_for_bit_and_close_to_the_plain_product() {
