@@ -6,7 +6,8 @@
 //! - Q, K and V are one fused `[3H, H]` projection, and the 1/sqrt(d) attention scale is folded
 //!   into the Q rows at load time, so attention costs one GEMM and no extra scaling pass.
 //! - Every projection runs on the flattened `[tokens, H]` matrix (one large GEMM, not a batch of
-//!   small ones); only the attention itself is batched per sequence and head.
+//!   small ones); only the attention itself is batched per sequence and head. On the CPU in
+//!   f32 the GEMM is our own, over weights packed once at load ([`PackedF32`]).
 //! - On the CPU in f32, attention reads the QKV projection as it is and writes its context in
 //!   the output projection's layout ([`fused::Attention`]): no regrouped copy of the heads, no
 //!   score tensor, and no work on padding; other devices and dtypes regroup heads by one copy.
