@@ -832,6 +832,7 @@ pub enum AttentionKernel {
 impl AttentionKernel {
     /// Every kernel this CPU can run for head size `d`, widest first (the first is the one
     /// [`Attention::forward`] uses).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables, unused_mut))]
     pub fn available(d: usize) -> Vec<AttentionKernel> {
         let mut k = Vec::new();
         #[cfg(target_arch = "x86_64")]
@@ -843,7 +844,6 @@ impl AttentionKernel {
                 k.push(AttentionKernel::Avx2);
             }
         }
-        let _ = d;
         k.push(AttentionKernel::Portable);
         k
     }

@@ -31,7 +31,7 @@
 
 use std::mem::MaybeUninit;
 
-use rayon::prelude::*;
+use super::sgemm::rows_in_parallel;
 
 /// Largest quantised weight magnitude.
 pub const W_MAX: i32 = 127;
@@ -177,7 +177,8 @@ impl QLinear {
         })
     }
 
-    /// Quantise `x` and run `kernel` over blocks of rows in parallel.
+    /// Quantise `x` and run `kernel` over blocks of rows in parallel ([`rows_in_parallel`]:
+    /// every kernel writes every column of every valid row it is given).
     fn run(
         &self,
         x: &[f32],
@@ -186,46 +187,26 @@ impl QLinear {
         kernel: impl Fn(&Self, &Rows, &mut [MaybeUninit<f32>]) + Sync,
     ) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
-        if m == 0 || self.n == 0 {
-            return vec![0f32; m * self.n];
-        }
-        // The output is not zeroed first (that memset cost more than the quantisation):
-        // every kernel writes every column of every valid row it is given, and each task's
-        // rows are all valid.
-        let mut out: Vec<f32> = Vec::with_capacity(m * self.n);
-        // Rows per task: a multiple of MR, enough tasks to keep every thread busy on short
-        // batches, at most 60 (a multiple of MR) so that a task's quantised rows stay in L2
-        // while every panel of weights passes over them.
-        let threads = rayon::current_num_threads().max(1);
-        let per_task = (m.div_ceil(threads * 4)).div_ceil(MR) * MR;
-        let per_task = per_task.clamp(MR, 60);
         let (k, kp, n) = (self.k, self.kp, self.n);
-        out.spare_capacity_mut()[..m * n]
-            .par_chunks_mut(per_task * n)
-            .enumerate()
-            .for_each(|(t, out)| {
-                let r0 = t * per_task;
-                let valid = out.len() / n;
-                let padded = valid.div_ceil(MR) * MR;
-                // Padding rows and inputs are zeros with scale 0.
-                let mut q = vec![0i16; padded * kp];
-                let mut scale = vec![0f32; padded];
-                for r in 0..valid {
-                    let row = &x[(r0 + r) * k..(r0 + r + 1) * k];
-                    let q = &mut q[r * kp..r * kp + k];
-                    scale[r] = quantize(row, self.a_max, q, simd_quantiser);
-                }
-                let rows = Rows {
-                    q,
-                    scale,
-                    padded,
-                    valid,
-                };
-                kernel(self, &rows, out);
-            });
-        // SAFETY: the `m * n` elements were written above (see the comment on `out`).
-        unsafe { out.set_len(m * n) };
-        out
+        rows_in_parallel(m, n, MR, |r0, out| {
+            let valid = out.len() / n;
+            let padded = valid.div_ceil(MR) * MR;
+            // Padding rows and inputs are zeros with scale 0.
+            let mut q = vec![0i16; padded * kp];
+            let mut scale = vec![0f32; padded];
+            for r in 0..valid {
+                let row = &x[(r0 + r) * k..(r0 + r + 1) * k];
+                let q = &mut q[r * kp..r * kp + k];
+                scale[r] = quantize(row, self.a_max, q, simd_quantiser);
+            }
+            let rows = Rows {
+                q,
+                scale,
+                padded,
+                valid,
+            };
+            kernel(self, &rows, out);
+        })
     }
 
     fn rows_portable(&self, a: &Rows, out: &mut [MaybeUninit<f32>]) {

@@ -2,9 +2,9 @@
 //! panels of [`NR`] columns, and an AVX2+FMA micro-kernel of [`MR`] rows by [`NR`] columns (12
 //! accumulator registers: two 8-lane registers of weights per input, each row's input
 //! broadcast). Why not candle's matmul (the gemm crate): on the 2-core machines this project
-//! runs on it reached 40-60 GMAC/s on the encoder's shapes against the ~100 that two FMA ports
-//! allow (benches/README.md), and the weights never change, so they need packing once, not on
-//! every call.
+//! runs on it stays well below what two FMA ports allow on the encoder's shapes (measured in
+//! benches/README.md), and the weights never change, so they need packing once, not on every
+//! call.
 //!
 //! Each output is one fused multiply-add per input, in input order from zero, in every kernel:
 //! [`PackedF32::forward_portable`] (plain loops with `f32::mul_add`) is the vector kernel's
@@ -19,6 +19,35 @@ use rayon::prelude::*;
 pub const NR: usize = 16;
 /// Rows per micro-kernel call.
 const MR: usize = 6;
+
+/// The `[m, n]` output of a GEMM computed in parallel tasks of consecutive rows:
+/// `task(first_row, out)` gets its rows' outputs (`out.len() / n` rows, all real), and must
+/// write every one of them: the output is not zeroed first (for the int8 GEMM that memset cost
+/// more than quantising the input). Rows per task: a multiple of `mr`, enough tasks to keep
+/// every thread busy on short batches, and at most 60 (a multiple of both GEMMs' `mr`) so that
+/// a task's rows stay in L2 while every panel of weights passes over them. Shared by
+/// [`PackedF32`] and the int8 GEMM.
+pub(super) fn rows_in_parallel(
+    m: usize,
+    n: usize,
+    mr: usize,
+    task: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    if m == 0 || n == 0 {
+        return vec![0f32; m * n];
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let per_task = m.div_ceil(threads * 4).div_ceil(mr) * mr;
+    let per_task = per_task.clamp(mr, 60);
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    out.spare_capacity_mut()[..m * n]
+        .par_chunks_mut(per_task * n)
+        .enumerate()
+        .for_each(|(t, out)| task(t * per_task, out));
+    // SAFETY: every task wrote all of its outputs (the contract above).
+    unsafe { out.set_len(m * n) };
+    out
+}
 
 /// A `[k, n]` f32 weight packed for [`PackedF32::forward`].
 pub struct PackedF32 {
@@ -82,32 +111,17 @@ impl PackedF32 {
         self.run(x, m, Self::rows_portable)
     }
 
-    /// Runs `kernel(self, x, first_row, rows, out)` over tasks of rows in parallel; `out` is
-    /// the task's `rows * n` outputs, which the kernel must all write.
+    /// Runs `kernel(self, x, first_row, rows, out)` over tasks of rows in parallel
+    /// ([`rows_in_parallel`]).
     fn run(
         &self,
         x: &[f32],
         m: usize,
         kernel: impl Fn(&Self, &[f32], usize, usize, &mut [MaybeUninit<f32>]) + Sync,
     ) -> Vec<f32> {
-        let (k, n) = (self.k, self.n);
-        assert_eq!(x.len(), m * k, "input is not [{m}, {k}]");
-        if m == 0 || n == 0 {
-            return vec![0f32; m * n];
-        }
-        let mut out: Vec<f32> = Vec::with_capacity(m * n);
-        // Rows per task: a multiple of MR, enough tasks to keep every thread busy on short
-        // batches, at most 60 so that a task's rows stay in L2 while the panels pass over them.
-        let threads = rayon::current_num_threads().max(1);
-        let per_task = m.div_ceil(threads * 4).div_ceil(MR) * MR;
-        let per_task = per_task.clamp(MR, 60);
-        out.spare_capacity_mut()[..m * n]
-            .par_chunks_mut(per_task * n)
-            .enumerate()
-            .for_each(|(t, out)| kernel(self, x, t * per_task, out.len() / n, out));
-        // SAFETY: every task's kernel wrote all of its `rows * n` outputs.
-        unsafe { out.set_len(m * n) };
-        out
+        assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
+        let n = self.n;
+        rows_in_parallel(m, n, MR, |r0, out| kernel(self, x, r0, out.len() / n, out))
     }
 
     fn rows_portable(&self, x: &[f32], r0: usize, rows: usize, out: &mut [MaybeUninit<f32>]) {
