@@ -103,7 +103,8 @@ fn max(x: &[f32]) -> f32 {
 pub fn exp(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let k = shifted - MAGIC;
     let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -112,7 +113,11 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    // 2^k from `shifted`'s bits: it lies in [2^23, 2^24), where one unit of its last bit is 1,
+    // so its bits minus MAGIC's are k. The same value as `k as i32`, by integer operations that
+    // vectorise (the saturating float-to-int cast does not).
+    let k_int = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
+    y * f32::from_bits(k_int.wrapping_add(127) << 23)
 }
 
 /// erf(x) for f32 as x·P(x²)/Q(x²) on [-4, 4] (erf is ±1 in f32 outside); max error ~1e-7.
@@ -622,6 +627,74 @@ fn transpose_keys(kt: &mut [f32], np: usize, qkv: &[f32], bias: &[f32], h: usize
     }
 }
 
+/// [`transpose_keys`] eight keys by eight columns at a time, by an in-register transpose: the
+/// same sums in the same places (padding columns `n..np` untouched). Needs `d` a multiple of 8.
+///
+/// # Safety
+/// The CPU has AVX2; `kt` holds `d` rows of `np >= n` (`n = qkv.len() / bias.len()`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_keys_avx2(
+    kt: &mut [f32],
+    np: usize,
+    qkv: &[f32],
+    bias: &[f32],
+    h: usize,
+    heads: usize,
+) {
+    use std::arch::x86_64::*;
+    let (hidden, h3) = (bias.len() / 3, bias.len());
+    let d = hidden / heads;
+    let kc = hidden + h * d;
+    let n = qkv.len() / h3;
+    debug_assert!(d.is_multiple_of(8) && np >= n && kt.len() >= d * np);
+    let full = n / 8 * 8;
+    let (src, dst) = (qkv.as_ptr(), kt.as_mut_ptr());
+    for j0 in (0..full).step_by(8) {
+        for c0 in (0..d).step_by(8) {
+            let b = _mm256_loadu_ps(bias.as_ptr().add(kc + c0));
+            let r: [__m256; 8] = std::array::from_fn(|i| {
+                _mm256_add_ps(_mm256_loadu_ps(src.add((j0 + i) * h3 + kc + c0)), b)
+            });
+            // Pairs of rows interleaved, then quads, then the 128-bit halves exchanged.
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let cols = [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ];
+            for (c, col) in cols.into_iter().enumerate() {
+                _mm256_storeu_ps(dst.add((c0 + c) * np + j0), col);
+            }
+        }
+    }
+    for j in full..n {
+        for c in 0..d {
+            *dst.add(c * np + j) = *src.add(j * h3 + kc + c) + *bias.get_unchecked(kc + c);
+        }
+    }
+}
+
 multiversioned! {
     /// The context rows of one sequence (`out`: `[L, H]`, zeros on entry) from its `n` real
     /// rows of `qkv` (`[n, 3H]`). Per head: Q and V gathered row-major and K transposed, each
@@ -670,7 +743,7 @@ macro_rules! blocked_attention {
      $fmadd:ident, $set1:ident, $mul:ident) => {
         #[cfg(target_arch = "x86_64")]
         mod $m {
-            use super::{add_into, exp_shifted, transpose_keys};
+            use super::{add_into, exp_shifted, transpose_keys_avx2};
             use std::arch::x86_64::*;
 
             /// Lanes per register.
@@ -703,7 +776,7 @@ macro_rules! blocked_attention {
                     // Only K is copied (transposed, with its bias); Q is read a block of rows
                     // at a time, and V where it lies, its bias added to the context at the end
                     // (the softmax weights sum to 1).
-                    transpose_keys(&mut kt, np, &qkv[..n * h3], bias, h, heads);
+                    transpose_keys_avx2(&mut kt, np, &qkv[..n * h3], bias, h, heads);
                     let (qc, vc) = (h * d, 2 * hidden + h * d);
                     let (qb, vb) = (&bias[qc..qc + d], &bias[vc..vc + d]);
                     let v = &qkv[vc..];
@@ -1027,6 +1100,30 @@ mod tests {
                         assert!(f.iter().all(|&v| v == 0.0), "padding row {i} of {seq}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn vector_key_transpose_matches_the_scalar_one() {
+        // Every machine this project builds and tests on has AVX2; a CPU without it fails
+        // here rather than passing untested.
+        assert!(crate::cpu::avx2(), "this test needs a CPU with AVX2");
+        let (heads, d) = (3, 32);
+        let hidden = heads * d;
+        let bias = crate::embed::int8::tests::random(3 * hidden, 7);
+        // Key counts with and without a tail of fewer than eight.
+        for n in [1, 7, 8, 9, 16, 37] {
+            let qkv = crate::embed::int8::tests::random(n * 3 * hidden, n as u64);
+            let np = n.div_ceil(16) * 16;
+            for h in 0..heads {
+                let (mut a, mut b) = (vec![-1f32; d * np], vec![-1f32; d * np]);
+                transpose_keys(&mut a, np, &qkv, &bias, h, heads);
+                // SAFETY: AVX2 is present (asserted above); d is a multiple of 8, `b` holds
+                // `d` rows of `np >= n`.
+                unsafe { transpose_keys_avx2(&mut b, np, &qkv, &bias, h, heads) };
+                assert_eq!(a, b, "n {n}, head {h}");
             }
         }
     }
