@@ -13,6 +13,8 @@
 //!   score tensor, and no work on padding; other devices and dtypes regroup heads by one copy.
 //! - Element-wise steps are fused and multi-threaded on the CPU ([`super::fused`]): bias+GELU,
 //!   masked softmax (padding excluded by length, no additive mask), bias+residual+LayerNorm.
+//!   After our own GEMMs (packed f32, int8), bias+GELU and bias+residual+LayerNorm run on each
+//!   task's rows as soon as they are written ([`Then`]), not as a pass of their own.
 //!
 //! The pooled output is the mean over real tokens (mask excludes padding), L2-normalised, exactly
 //! as sentence-transformers' `mean` pooling + `Normalize` modules.
@@ -23,9 +25,9 @@ use serde::Deserialize;
 
 use candle_core::Result;
 
-use super::fused::{self, AddNorm, Attention};
+use super::fused::{self, AddNorm, Attention, BiasGelu};
 use super::int8::QLinear;
-use super::sgemm::PackedF32;
+use super::sgemm::{self, PackedF32};
 use crate::cpu_storage::contiguous_f32;
 
 /// The fields of a Hugging Face `config.json` that the encoder needs.
@@ -101,22 +103,77 @@ impl Dense {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_then(x, Then::Nothing)
+    }
+
+    /// `then(x · W)`: in our own GEMMs fused into them ([`sgemm::Then`]), each task's rows
+    /// finished while they are in cache; after candle's matmul as ops of their own. The same
+    /// bits either way.
+    fn forward_then(&self, x: &Tensor, then: Then) -> Result<Tensor> {
         match self {
-            Dense::Float(w) => x.matmul(w),
-            Dense::Packed(p) => cpu_linear(x, p.out_dim(), |x, m| p.forward(x, m)),
-            Dense::Int8(q) => cpu_linear(x, q.out_dim(), |x, m| q.forward(x, m)),
+            Dense::Float(w) => then.apply(&x.matmul(w)?),
+            Dense::Packed(p) => cpu_linear(x, p.out_dim(), then, |x, m, t| p.forward_then(x, m, t)),
+            Dense::Int8(q) => cpu_linear(x, q.out_dim(), then, |x, m, t| q.forward_then(x, m, t)),
         }
     }
 }
 
-/// `f(x, rows)` on the f32 data of `x: [rows, in]` on the CPU, as a `[rows, out]` tensor.
-fn cpu_linear(x: &Tensor, out: usize, f: impl Fn(&[f32], usize) -> Vec<f32>) -> Result<Tensor> {
+/// The step that follows a dense layer.
+#[derive(Clone, Copy)]
+enum Then<'a> {
+    Nothing,
+    /// Bias and GELU.
+    BiasGelu(&'a BiasGelu),
+    /// Bias, the residual (`[rows, out]`) and LayerNorm.
+    AddNorm(&'a AddNorm, &'a Tensor),
+}
+
+impl Then<'_> {
+    /// The step as an op of its own on the layer's output `y`.
+    fn apply(self, y: &Tensor) -> Result<Tensor> {
+        match self {
+            Then::Nothing => Ok(y.clone()),
+            Then::BiasGelu(g) => g.forward(y),
+            Then::AddNorm(n, residual) => n.forward(y, residual),
+        }
+    }
+}
+
+/// `f(x, rows, then)` on the f32 data of `x: [rows, in]` on the CPU, as a `[rows, out]` tensor,
+/// with `then` given to `f` as a function on rows of the output.
+fn cpu_linear(
+    x: &Tensor,
+    out: usize,
+    then: Then,
+    f: impl Fn(&[f32], usize, sgemm::Then) -> Vec<f32>,
+) -> Result<Tensor> {
     let (m, _) = x.dims2()?;
     let x = x.contiguous()?;
     let (storage, layout) = x.storage_and_layout();
-    let y = match &*storage {
-        candle_core::Storage::Cpu(s) => f(contiguous_f32(s, layout, "linear")?, m),
+    let x_f32 = match &*storage {
+        candle_core::Storage::Cpu(s) => contiguous_f32(s, layout, "linear")?,
         _ => candle_core::bail!("packed f32 and int8 linear layers run on the CPU only"),
+    };
+    let y = match then {
+        Then::Nothing => f(x_f32, m, sgemm::NOTHING_THEN),
+        Then::BiasGelu(g) => f(x_f32, m, &|_, rows: &mut [f32]| g.in_place(rows)),
+        Then::AddNorm(norm, residual) => {
+            if residual.dims() != [m, out] || norm.dim() != out {
+                candle_core::bail!(
+                    "linear: residual {:?} for an output of [{m}, {out}]",
+                    residual.dims()
+                );
+            }
+            let residual = residual.contiguous()?;
+            let (r_storage, r_layout) = residual.storage_and_layout();
+            let r = match &*r_storage {
+                candle_core::Storage::Cpu(s) => contiguous_f32(s, r_layout, "residual")?,
+                _ => candle_core::bail!("the residual is not on the CPU"),
+            };
+            f(x_f32, m, &|r0, rows: &mut [f32]| {
+                norm.in_place(rows, &r[r0 * out..r0 * out + rows.len()])
+            })
+        }
     };
     drop(storage);
     Tensor::from_vec(y, (m, out), x.device())
@@ -129,9 +186,9 @@ struct Layer {
     /// Attention output projection; [`AddNorm`] adds its bias with the residual.
     out: Dense,
     attn_norm: AddNorm,
-    /// FFN up-projection; its bias goes into [`fused::bias_gelu`].
+    /// FFN up-projection; its bias goes into [`BiasGelu`].
     ffn_in: Dense,
-    ffn_in_bias: Tensor,
+    ffn_gelu: BiasGelu,
     ffn_out: Dense,
     ffn_norm: AddNorm,
 }
@@ -213,7 +270,7 @@ impl Bert {
                 out,
                 attn_norm: add_norm(out_bias, a.pp("output.LayerNorm"), h, cfg.layer_norm_eps)?,
                 ffn_in,
-                ffn_in_bias,
+                ffn_gelu: BiasGelu::new(ffn_in_bias)?,
                 ffn_out,
                 ffn_norm: add_norm(
                     ffn_out_bias,
@@ -284,9 +341,15 @@ impl Bert {
 
     fn layer(&self, layer: &Layer, x: &Tensor, mask: &fused::KeyMask, b: usize) -> Result<Tensor> {
         let ctx = layer.attention.forward(&layer.qkv.forward(x)?, mask, b)?;
-        let x = layer.attn_norm.forward(&layer.out.forward(&ctx)?, x)?;
-        let ffn = fused::bias_gelu(&layer.ffn_in.forward(&x)?, &layer.ffn_in_bias)?;
-        layer.ffn_norm.forward(&layer.ffn_out.forward(&ffn)?, &x)
+        let x = layer
+            .out
+            .forward_then(&ctx, Then::AddNorm(&layer.attn_norm, x))?;
+        let ffn = layer
+            .ffn_in
+            .forward_then(&x, Then::BiasGelu(&layer.ffn_gelu))?;
+        layer
+            .ffn_out
+            .forward_then(&ffn, Then::AddNorm(&layer.ffn_norm, &x))
     }
 
     pub fn dtype(&self) -> DType {

@@ -150,22 +150,41 @@ fn gelu(x: f32) -> f32 {
 
 /// `gelu_erf(x + bias)` for `x: [n, k]`, `bias: [k]`.
 pub fn bias_gelu(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    if use_fused(x) {
-        let op = BiasGelu {
-            bias: bias.to_dtype(DType::F32)?.to_vec1()?,
-        };
-        x.apply_op1_no_bwd(&op)
-    } else {
-        bias_gelu_slow(x, bias)
-    }
+    BiasGelu::new(bias.clone())?.forward(x)
 }
 
 pub fn bias_gelu_slow(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     x.broadcast_add(bias)?.gelu_erf()
 }
 
-struct BiasGelu {
-    bias: Vec<f32>,
+/// `gelu_erf(x + bias)` with its bias held for the layer: as an op ([`Self::forward`]), or in
+/// place on rows a GEMM has just written ([`Self::in_place`]), the same bits either way.
+pub struct BiasGelu {
+    bias: Tensor,
+    bias_f32: Vec<f32>,
+}
+
+impl BiasGelu {
+    pub fn new(bias: Tensor) -> Result<Self> {
+        Ok(BiasGelu {
+            bias_f32: bias.to_dtype(DType::F32)?.to_vec1()?,
+            bias,
+        })
+    }
+
+    /// `gelu_erf(x + bias)` for `x: [n, k]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if use_fused(x) {
+            x.apply_op1_no_bwd(self)
+        } else {
+            bias_gelu_slow(x, &self.bias)
+        }
+    }
+
+    /// `x = gelu_erf(x + bias)` on whole rows of `bias.len()`, in place.
+    pub fn in_place(&self, x: &mut [f32]) {
+        bias_gelu_in_place(x, &self.bias_f32)
+    }
 }
 
 multiversioned! {
@@ -179,6 +198,17 @@ multiversioned! {
     }
 }
 
+multiversioned! {
+    /// [`bias_gelu_rows`] in place.
+    fn bias_gelu_in_place(x: &mut [f32], bias: &[f32]) {
+        for x in x.chunks_exact_mut(bias.len()) {
+            for (x, &b) in x.iter_mut().zip(bias) {
+                *x = gelu(*x + b);
+            }
+        }
+    }
+}
+
 impl CustomOp1 for BiasGelu {
     fn name(&self) -> &'static str {
         "bias-gelu"
@@ -186,14 +216,14 @@ impl CustomOp1 for BiasGelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s, l, self.name())?;
-        let k = self.bias.len();
+        let k = self.bias_f32.len();
         if l.dims().last() != Some(&k) {
             candle_core::bail!("bias-gelu: last dim {:?} but bias has {k}", l.dims());
         }
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(k * ROWS_PER_TASK)
             .zip(x.par_chunks(k * ROWS_PER_TASK))
-            .for_each(|(o, x)| bias_gelu_rows(o, x, &self.bias));
+            .for_each(|(o, x)| bias_gelu_rows(o, x, &self.bias_f32));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
@@ -373,12 +403,59 @@ impl AddNorm {
         }
     }
 
+    /// `y = layer_norm(y + bias + residual)` on whole rows of `y` and the same rows of the
+    /// residual, in place: the same bits as [`Self::forward`] on the CPU in f32.
+    pub fn in_place(&self, y: &mut [f32], residual: &[f32]) {
+        let o = &self.op;
+        add_norm_in_place(y, residual, &o.bias, &o.gamma, &o.beta, o.eps)
+    }
+
+    /// The number of features of a row.
+    pub fn dim(&self) -> usize {
+        self.op.bias.len()
+    }
+
     /// The twin of [`Self::forward`]: the sum in the input's dtype, then candle's LayerNorm op,
     /// which keeps its mean and variance in f32 for half-precision input on the CPU and on CUDA
     /// (so the GPU path needs no casts for it).
     pub fn forward_slow(&self, y: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let x = (y.broadcast_add(&self.bias)? + residual)?;
         candle_nn::ops::layer_norm(&x, &self.gamma, &self.beta, self.eps as f32)
+    }
+}
+
+/// `o = layer_norm(o)` for one row, with `gamma` and `beta`: the statistics of
+/// [`add_norm_rows`] and [`add_norm_in_place`] (inlined into each, and so compiled with its
+/// target features).
+#[inline(always)]
+fn norm_row(o: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let h = o.len();
+    let mean = sum_of(o, |v| v) / h as f32;
+    o.iter_mut().for_each(|o| *o -= mean);
+    let var = sum_of(o, |v| v * v);
+    let inv = 1.0 / (var / h as f32 + eps).sqrt();
+    for ((o, &g), &b) in o.iter_mut().zip(gamma).zip(beta) {
+        *o = *o * inv * g + b;
+    }
+}
+
+multiversioned! {
+    /// [`add_norm_rows`] in place on `y`.
+    fn add_norm_in_place(
+        y: &mut [f32],
+        residual: &[f32],
+        bias: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    ) {
+        let h = bias.len();
+        for (y, r) in y.chunks_exact_mut(h).zip(residual.chunks_exact(h)) {
+            for ((y, &r), &b) in y.iter_mut().zip(r).zip(bias) {
+                *y = *y + r + b;
+            }
+            norm_row(y, gamma, beta, eps);
+        }
     }
 }
 
@@ -402,13 +479,7 @@ multiversioned! {
             for (((o, &y), &r), &b) in o.iter_mut().zip(y).zip(r).zip(bias) {
                 *o = y + r + b;
             }
-            let mean = sum_of(o, |v| v) / h as f32;
-            o.iter_mut().for_each(|o| *o -= mean);
-            let var = sum_of(o, |v| v * v);
-            let inv = 1.0 / (var / h as f32 + eps).sqrt();
-            for ((o, &g), &b) in o.iter_mut().zip(gamma).zip(beta) {
-                *o = *o * inv * g + b;
-            }
+            norm_row(o, gamma, beta, eps);
         }
     }
 }
@@ -1160,6 +1231,25 @@ mod tests {
             &an.forward_slow(&y, &r).unwrap(),
         );
         assert!(diff < 1e-5, "{diff}");
+        // In place, as fused into a GEMM: the same bits as the op.
+        let mut rows = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        an.in_place(
+            &mut rows,
+            &r.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        let op = an.forward(&y, &r).unwrap().flatten_all().unwrap();
+        assert_eq!(rows, op.to_vec1::<f32>().unwrap());
+    }
+
+    #[test]
+    fn bias_gelu_in_place_is_the_op_bit_for_bit() {
+        let d = Device::Cpu;
+        let x = Tensor::randn(0f32, 3.0, (67, 40), &d).unwrap();
+        let g = BiasGelu::new(Tensor::randn(0f32, 1.0, 40, &d).unwrap()).unwrap();
+        let mut rows = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        g.in_place(&mut rows);
+        let op = g.forward(&x).unwrap().flatten_all().unwrap();
+        assert_eq!(rows, op.to_vec1::<f32>().unwrap());
     }
 
     #[test]

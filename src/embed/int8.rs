@@ -31,7 +31,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::sgemm::rows_in_parallel;
+use super::sgemm::{rows_in_parallel, Then, NOTHING_THEN};
 
 /// Largest quantised weight magnitude.
 pub const W_MAX: i32 = 127;
@@ -138,7 +138,12 @@ impl QLinear {
     /// [`Kernel`] this CPU has. Every kernel gives the same bits as
     /// [`QLinear::forward_portable`].
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.forward_with(Kernel::best(), x, m)
+        self.forward_then(x, m, NOTHING_THEN)
+    }
+
+    /// [`QLinear::forward`], with `then` run on each task's rows once they are written.
+    pub fn forward_then(&self, x: &[f32], m: usize, then: Then) -> Vec<f32> {
+        self.forward_with_then(Kernel::best(), x, m, then)
     }
 
     /// The twin of [`QLinear::forward`] in plain loops: the test oracle.
@@ -150,12 +155,16 @@ impl QLinear {
     /// The portable kernel quantises with the portable quantiser too, so that it is an oracle
     /// independent of every SIMD path.
     pub fn forward_with(&self, kernel: Kernel, x: &[f32], m: usize) -> Vec<f32> {
+        self.forward_with_then(kernel, x, m, NOTHING_THEN)
+    }
+
+    fn forward_with_then(&self, kernel: Kernel, x: &[f32], m: usize, then: Then) -> Vec<f32> {
         assert!(
             kernel.available(),
             "the {kernel:?} kernel needs CPU features this one lacks"
         );
         let simd_quantiser = kernel != Kernel::Portable;
-        self.run(x, m, simd_quantiser, |q, rows, out| match kernel {
+        let kernel = |q: &Self, rows: &Rows, out: &mut [MaybeUninit<f32>]| match kernel {
             Kernel::Portable => q.rows_portable(rows, out),
             // SAFETY (all three): the kernel's CPU features are present (asserted above);
             // `rows` holds a multiple of MR quantised rows of `kp` values and `out` has room for
@@ -174,21 +183,23 @@ impl QLinear {
             Kernel::Amx => unreachable!("the AMX kernel runs on x86_64 Linux only"),
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("only the portable kernel is available off x86_64"),
-        })
+        };
+        self.run(x, m, simd_quantiser, kernel, then)
     }
 
     /// Quantise `x` and run `kernel` over blocks of rows in parallel ([`rows_in_parallel`]:
-    /// every kernel writes every column of every valid row it is given).
+    /// every kernel writes every column of every valid row it is given), then `then`.
     fn run(
         &self,
         x: &[f32],
         m: usize,
         simd_quantiser: bool,
         kernel: impl Fn(&Self, &Rows, &mut [MaybeUninit<f32>]) + Sync,
+        then: Then,
     ) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
         let (k, kp, n) = (self.k, self.kp, self.n);
-        rows_in_parallel(m, n, MR, |r0, out| {
+        let task = |r0: usize, out: &mut [MaybeUninit<f32>]| {
             let valid = out.len() / n;
             let padded = valid.div_ceil(MR) * MR;
             // Padding rows and inputs are zeros with scale 0.
@@ -206,7 +217,8 @@ impl QLinear {
                 valid,
             };
             kernel(self, &rows, out);
-        })
+        };
+        rows_in_parallel(m, n, MR, task, then)
     }
 
     fn rows_portable(&self, a: &Rows, out: &mut [MaybeUninit<f32>]) {

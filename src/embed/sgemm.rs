@@ -27,11 +27,16 @@ const MR: usize = 6;
 /// every thread busy on short batches, and at most 60 (a multiple of both GEMMs' `mr`) so that
 /// a task's rows stay in L2 while every panel of weights passes over them. Shared by
 /// [`PackedF32`] and the int8 GEMM.
+///
+/// `then(first_row, out)` runs on each task's rows once the task has written them, while they
+/// are still in cache: the step that follows the GEMM (bias and GELU, bias and residual and
+/// LayerNorm), fused into it instead of a pass of its own over the whole output.
 pub(super) fn rows_in_parallel(
     m: usize,
     n: usize,
     mr: usize,
     task: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+    then: Then,
 ) -> Vec<f32> {
     if m == 0 || n == 0 {
         return vec![0f32; m * n];
@@ -43,11 +48,24 @@ pub(super) fn rows_in_parallel(
     out.spare_capacity_mut()[..m * n]
         .par_chunks_mut(per_task * n)
         .enumerate()
-        .for_each(|(t, out)| task(t * per_task, out));
+        .for_each(|(t, out)| {
+            task(t * per_task, out);
+            // SAFETY: the task wrote every output of its rows (the contract above), and f32
+            // has no invalid values.
+            let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            then(t * per_task, out)
+        });
     // SAFETY: every task wrote all of its outputs (the contract above).
     unsafe { out.set_len(m * n) };
     out
 }
+
+/// What runs on a GEMM's output rows as soon as they are written: `then(first_row, rows)`,
+/// in place ([`rows_in_parallel`]).
+pub type Then<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+
+/// The [`Then`] that leaves the output as the GEMM wrote it.
+pub const NOTHING_THEN: Then<'static> = &|_, _| {};
 
 /// A `[k, n]` f32 weight packed for [`PackedF32::forward`].
 pub struct PackedF32 {
@@ -96,19 +114,27 @@ impl PackedF32 {
 
     /// `x · W` for `x`, row-major `[m, k]`; returns `[m, n]`. The widest kernel this CPU has.
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.forward_then(x, m, NOTHING_THEN)
+    }
+
+    /// [`Self::forward`], with `then` run on each task's rows once they are written.
+    pub fn forward_then(&self, x: &[f32], m: usize, then: Then) -> Vec<f32> {
         #[cfg(target_arch = "x86_64")]
         if crate::cpu::avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA.
-            return self.run(x, m, |s, x, r0, rows, out| unsafe {
-                s.rows_avx2(x, r0, rows, out)
-            });
+            return self.run(
+                x,
+                m,
+                |s, x, r0, rows, out| unsafe { s.rows_avx2(x, r0, rows, out) },
+                then,
+            );
         }
-        self.forward_portable(x, m)
+        self.run(x, m, Self::rows_portable, then)
     }
 
     /// [`Self::forward`] in plain loops: any CPU, and the test oracle (the same bits).
     pub fn forward_portable(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.run(x, m, Self::rows_portable)
+        self.run(x, m, Self::rows_portable, NOTHING_THEN)
     }
 
     /// Runs `kernel(self, x, first_row, rows, out)` over tasks of rows in parallel
@@ -118,10 +144,17 @@ impl PackedF32 {
         x: &[f32],
         m: usize,
         kernel: impl Fn(&Self, &[f32], usize, usize, &mut [MaybeUninit<f32>]) + Sync,
+        then: Then,
     ) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
         let n = self.n;
-        rows_in_parallel(m, n, MR, |r0, out| kernel(self, x, r0, out.len() / n, out))
+        rows_in_parallel(
+            m,
+            n,
+            MR,
+            |r0, out| kernel(self, x, r0, out.len() / n, out),
+            then,
+        )
     }
 
     fn rows_portable(&self, x: &[f32], r0: usize, rows: usize, out: &mut [MaybeUninit<f32>]) {
@@ -232,6 +265,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A `then` that reads its first row: row `r` of the output becomes `2 y + r`.
+    fn mark(r0: usize, rows: &mut [f32], n: usize) {
+        for (i, row) in rows.chunks_exact_mut(n).enumerate() {
+            row.iter_mut().for_each(|v| *v = 2.0 * *v + (r0 + i) as f32);
+        }
+    }
+
+    #[test]
+    fn then_runs_once_on_every_row_with_its_index() {
+        // Enough rows for several tasks, and a last task of fewer rows.
+        let (m, k, n) = (157, 24, 20);
+        let (x, w) = (random(m * k, 3), random(k * n, 4));
+        let want = |y: Vec<f32>| {
+            y.chunks_exact(n)
+                .enumerate()
+                .flat_map(|(r, row)| row.iter().map(move |v| 2.0 * v + r as f32))
+                .collect::<Vec<f32>>()
+        };
+        let p = PackedF32::new(&w, k, n);
+        let then: Then = &|r0, rows| mark(r0, rows, n);
+        assert_eq!(p.forward_then(&x, m, then), want(p.forward(&x, m)));
+        let q = crate::embed::int8::QLinear::new(&w, k, n);
+        assert_eq!(q.forward_then(&x, m, then), want(q.forward(&x, m)));
     }
 
     #[test]
