@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use distillguard::embed::int8::{Kernel, QLinear};
-use distillguard::embed::sgemm::PackedF32;
+use distillguard::embed::sgemm::{CpuLinear, PackedF32};
 
 fn best_of<F: FnMut()>(mut f: F) -> f64 {
     f();

@@ -27,7 +27,7 @@ use candle_core::Result;
 
 use super::fused::{self, AddNorm, Attention, BiasGelu};
 use super::int8::QLinear;
-use super::sgemm::{self, PackedF32};
+use super::sgemm::{self, CpuLinear, PackedF32};
 use crate::cpu_storage::contiguous_f32;
 
 /// The fields of a Hugging Face `config.json` that the encoder needs.
@@ -88,10 +88,10 @@ impl Dense {
     /// The same layer with int8 weights (from f32 weights on the CPU).
     fn to_int8(&self) -> Result<Self> {
         match self {
-            Dense::Float(w) => {
-                let (k, n) = w.dims2()?;
-                let data = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                Ok(Dense::Int8(QLinear::new(&data, k, n)))
+            // `Dense::float` packs every f32 layer on the CPU, so a float tensor here is on
+            // another device or of another dtype.
+            Dense::Float(_) => {
+                candle_core::bail!("int8 layers are made from f32 layers on the CPU")
             }
             Dense::Packed(p) => Ok(Dense::Int8(QLinear::new(
                 &p.unpack(),
@@ -112,8 +112,8 @@ impl Dense {
     fn forward_then(&self, x: &Tensor, then: Then) -> Result<Tensor> {
         match self {
             Dense::Float(w) => then.apply(&x.matmul(w)?),
-            Dense::Packed(p) => cpu_linear(x, p.out_dim(), then, |x, m, t| p.forward_then(x, m, t)),
-            Dense::Int8(q) => cpu_linear(x, q.out_dim(), then, |x, m, t| q.forward_then(x, m, t)),
+            Dense::Packed(p) => cpu_linear(x, p, then),
+            Dense::Int8(q) => cpu_linear(x, q, then),
         }
     }
 }
@@ -139,15 +139,10 @@ impl Then<'_> {
     }
 }
 
-/// `f(x, rows, then)` on the f32 data of `x: [rows, in]` on the CPU, as a `[rows, out]` tensor,
-/// with `then` given to `f` as a function on rows of the output.
-fn cpu_linear(
-    x: &Tensor,
-    out: usize,
-    then: Then,
-    f: impl Fn(&[f32], usize, sgemm::Then) -> Vec<f32>,
-) -> Result<Tensor> {
-    let (m, _) = x.dims2()?;
+/// `then(x · W)` by our own GEMM `layer` on the f32 data of `x: [rows, in]` on the CPU, as a
+/// `[rows, out]` tensor, with `then` run inside the GEMM on rows of the output.
+fn cpu_linear(x: &Tensor, layer: &dyn CpuLinear, then: Then) -> Result<Tensor> {
+    let (m, out) = (x.dims2()?.0, layer.out_dim());
     let x = x.contiguous()?;
     let (storage, layout) = x.storage_and_layout();
     let x_f32 = match &*storage {
@@ -155,8 +150,8 @@ fn cpu_linear(
         _ => candle_core::bail!("packed f32 and int8 linear layers run on the CPU only"),
     };
     let y = match then {
-        Then::Nothing => f(x_f32, m, sgemm::NOTHING_THEN),
-        Then::BiasGelu(g) => f(x_f32, m, &|_, rows: &mut [f32]| g.in_place(rows)),
+        Then::Nothing => layer.forward_then(x_f32, m, sgemm::NOTHING_THEN),
+        Then::BiasGelu(g) => layer.forward_then(x_f32, m, &|_, rows: &mut [f32]| g.in_place(rows)),
         Then::AddNorm(norm, residual) => {
             if residual.dims() != [m, out] || norm.dim() != out {
                 candle_core::bail!(
@@ -170,7 +165,7 @@ fn cpu_linear(
                 candle_core::Storage::Cpu(s) => contiguous_f32(s, r_layout, "residual")?,
                 _ => candle_core::bail!("the residual is not on the CPU"),
             };
-            f(x_f32, m, &|r0, rows: &mut [f32]| {
+            layer.forward_then(x_f32, m, &|r0, rows: &mut [f32]| {
                 norm.in_place(rows, &r[r0 * out..r0 * out + rows.len()])
             })
         }

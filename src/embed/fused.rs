@@ -7,7 +7,7 @@
 //! data, parallel over rows with rayon, written so that the compiler vectorises it; on x86_64
 //! the same loops are compiled for AVX-512 and for AVX2+FMA too, and the widest the CPU has
 //! runs (`multiversioned!`, checked at run time).
-//! - [`bias_gelu`]: `gelu_erf(x + bias)`, erf by a rational approximation (max error ~1e-7).
+//! - [`BiasGelu`]: `gelu_erf(x + bias)`, erf by a rational approximation (max error ~1e-7).
 //! - [`masked_softmax`]: softmax over the real keys of each sequence; padded keys get 0.
 //! - [`AddNorm`]: `layer_norm(y + bias + residual)`.
 //! - [`Attention`]: multi-head self-attention straight from the fused QKV projection (bias
@@ -147,11 +147,6 @@ fn gelu(x: f32) -> f32 {
 
 // ---------------------------------------------------------------------------------------------
 // bias + GELU
-
-/// `gelu_erf(x + bias)` for `x: [n, k]`, `bias: [k]`.
-pub fn bias_gelu(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    BiasGelu::new(bias.clone())?.forward(x)
-}
 
 pub fn bias_gelu_slow(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     x.broadcast_add(bias)?.gelu_erf()
@@ -1050,7 +1045,7 @@ mod tests {
         let x = Tensor::randn(0f32, 3.0, (130, 96), &Device::Cpu).unwrap();
         let b = Tensor::randn(0f32, 1.0, 96, &Device::Cpu).unwrap();
         let d = max_abs_diff(
-            &bias_gelu(&x, &b).unwrap(),
+            &BiasGelu::new(b.clone()).unwrap().forward(&x).unwrap(),
             &bias_gelu_slow(&x, &b).unwrap(),
         );
         assert!(d < 2e-6, "{d}");
@@ -1187,7 +1182,8 @@ mod tests {
     #[test]
     fn bad_shapes_are_errors() {
         let x = Tensor::zeros((4, 8), DType::F32, &Device::Cpu).unwrap();
-        assert!(bias_gelu(&x, &Tensor::zeros(7, DType::F32, &Device::Cpu).unwrap()).is_err());
+        let gelu7 = BiasGelu::new(Tensor::zeros(7, DType::F32, &Device::Cpu).unwrap()).unwrap();
+        assert!(gelu7.forward(&x).is_err());
         let s = Tensor::zeros((2, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
         let mask = |lengths: &[usize]| KeyMask::new(lengths, 3, &Device::Cpu, DType::F32).unwrap();
         assert!(masked_softmax(&s, &mask(&[3])).is_err());

@@ -1,6 +1,6 @@
 //! Int8 linear layers for the CPU encoder (`--precision int8`).
 //!
-//! Contract: [`QLinear::forward`] computes `x · W` for an f32 `[M, K]` matrix `x` and the
+//! Contract: [`QLinear`]'s [`CpuLinear::forward`] computes `x · W` for an f32 `[M, K]` matrix `x` and the
 //! `[K, N]` weight given at construction, with
 //! - weights quantised once, symmetrically per output column, to 8 bits (`[-W_MAX, W_MAX]`);
 //! - activations quantised at run time, symmetrically per row, to `[-a_max, a_max]` with
@@ -31,7 +31,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::sgemm::{rows_in_parallel, Then, NOTHING_THEN};
+use super::sgemm::{rows_in_parallel, CpuLinear, Then, NOTHING_THEN};
 
 /// Largest quantised weight magnitude.
 pub const W_MAX: i32 = 127;
@@ -126,27 +126,7 @@ impl QLinear {
         ((j / NR) * (kp / 2) + i / 2) * NR * 2 + (j % NR) * 2 + i % 2
     }
 
-    pub fn in_dim(&self) -> usize {
-        self.k
-    }
-
-    pub fn out_dim(&self) -> usize {
-        self.n
-    }
-
-    /// `x · W` for row-major `x` of `m` rows; row-major `[m, n]` output, with the fastest
-    /// [`Kernel`] this CPU has. Every kernel gives the same bits as
-    /// [`QLinear::forward_portable`].
-    pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.forward_then(x, m, NOTHING_THEN)
-    }
-
-    /// [`QLinear::forward`], with `then` run on each task's rows once they are written.
-    pub fn forward_then(&self, x: &[f32], m: usize, then: Then) -> Vec<f32> {
-        self.forward_with_then(Kernel::best(), x, m, then)
-    }
-
-    /// The twin of [`QLinear::forward`] in plain loops: the test oracle.
+    /// The twin of [`CpuLinear::forward`] in plain loops: the test oracle.
     pub fn forward_portable(&self, x: &[f32], m: usize) -> Vec<f32> {
         self.forward_with(Kernel::Portable, x, m)
     }
@@ -440,6 +420,22 @@ impl QLinear {
             }
         }
         asm!("tilerelease", options(nostack, nomem));
+    }
+}
+
+/// With the fastest [`Kernel`] this CPU has; every kernel gives the same bits as
+/// [`QLinear::forward_portable`].
+impl CpuLinear for QLinear {
+    fn in_dim(&self) -> usize {
+        self.k
+    }
+
+    fn out_dim(&self) -> usize {
+        self.n
+    }
+
+    fn forward_then(&self, x: &[f32], m: usize, then: Then) -> Vec<f32> {
+        self.forward_with_then(Kernel::best(), x, m, then)
     }
 }
 

@@ -67,6 +67,21 @@ pub type Then<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 /// The [`Then`] that leaves the output as the GEMM wrote it.
 pub const NOTHING_THEN: Then<'static> = &|_, _| {};
 
+/// A linear layer without bias run by our own GEMMs on the CPU ([`PackedF32`], and
+/// [`super::int8::QLinear`]): `x · W` for row-major `x` of `m` rows, with the widest kernel
+/// this CPU has.
+pub trait CpuLinear: Sync {
+    fn in_dim(&self) -> usize;
+    fn out_dim(&self) -> usize;
+    /// `x · W` as row-major `[m, out_dim]`, with `then` run on each task's rows once they are
+    /// written ([`rows_in_parallel`]).
+    fn forward_then(&self, x: &[f32], m: usize, then: Then) -> Vec<f32>;
+    /// `x · W` as row-major `[m, out_dim]`.
+    fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.forward_then(x, m, NOTHING_THEN)
+    }
+}
+
 /// A `[k, n]` f32 weight packed for [`PackedF32::forward`].
 pub struct PackedF32 {
     k: usize,
@@ -104,35 +119,7 @@ impl PackedF32 {
         w
     }
 
-    pub fn in_dim(&self) -> usize {
-        self.k
-    }
-
-    pub fn out_dim(&self) -> usize {
-        self.n
-    }
-
-    /// `x · W` for `x`, row-major `[m, k]`; returns `[m, n]`. The widest kernel this CPU has.
-    pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.forward_then(x, m, NOTHING_THEN)
-    }
-
-    /// [`Self::forward`], with `then` run on each task's rows once they are written.
-    pub fn forward_then(&self, x: &[f32], m: usize, then: Then) -> Vec<f32> {
-        #[cfg(target_arch = "x86_64")]
-        if crate::cpu::avx2_fma() {
-            // SAFETY: the CPU has AVX2 and FMA.
-            return self.run(
-                x,
-                m,
-                |s, x, r0, rows, out| unsafe { s.rows_avx2(x, r0, rows, out) },
-                then,
-            );
-        }
-        self.run(x, m, Self::rows_portable, then)
-    }
-
-    /// [`Self::forward`] in plain loops: any CPU, and the test oracle (the same bits).
+    /// [`CpuLinear::forward`] in plain loops: any CPU, and the test oracle (the same bits).
     pub fn forward_portable(&self, x: &[f32], m: usize) -> Vec<f32> {
         self.run(x, m, Self::rows_portable, NOTHING_THEN)
     }
@@ -232,6 +219,30 @@ impl PackedF32 {
                 std::ptr::copy_nonoverlapping(lanes.as_ptr(), o, cols);
             }
         }
+    }
+}
+
+impl CpuLinear for PackedF32 {
+    fn in_dim(&self) -> usize {
+        self.k
+    }
+
+    fn out_dim(&self) -> usize {
+        self.n
+    }
+
+    fn forward_then(&self, x: &[f32], m: usize, then: Then) -> Vec<f32> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return self.run(
+                x,
+                m,
+                |s, x, r0, rows, out| unsafe { s.rows_avx2(x, r0, rows, out) },
+                then,
+            );
+        }
+        self.run(x, m, Self::rows_portable, then)
     }
 }
 
