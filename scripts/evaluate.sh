@@ -132,20 +132,20 @@ def kind_row(rep, kind):
     return next((k for k in rep["kinds"] if k["kind"] == kind), None)
 f = lambda v: "-" if v is None else f"{v:.3f}"
 default, first10, tfidf = load("default"), load("first10"), load("tfidf")
-print("| extraction kind | test accounts | leave-one-out AUROC | leave-one-out R@1%FPR | mean-emb LR R@1%FPR | TF-IDF LR R@1%FPR | shift R@1%FPR | default R@1%FPR | TF-IDF LR (all kinds) | first 10 requests R@1%FPR |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| extraction kind | test accounts | leave-one-out AUROC | leave-one-out R@1%FPR | mean-emb LR R@1%FPR | TF-IDF LR R@1%FPR | shift R@1%FPR | shift tail R@1%FPR | default R@1%FPR | TF-IDF LR (all kinds) | first 10 requests R@1%FPR |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 aurocs = []
 for k in kinds:
     rep = load(f"loko_{k}")
     row = kind_row(rep, k)
     if row is None:
-        print(f"| {k} | 0 | - | - | - | - | - | - | - | - |")
+        print(f"| {k} | 0 | - | - | - | - | - | - | - | - | - |")
         continue
     aurocs.append(row["auroc"])
     b = rep["baselines"]
     print(f"| {k} | {row['accounts']} | {f(row['auroc'])} | {f(row['recall_at_1pct_fpr'])} | "
           f"{f(b['mean_embedding_logreg']['recall_at_1pct_fpr'])} | {f(tfidf['loko'].get(k, {}).get('recall_at_1pct_fpr'))} | "
-          f"{f(b['shift (zero-shot)']['recall_at_1pct_fpr'])} | "
+          f"{f(b['shift (zero-shot)']['recall_at_1pct_fpr'])} | {f(b['shift tail (zero-shot)']['recall_at_1pct_fpr'])} | "
           f"{f(kind_row(default, k)['recall_at_1pct_fpr'])} | {f(tfidf['all'].get(k, {}).get('recall_at_1pct_fpr'))} | "
           f"{f(kind_row(first10, k)['recall_at_1pct_fpr'])} |")
 print(f"\nLeave-one-kind-out macro AUROC: {sum(aurocs) / max(len(aurocs), 1):.4f} over {len(aurocs)} kinds\n")
@@ -207,13 +207,14 @@ print("|---|---:|---:|---:|---:|---:|---:|")
 week_row("1 (seed 2)", default)
 week_row("2 (seed 3)", load("week2"))
 week_row("3 (seed 4)", load("week3"))
-print("\n| task endpoint (students as negatives) | accounts | default model AUROC | default R@1%FPR | shift alone AUROC | shift alone R@1%FPR | mean-emb LR R@1%FPR |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("\n| task endpoint (students as negatives) | accounts | default model AUROC | default R@1%FPR | shift alone AUROC | shift alone R@1%FPR | shift tail alone AUROC | shift tail alone R@1%FPR | mean-emb LR R@1%FPR |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for k in ["endpoint_extraction", "endpoint_extraction_mixed"]:
     rep = load(k)
     m, b = rep["model"], rep["baselines"]
     print(f"| {k} | {m['positives']} | {m['auroc']:.4f} | {m['recall_at_1pct_fpr']:.3f} | "
           f"{b['shift (zero-shot)']['auroc']:.4f} | {b['shift (zero-shot)']['recall_at_1pct_fpr']:.3f} | "
+          f"{b['shift tail (zero-shot)']['auroc']:.4f} | {b['shift tail (zero-shot)']['recall_at_1pct_fpr']:.3f} | "
           f"{b['mean_embedding_logreg']['recall_at_1pct_fpr']:.3f} |")
 PY
 echo "wrote $D/summary.md" >&2

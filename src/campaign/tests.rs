@@ -598,6 +598,52 @@ fn noisy_topic(text: &str) -> Vec<f32> {
     v.iter().map(|x| x / n).collect()
 }
 
+/// An endpoint whose 40 users ask about one topic, and 4 unlinked accounts (each on its own
+/// network) that send the same kind of prompts with a quarter about another topic hidden
+/// among them: the tail test finds all four, and none of the users, where the whole-sample
+/// MMD is diluted by the three quarters.
+#[test]
+fn a_quarter_of_off_task_prompts_stands_out_in_the_tail_test() {
+    let mut reqs = Vec::new();
+    let users: Vec<String> = (0..40).map(|u| format!("u{u:02}")).collect();
+    let users: Vec<&'static str> = users.into_iter().map(|s| &*s.leak()).collect();
+    for (u, acc) in users.iter().enumerate() {
+        for i in 0..12 {
+            reqs.push(r(acc, (u * 5000 + i * 700) as i64, item(0, u * 100 + i)));
+        }
+    }
+    let nets = ["45.10.20.5", "81.2.69.160", "203.0.113.7", "198.51.100.23"];
+    for (k, acc) in ["m0", "m1", "m2", "m3"].into_iter().enumerate() {
+        for i in 0..12 {
+            let t = if i % 4 == 0 { 3 } else { 0 };
+            reqs.push(
+                r(
+                    acc,
+                    (k * 90_000 + i * 3_000) as i64,
+                    item(t, 9_000 + k * 100 + i),
+                )
+                .net(nets[k], "Mozilla/5.0"),
+            );
+        }
+    }
+    let log = log(&reqs, noisy_topic);
+    let f = |a: &str, name: crate::features::Local| log.local.row(log.id(a))[name];
+    use crate::features::Local::{ShiftTail, ShiftTailLogZ};
+    for m in ["m0", "m1", "m2", "m3"] {
+        assert!(
+            f(m, ShiftTail) >= 0.2 && f(m, ShiftTailLogZ) >= 6f32.ln(),
+            "{m}: tail share {} log z {}",
+            f(m, ShiftTail),
+            f(m, ShiftTailLogZ)
+        );
+    }
+    let most = users
+        .iter()
+        .map(|u| f(u, ShiftTailLogZ))
+        .fold(0f32, f32::max);
+    assert!(most < 6f32.ln(), "a user's tail log z {most}");
+}
+
 /// An endpoint whose 40 users ask about one topic, and 4 accounts (one campaign on one /24)
 /// that ask it about another: the four are shifted (each alone and as a group), the users
 /// are not, because the trimming pass keeps the four out of the reference.

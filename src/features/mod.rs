@@ -197,6 +197,8 @@ feature_set! {
         SuccessiveJump => "successive_jump",
         ShiftLogZ => "shift_log_z",
         ShiftLogP => "shift_log_p",
+        ShiftTail => "shift_tail",
+        ShiftTailLogZ => "shift_tail_log_z",
     }
 }
 
@@ -459,6 +461,8 @@ pub fn local(
         );
         put(f, Local::ShiftLogZ, shift::log_z(shifts[a].z));
         put(f, Local::ShiftLogP, -f64::from(shifts[a].p).log10());
+        put(f, Local::ShiftTail, f64::from(shifts[a].tail));
+        put(f, Local::ShiftTailLogZ, shift::log_z(shifts[a].tail_z));
     }
     Ok(LocalFeatures {
         x,

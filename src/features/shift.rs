@@ -86,7 +86,26 @@ struct Endpoint {
     kpp: Vec<f32>,
     /// Sorted null statistics per sample size, filled on first use.
     nulls: RefCell<HashMap<usize, Rc<Null>>>,
+    /// The tail test's cut: a prompt whose mean kernel to the reference is below `tail_cut`
+    /// is *atypical*; `pool_tail` is the share of the pool below it.
+    tail_cut: f32,
+    pool_tail: f32,
 }
+
+/// The tail test's cut, in median absolute deviations of the pool's mean kernel to the
+/// reference below its median. A robust cut rather than a quantile: a log's own reference holds
+/// the off-task prompts of every extractor the trimming pass kept, and a quantile cut then
+/// falls among them (on the evaluation's maths endpoint a 5% cut counted only 37% of a pure
+/// extractor's prompts atypical).
+const TAIL_MADS: f32 = 3.0;
+
+/// Fewest accounts of an endpoint whose median atypical share is its typical one; with fewer
+/// the pool's share is used.
+const TAIL_MIN_ACCOUNTS: usize = 8;
+
+/// Floor of an endpoint's typical atypical share (an endpoint whose median account has none
+/// would make one atypical prompt infinitely significant).
+const TAIL_MIN_SHARE: f32 = 0.005;
 
 /// Robust z-scores (MADs above the endpoint's median account) beyond which an account leaves
 /// the reference in the trimming pass; the MAD is floored at 1 so that an endpoint of alike
@@ -101,11 +120,22 @@ struct Null {
 }
 
 /// The result of one test.
+///
+/// Two statistics of the same sample. The MMD (`mmd2`, `p`, `z`) compares whole
+/// distributions, so a sample of which only a quarter is off the endpoint's task is diluted by
+/// the rest. The *tail test* counts prompts one by one: `tail` is the share of the sample's
+/// prompts that are *atypical* (a mean kernel to the reference more than [`TAIL_MADS`]
+/// deviations below the pool's median), and `tail_z` compares it with the endpoint's typical
+/// account, in a quasi-binomial z-score (see [`Reference::test_accounts`]). An extractor who
+/// hides a quarter of off-task queries among on-task ones has a quarter of its prompts
+/// atypical, where an honest user of a task endpoint has almost none.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ShiftScore {
     pub mmd2: f32,
     pub p: f32,
     pub z: f32,
+    pub tail: f32,
+    pub tail_z: f32,
 }
 
 /// References for every endpoint of a run.
@@ -263,6 +293,16 @@ impl Reference {
     /// The test of every account's distinct prompts (`g`, `offsets` as in [`Self::new`])
     /// against its endpoint. The kernel to the reference is one matrix product per endpoint
     /// and chunk of accounts (candle's GEMM); the within-account kernel is exact.
+    ///
+    /// The tail z-score of an account with `n` prompts, `t` of them atypical, is
+    /// `(t - q) / sqrt(phi q (1 - q) / n)`: `q` is the median atypical share of the accounts
+    /// tested against the same endpoint (its typical account; the pool's share below
+    /// [`TAIL_MIN_ACCOUNTS`] accounts), and `phi >= 1` how much wider than binomial their
+    /// spread is (the median squared binomial z-score over that of a chi-square with one degree
+    /// of freedom). So on a task endpoint, whose honest users all send on-task prompts, a
+    /// quarter of off-task prompts is extreme, and on a general one, whose people differ
+    /// widely, the same quarter is not. Both are medians, so a minority of extractors on the
+    /// endpoint moves neither. Link groups ([`Self::test_group`]) get no tail z-score.
     pub fn test_accounts(
         &self,
         g: &[f32],
@@ -320,6 +360,13 @@ impl Reference {
                     at += len;
                 }
             }
+            let accs = &by_endpoint[&key];
+            let tails: Vec<f32> = accs.iter().map(|&a| out[a].tail).collect();
+            let sizes: Vec<usize> = accs.iter().map(|&a| offsets[a + 1] - offsets[a]).collect();
+            let z = tail_z_scores(&tails, &sizes, ep.pool_tail);
+            for (&a, z) in accs.iter().zip(z) {
+                out[a].tail_z = z;
+            }
         }
         Ok(out)
     }
@@ -354,6 +401,8 @@ impl Default for ShiftScore {
             mmd2: 0.0,
             p: 1.0,
             z: 0.0,
+            tail: 0.0,
+            tail_z: 0.0,
         }
     }
 }
@@ -500,6 +549,10 @@ impl Endpoint {
                 kpp[j * p + i] = v;
             }
         }
+        let med = median_of(rp.clone());
+        let mad = 1.4826 * median_of(rp.iter().map(|v| (v - med).abs()).collect());
+        let tail_cut = med - TAIL_MADS * mad;
+        let pool_tail = rp.iter().filter(|&&v| v < tail_cut).count() as f32 / p as f32;
         let mut centre = vec![0f32; dim];
         for r in y.chunks(dim) {
             centre
@@ -517,6 +570,8 @@ impl Endpoint {
             rp,
             kpp,
             nulls: RefCell::new(HashMap::new()),
+            tail_cut,
+            pool_tail,
         })
     }
 
@@ -555,10 +610,13 @@ impl Endpoint {
         let null = self.null(n, draws);
         let len = null.sorted.len();
         let above = len - null.sorted.partition_point(|&v| v < obs);
+        let atypical = rxy.iter().filter(|&&v| v < self.tail_cut).count();
         ShiftScore {
             mmd2: obs,
             p: (1 + above) as f32 / (len + 1) as f32,
             z: (obs - null.mean) / null.sd,
+            tail: atypical as f32 / n as f32,
+            tail_z: 0.0,
         }
     }
 
@@ -608,6 +666,39 @@ impl Endpoint {
         let rxy = self.mean_kernel_to_reference(x, n).unwrap();
         self.test_with(x, &rxy, draws)
     }
+}
+
+/// The median of `v` (the upper one of an even count; 0 for none).
+fn median_of(mut v: Vec<f32>) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f32::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Quasi-binomial z-scores of atypical shares `tail` of samples of `n` prompts against one
+/// endpoint (see [`Reference::test_accounts`]); `pool_tail` stands in for the typical share
+/// when there are fewer than [`TAIL_MIN_ACCOUNTS`] samples.
+fn tail_z_scores(tail: &[f32], n: &[usize], pool_tail: f32) -> Vec<f32> {
+    let q = if tail.len() >= TAIL_MIN_ACCOUNTS {
+        median_of(tail.to_vec())
+    } else {
+        pool_tail
+    }
+    .clamp(TAIL_MIN_SHARE, 1.0 - TAIL_MIN_SHARE);
+    let r: Vec<f32> = tail
+        .iter()
+        .zip(n)
+        .map(|(&t, &n)| (t - q) / (q * (1.0 - q) / n.max(1) as f32).sqrt())
+        .collect();
+    // The median of a chi-square with one degree of freedom is 0.4549.
+    let phi = if tail.len() >= TAIL_MIN_ACCOUNTS {
+        (median_of(r.iter().map(|v| v * v).collect()) / 0.4549).max(1.0)
+    } else {
+        1.0
+    };
+    r.iter().map(|v| v / phi.sqrt()).collect()
 }
 
 fn splitmix(v: u64) -> u64 {
@@ -661,5 +752,45 @@ mod tests {
             .filter(|i| ep.test(&cloud(0, 10, 1000 + i, dim), 400).p < 0.1)
             .count();
         assert!((5..=40).contains(&low), "{low} of 200 below 0.1");
+    }
+
+    #[test]
+    fn the_tail_test_finds_a_quarter_hidden_among_typical_prompts() {
+        let dim = 8;
+        let g = cloud(0, 800, 1, dim);
+        let rows: Vec<usize> = (0..800).collect();
+        let ep = Endpoint::from_rows(&g, dim, &rows, &ShiftParams::default()).unwrap();
+        let mut mixed = cloud(0, 75, 5, dim);
+        mixed.extend(cloud(1, 25, 6, dim));
+        let same = ep.test(&cloud(0, 100, 9, dim), 400);
+        let hidden = ep.test(&mixed, 400);
+        assert!(same.tail < 0.05, "{same:?}");
+        assert!(hidden.tail >= 0.25, "{hidden:?}");
+        // Against 20 typical samples, the hidden quarter stands out and the typical do not.
+        let mut tails: Vec<f32> = (0..20)
+            .map(|i| ep.test(&cloud(0, 100, 3000 + i, dim), 400).tail)
+            .collect();
+        tails.push(hidden.tail);
+        let z = tail_z_scores(&tails, &[100; 21], ep.pool_tail);
+        assert!(z[20] > 10.0, "{z:?}");
+        assert!(z[..20].iter().all(|&v| v < 4.0), "{z:?}");
+    }
+
+    #[test]
+    fn tail_z_scores_are_quasi_binomial() {
+        // Typical share 0.1 (the median), no overdispersion: z = (t - q) / sqrt(q (1-q) / n).
+        let tails = [0.1, 0.1, 0.1, 0.1, 0.1, 0.12, 0.08, 0.1, 0.4];
+        let z = tail_z_scores(&tails, &[100; 9], 0.5);
+        assert!(
+            (z[8] - 0.3 / (0.09f32 / 100.0).sqrt()).abs() < 1e-3,
+            "{z:?}"
+        );
+        // Spread between accounts wider than binomial scales every z down.
+        let wide = [0.0, 0.3, 0.05, 0.25, 0.1, 0.2, 0.15, 0.12, 0.4];
+        let zw = tail_z_scores(&wide, &[100; 9], 0.5);
+        assert!(zw[8] < z[8] / 2.0 && zw[8] > 0.0, "{zw:?}");
+        // Few samples: the pool's share is the typical one, floored.
+        let few = tail_z_scores(&[0.0, 0.5], &[10, 10], 0.0);
+        assert!(few[0] < 0.0 && few[1] > 10.0, "{few:?}");
     }
 }

@@ -173,6 +173,18 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
             "shift (zero-shot)".to_string(),
             Metrics::from_scores(&z, &y, None),
         );
+        // The tail test alone (runs scored before it existed have no such column).
+        if let Some(tail) = f.column(Local::ShiftTailLogZ.name())? {
+            let t: Vec<f32> = labels
+                .labels
+                .iter()
+                .map(|l| tail[idx[l.account_id.as_str()]])
+                .collect();
+            baselines.insert(
+                "shift tail (zero-shot)".to_string(),
+                Metrics::from_scores(&t, &y, None),
+            );
+        }
     }
     match (&job.run_dir, &job.train_run_dir, &job.train_labels) {
         (Some(run), Some(train_run), Some(train_labels)) => {

@@ -286,6 +286,14 @@ pub fn reasons(
             l(Local::ShiftLogZ).exp() - 1.0
         ));
     }
+    // Tail: z = exp(shift_tail_log_z) - 1 against the endpoint's typical account.
+    if l(Local::ShiftTailLogZ) >= 6f32.ln() && l(Local::ShiftTail) >= 0.15 {
+        out.push(format!(
+            "{} of its prompts are atypical of the endpoint's usual traffic, far more than its typical account's (tail z = {:.0})",
+            pct(l(Local::ShiftTail)),
+            l(Local::ShiftTailLogZ).exp() - 1.0
+        ));
+    }
     let sharing = c(Cross::LogSystemPromptNeighbors).exp().round() as usize - 1;
     if sharing >= 2 {
         out.push(format!(
