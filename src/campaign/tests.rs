@@ -598,13 +598,8 @@ fn noisy_topic(text: &str) -> Vec<f32> {
     v.iter().map(|x| x / n).collect()
 }
 
-/// An endpoint whose 40 users ask about one topic, and 4 unlinked accounts (each on its own
-/// network) that send the same kind of prompts with a quarter about another topic hidden
-/// among them: the tail test finds all four, and none of the users, where the whole-sample
-/// MMD is diluted by the three quarters.
-#[test]
-fn a_quarter_of_off_task_prompts_stands_out_in_the_tail_test() {
-    let mut reqs = Vec::new();
+/// 40 users (`u00`..`u39`) of one endpoint, 12 prompts each about topic 0, pushed to `reqs`.
+fn topic_users(reqs: &mut Vec<R>) -> Vec<&'static str> {
     let users: Vec<String> = (0..40).map(|u| format!("u{u:02}")).collect();
     let users: Vec<&'static str> = users.into_iter().map(|s| &*s.leak()).collect();
     for (u, acc) in users.iter().enumerate() {
@@ -612,6 +607,17 @@ fn a_quarter_of_off_task_prompts_stands_out_in_the_tail_test() {
             reqs.push(r(acc, (u * 5000 + i * 700) as i64, item(0, u * 100 + i)));
         }
     }
+    users
+}
+
+/// An endpoint whose 40 users ask about one topic, and 4 unlinked accounts (each on its own
+/// network) that send the same kind of prompts with a quarter about another topic hidden
+/// among them: the tail test finds all four, and none of the users, where the whole-sample
+/// MMD is diluted by the three quarters.
+#[test]
+fn a_quarter_of_off_task_prompts_stands_out_in_the_tail_test() {
+    let mut reqs = Vec::new();
+    let users = topic_users(&mut reqs);
     let nets = ["45.10.20.5", "81.2.69.160", "203.0.113.7", "198.51.100.23"];
     for (k, acc) in ["m0", "m1", "m2", "m3"].into_iter().enumerate() {
         for i in 0..12 {
@@ -650,13 +656,7 @@ fn a_quarter_of_off_task_prompts_stands_out_in_the_tail_test() {
 #[test]
 fn accounts_querying_another_distribution_are_shifted_and_the_endpoints_users_are_not() {
     let mut reqs = Vec::new();
-    let users: Vec<String> = (0..40).map(|u| format!("u{u:02}")).collect();
-    let users: Vec<&'static str> = users.into_iter().map(|s| &*s.leak()).collect();
-    for (u, acc) in users.iter().enumerate() {
-        for i in 0..12 {
-            reqs.push(r(acc, (u * 5000 + i * 700) as i64, item(0, u * 100 + i)));
-        }
-    }
+    let users = topic_users(&mut reqs);
     for (k, acc) in ["x0", "x1", "x2", "x3"].into_iter().enumerate() {
         for i in 0..12 {
             reqs.push(

@@ -164,26 +164,19 @@ pub fn eval(job: &EvalJob) -> Result<EvalReport> {
             &|id| idx.contains_key(id),
             &format!("run {}", run.display()),
         )?;
-        let z: Vec<f32> = labels
-            .labels
-            .iter()
-            .map(|l| shift[idx[l.account_id.as_str()]])
-            .collect();
-        baselines.insert(
-            "shift (zero-shot)".to_string(),
-            Metrics::from_scores(&z, &y, None),
-        );
-        // The tail test alone (runs scored before it existed have no such column).
-        if let Some(tail) = f.column(Local::ShiftTailLogZ.name())? {
-            let t: Vec<f32> = labels
+        // Each zero-shot score as the labelled accounts' column.
+        let mut zero_shot = |name: &str, column: &[f32]| {
+            let v: Vec<f32> = labels
                 .labels
                 .iter()
-                .map(|l| tail[idx[l.account_id.as_str()]])
+                .map(|l| column[idx[l.account_id.as_str()]])
                 .collect();
-            baselines.insert(
-                "shift tail (zero-shot)".to_string(),
-                Metrics::from_scores(&t, &y, None),
-            );
+            baselines.insert(name.to_string(), Metrics::from_scores(&v, &y, None));
+        };
+        zero_shot("shift (zero-shot)", &shift);
+        // The tail test alone (runs scored before it existed have no such column).
+        if let Some(tail) = f.column(Local::ShiftTailLogZ.name())? {
+            zero_shot("shift tail (zero-shot)", &tail);
         }
     }
     match (&job.run_dir, &job.train_run_dir, &job.train_labels) {
