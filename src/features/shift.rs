@@ -234,12 +234,7 @@ impl Reference {
             by.entry(first.account_endpoint[a]).or_default().push(a);
         }
         for accs in by.values() {
-            let mut zs: Vec<f32> = accs.iter().map(|&a| z[a]).collect();
-            zs.sort_by(f32::total_cmp);
-            let med = zs[zs.len() / 2];
-            let mut dev: Vec<f32> = zs.iter().map(|v| (v - med).abs()).collect();
-            dev.sort_by(f32::total_cmp);
-            let mad = 1.4826 * dev[dev.len() / 2];
+            let (med, mad) = median_and_mad(accs.iter().map(|&a| z[a]).collect());
             for &a in accs {
                 if z[a] > med + TRIM_MADS * mad.max(1.0) {
                     keep[a] = false;
@@ -549,8 +544,7 @@ impl Endpoint {
                 kpp[j * p + i] = v;
             }
         }
-        let med = median_of(rp.clone());
-        let mad = 1.4826 * median_of(rp.iter().map(|v| (v - med).abs()).collect());
+        let (med, mad) = median_and_mad(rp.clone());
         let tail_cut = med - TAIL_MADS * mad;
         let pool_tail = rp.iter().filter(|&&v| v < tail_cut).count() as f32 / p as f32;
         let mut centre = vec![0f32; dim];
@@ -675,6 +669,16 @@ fn median_of(mut v: Vec<f32>) -> f32 {
     }
     v.sort_by(f32::total_cmp);
     v[v.len() / 2]
+}
+
+/// The median of `v` and its median absolute deviation scaled by 1.4826 (the standard
+/// deviation's estimate for normal data); the trimming pass and the tail test's cut.
+fn median_and_mad(v: Vec<f32>) -> (f32, f32) {
+    let med = median_of(v.clone());
+    (
+        med,
+        1.4826 * median_of(v.iter().map(|x| (x - med).abs()).collect()),
+    )
 }
 
 /// Quasi-binomial z-scores of atypical shares `tail` of samples of `n` prompts against one
