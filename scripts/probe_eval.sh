@@ -20,7 +20,7 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 # shellcheck source=scripts/labels.sh
 . scripts/labels.sh
 BENIGN=$(kinds_of "$D/train.labels.jsonl" 0 | grep -v '^endpoint_user$' | paste -sd,)
-PROBES=${PROBES:-probe_plain_thin probe_form_only}
+PROBES=${PROBES:-probe_plain_thin probe_form_only probe_chat_topics}
 SKLEARN_PY=$(eval_venv)
 for k in $PROBES; do
   P="$D/$k"

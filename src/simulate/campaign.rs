@@ -694,6 +694,37 @@ pub(crate) fn probes() -> Vec<Campaign> {
             system_per_account: false,
             wording: Wording::Composed,
         },
+        // Ask what honest users ask: every other kind (and every randomised training
+        // campaign) sweeps public task sets, which no honest account of the simulator but the
+        // benchmark and tutoring kinds draws from, so a model may have learnt the *topic* of
+        // task sets. This campaign keeps an extractor's usual form (reasoning and detail
+        // wrappers assembled per campaign, load-balanced pacing from a proxy pool) but takes
+        // its prompts from the human chat corpora the honest personas draw from.
+        Campaign {
+            kind: "probe_chat_topics",
+            accounts: (30, 120),
+            quota: (20.0, 0.5, 8, 60),
+            tasks: Cow::Borrowed(&[
+                (ShareGpt, 0.4),
+                (Lima, 0.15),
+                (ArenaHard, 0.25),
+                (HhRlhf, 0.1),
+                (Oasst1Zh, 0.1),
+            ]),
+            styles: &[(Style::Cot, 0.6), (Style::Detail, 0.4)],
+            langs: Langs::English,
+            system: (0.0, SystemKind::Cot),
+            schedule: Schedule::LoadBalanced {
+                days: (2.0, 6.0),
+                waves: (3, 8),
+                gap_s: (30.0, 150.0),
+            },
+            network: Network::ProxyPool { size: (20, 200) },
+            human_mix: (0.0, 0.0),
+            samples: (1, 1),
+            system_per_account: false,
+            wording: Wording::Composed,
+        },
     ]
 }
 
