@@ -69,6 +69,51 @@ fn loss_weights_balance_classes_and_groups() {
     assert_eq!(w[..3].iter().sum::<f32>(), 2.5);
 }
 
+/// The L2 penalty shrinks the weights it is put on; a model file written before the option
+/// existed reads as trained without it, not with today's default.
+#[test]
+fn the_l2_penalty_shrinks_the_weights() {
+    let data = synthetic(600, 12, 3);
+    let norm = |m: &Model| -> f32 {
+        m.members
+            .iter()
+            .flatten()
+            .map(|l| {
+                l.weight()
+                    .sqr()
+                    .and_then(|w| w.sum_all())
+                    .and_then(|w| w.to_scalar::<f32>())
+                    .unwrap()
+            })
+            .sum()
+    };
+    // A larger step than the default so that 40 epochs leave the initial weights behind.
+    let opts = TrainOptions {
+        epochs: 40,
+        patience: 0,
+        lr: 1e-2,
+        ..quick()
+    };
+    let free = train(
+        &data,
+        &TrainOptions {
+            l2: 0.0,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    let held = train(&data, &TrainOptions { l2: 0.1, ..opts }).unwrap();
+    assert!(
+        norm(&held) < 0.5 * norm(&free),
+        "sum of squared weights {} with the penalty, {} without",
+        norm(&held),
+        norm(&free)
+    );
+    assert_eq!(held.training.options.l2, 0.1);
+    let old: TrainOptions = serde_json::from_str(r#"{"hidden": [16, 8], "seed": 3}"#).unwrap();
+    assert_eq!((old.l2, old.seed), (0.0, 3));
+}
+
 #[test]
 fn trains_separable_data_to_high_auroc() {
     let data = synthetic(2000, 12, 1);
@@ -438,6 +483,10 @@ fn rejects_bad_options_and_data() {
         },
         TrainOptions {
             lr: f64::NAN,
+            ..quick()
+        },
+        TrainOptions {
+            l2: -1.0,
             ..quick()
         },
     ] {
