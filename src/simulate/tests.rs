@@ -505,6 +505,39 @@ fn probes_are_generated_only_when_named() {
         .all(|r| r.system_prompt.is_none()));
 }
 
+/// `probe_chat_topics` asks what honest people ask: every prompt it sends comes from a human
+/// chat corpus (or its stand-in), none from a public task set, while its form stays an
+/// extractor's (shared proxy pool, wrappers around the item).
+#[test]
+fn the_chat_topics_probe_draws_only_from_human_corpora() {
+    use super::corpus::CorpusId::*;
+    let mut o = opts(Path::new("/unused"), 15);
+    o.benign_accounts = 0;
+    o.campaigns = 1;
+    o.kinds = Some(vec!["probe_chat_topics".into()]);
+    let accounts = generate(corpora(), &o);
+    assert!(accounts.len() >= 30, "{} accounts", accounts.len());
+    let requests: Vec<&Req> = accounts.iter().flat_map(|a| &a.requests).collect();
+    let human = [ShareGpt, Lima, ArenaHard, HhRlhf, Oasst1Zh];
+    for r in &requests {
+        let origin = r.origin.as_ref().expect("every probe prompt has an origin");
+        assert!(human.contains(&origin.corpus), "{:?}", origin.corpus);
+        assert!(!r.prompt.is_empty());
+    }
+    let wrapped = requests
+        .iter()
+        .filter(|r| {
+            let o = r.origin.as_ref().unwrap();
+            r.prompt != corpora().get(o.corpus).text(o.row)
+        })
+        .count();
+    assert!(
+        wrapped * 2 > requests.len(),
+        "{wrapped} of {} prompts wrapped",
+        requests.len()
+    );
+}
+
 #[test]
 fn listing_every_kind_is_the_default_run() {
     let mut o = opts(Path::new("/unused"), 12);
