@@ -36,7 +36,16 @@ KINDS=${KINDS:-$(kinds_of "$D/train.labels.jsonl" 1)}
 WEIGHTS=${WEIGHTS:-1}
 FITS=${FITS:-auto warm refit}
 
-if [ ! -f "$I/week.run/features.safetensors" ]; then
+# Each week is simulated and embedded only when a kind asked for needs it.
+campaign_week=false
+endpoint_week=false
+for k in $KINDS; do
+  case $k in
+    endpoint_*) endpoint_week=true ;;
+    *) campaign_week=true ;;
+  esac
+done
+if $campaign_week && [ ! -f "$I/week.run/features.safetensors" ]; then
   "$B" simulate --out "$I/week.jsonl" --labels "$I/week.labels.jsonl" --seed 3 --slice 0/2 \
     --start 2025-06-09T00:00:00Z --accounts 200 --campaigns 17 --phrasings train \
     --account-prefix in --campaign-prefix inc -q
@@ -45,7 +54,7 @@ if [ ! -f "$I/week.run/features.safetensors" ]; then
     --out "$I/week.model" --quiet
 fi
 
-if [ ! -f "$I/endpoint_week.run/features.safetensors" ]; then
+if $endpoint_week && [ ! -f "$I/endpoint_week.run/features.safetensors" ]; then
   "$B" simulate --out "$I/endpoint_week.jsonl" --labels "$I/endpoint_week.labels.jsonl" --seed 4 \
     --slice 0/2 --start 2025-06-16T00:00:00Z --accounts 20 --campaigns 1 \
     --kinds benign_human,agentic_sweep --phrasings train --task-endpoint 40 --endpoint-task quiz \
