@@ -79,6 +79,11 @@ pub struct SimulateArgs {
     /// one campaign's habits.
     #[arg(long)]
     pub randomise: bool,
+    /// Share of a person's conversations (honest accounts and campaigns' human cover) that are
+    /// one item of a public task set, the items extractors sweep: people ask homework maths,
+    /// coding exercises and trivia too. 0 keeps people to the chat corpora
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub honest_task_share: f64,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -136,6 +141,7 @@ impl SimulateArgs {
                 PhrasingsArg::Test => Phrasings::Test,
             },
             randomise: self.randomise,
+            honest_task_share: self.honest_task_share,
         }
     }
 

@@ -72,6 +72,27 @@ impl Persona {
         }
         s
     }
+
+    /// `sources` with public task-set items taking `share` of the draws: people ask the
+    /// items extractors sweep too (a homework problem, a coding exercise, a trivia question),
+    /// which ones by persona. A share of 0 leaves `sources` as they are.
+    fn with_tasks(self, mut sources: Vec<(CorpusId, f64)>, share: f64) -> Vec<(CorpusId, f64)> {
+        use CorpusId::*;
+        if share <= 0.0 {
+            return sources;
+        }
+        let tasks: &[(CorpusId, f64)] = match self {
+            Persona::Technical => &[(HumanEval, 0.3), (Mbpp, 0.4), (Gsm8k, 0.3)],
+            Persona::Chinese => &[(Gsm8k, 0.6), (AlpacaEn, 0.4)],
+            Persona::General | Persona::Casual => {
+                &[(Gsm8k, 0.35), (TruthfulQa, 0.3), (AlpacaEn, 0.35)]
+            }
+        };
+        let human: f64 = sources.iter().map(|s| s.1).sum();
+        let scale = human * share / (1.0 - share);
+        sources.extend(tasks.iter().map(|&(id, w)| (id, w * scale)));
+        sources
+    }
 }
 
 /// Real conversations of `persona`'s corpora laid out in `rhythm`'s sessions: turns in corpus
@@ -85,7 +106,7 @@ pub(crate) fn human_requests(
     client: &Client,
     n_convs: usize,
 ) -> Vec<Req> {
-    let sources = persona.sources(heavy);
+    let sources = persona.with_tasks(persona.sources(heavy), cx.honest_task_share);
     let w: Vec<f64> = sources.iter().map(|s| s.1).collect();
     let mut convs: Vec<(CorpusId, u32, Vec<TurnShape>)> = Vec::with_capacity(n_convs);
     for _ in 0..n_convs {

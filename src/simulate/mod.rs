@@ -101,6 +101,10 @@ pub struct SimOptions {
     pub phrasings: Phrasings,
     /// Randomise each campaign's strategy around its kind (`Campaign::randomised`).
     pub randomise: bool,
+    /// Share of a person's conversations that are one item of a public task set (homework
+    /// maths, a coding exercise, a trivia question), the items extractors sweep; 0 keeps
+    /// people to the chat corpora (`benign::Persona`).
+    pub honest_task_share: f64,
 }
 
 /// Campaign wrappers are split into two disjoint banks, so that a model trained on traffic of
@@ -150,6 +154,7 @@ impl SimOptions {
             endpoint_task: EndpointTask::Math,
             phrasings: Phrasings::All,
             randomise: false,
+            honest_task_share: 0.0,
         }
     }
 
@@ -183,6 +188,12 @@ impl SimOptions {
 
     /// Checks that need no I/O.
     pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.honest_task_share) {
+            return Err(Error::Usage(format!(
+                "--honest-task-share must be in [0, 1), got {}",
+                self.honest_task_share
+            )));
+        }
         if self.days == 0 || self.days > 366 {
             return Err(Error::Usage(format!(
                 "the period must be between 1 and 366 days, got {}",
@@ -500,6 +511,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) phrasings: Phrasings,
     /// Campaigns randomise their strategy (`SimOptions::randomise`).
     pub(crate) randomise: bool,
+    /// `SimOptions::honest_task_share`.
+    pub(crate) honest_task_share: f64,
 }
 
 impl<'a> Ctx<'a> {
@@ -513,6 +526,7 @@ impl<'a> Ctx<'a> {
             account_prefix: "acct".into(),
             phrasings: Phrasings::All,
             randomise: false,
+            honest_task_share: 0.0,
         }
     }
 
@@ -566,6 +580,7 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
     cx.account_prefix = opts.account_prefix.clone();
     cx.phrasings = opts.phrasings;
     cx.randomise = opts.randomise;
+    cx.honest_task_share = opts.honest_task_share;
     let mut out = Vec::new();
 
     let plan: Vec<(Box<dyn Strategy>, f64)> = benign_plan()

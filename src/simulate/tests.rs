@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
@@ -536,6 +537,45 @@ fn the_chat_topics_probe_draws_only_from_human_corpora() {
         "{wrapped} of {} prompts wrapped",
         requests.len()
     );
+}
+
+/// `--honest-task-share`: people ask task-set items in about that share of their
+/// conversations; by default never; a share of 1 or more is refused.
+#[test]
+fn people_ask_task_set_items_at_the_share_asked_for() {
+    use super::corpus::CorpusId::*;
+    let tasks = [
+        Gsm8k,
+        ZeroShotCot,
+        HumanEval,
+        Mbpp,
+        TruthfulQa,
+        AlpacaEn,
+        AlpacaSeed,
+    ];
+    let share_of_task_convs = |share: f64| -> f64 {
+        let mut o = opts(Path::new("/unused"), 16);
+        o.benign_accounts = 60;
+        o.campaigns = 0;
+        o.kinds = Some(vec!["benign_human".into(), "heavy_user".into()]);
+        o.honest_task_share = share;
+        let accounts = generate(corpora(), &o);
+        let convs: BTreeSet<(Rc<str>, bool)> = accounts
+            .iter()
+            .flat_map(|a| &a.requests)
+            .map(|r| {
+                let task = tasks.contains(&r.origin.as_ref().unwrap().corpus);
+                (r.conversation_id.clone().unwrap(), task)
+            })
+            .collect();
+        convs.iter().filter(|c| c.1).count() as f64 / convs.len() as f64
+    };
+    assert_eq!(share_of_task_convs(0.0), 0.0);
+    let got = share_of_task_convs(0.2);
+    assert!((0.12..0.28).contains(&got), "task share {got}");
+    let mut o = opts(Path::new("/unused"), 1);
+    o.honest_task_share = 1.0;
+    assert_eq!(o.validate().unwrap_err().exit_code(), 2);
 }
 
 #[test]
