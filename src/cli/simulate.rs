@@ -76,7 +76,8 @@ pub struct SimulateArgs {
     /// network (datacenter subnets, residential, a shared proxy pool), pacing and task sets,
     /// and wrappers composed per campaign from parts (openers, instructions, format demands).
     /// What a kind asks for stays; how it goes about it does not, so that a model cannot learn
-    /// one campaign's habits.
+    /// one campaign's habits. People's share of task-set items is drawn per person in
+    /// [0, 2F) around --honest-task-share F.
     #[arg(long)]
     pub randomise: bool,
     /// Share of a person's conversations (honest accounts and campaigns' human cover) that are
@@ -84,6 +85,12 @@ pub struct SimulateArgs {
     /// coding exercises and trivia too. 0 keeps people to the chat corpora
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub honest_task_share: f64,
+    /// Share of people (honest accounts and campaigns' human cover) who habitually add a
+    /// reasoning, detail or format request to their questions ("Think step by step.", "Answer
+    /// in bullet points."), as prompting guides teach, on 30-100% of their turns; the phrases
+    /// follow --phrasings. 0 for none
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub people_prompting: f64,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -142,6 +149,7 @@ impl SimulateArgs {
             },
             randomise: self.randomise,
             honest_task_share: self.honest_task_share,
+            people_prompting: self.people_prompting,
         }
     }
 

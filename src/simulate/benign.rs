@@ -24,9 +24,9 @@ use super::client::{
 };
 use super::corpus::CorpusId;
 use super::text::{
-    business_system, casual_noise, strip_zero_shot, BusinessTemplate, EvalFormat, Slots,
+    business_system, casual_noise, strip_zero_shot, BusinessTemplate, EvalFormat, Lang, Slots,
     BUSINESS_TEMPLATES, COT_EVAL_FORMATS, EVAL_FORMATS, FLOWS, GENERIC_SYSTEM, KEY_CHECKS,
-    RED_TEAM_FORMATS, TARGET_LANGUAGES, TRANSLATION_TEMPLATES,
+    PERSONAL_HABITS, RED_TEAM_FORMATS, TARGET_LANGUAGES, TRANSLATION_TEMPLATES,
 };
 use super::timing::{
     count, daytime_events, human_timeline, lognormal, secs, spread_daytime, time_zone, weighted,
@@ -95,8 +95,64 @@ impl Persona {
     }
 }
 
+/// A person's prompting habit (`SimOptions::people_prompting`): a phrase of
+/// [`PERSONAL_HABITS`] in the person's language and phrasing bank, added before or after a
+/// share `rate` of their turns.
+struct Habit {
+    phrase: &'static str,
+    rate: f64,
+    before: bool,
+    lang: Lang,
+}
+
+impl Habit {
+    /// Whether this person has a habit, and which. Draws nothing when no one has one, so that
+    /// a run without `--people-prompting` is what it was before the flag existed.
+    fn draw(cx: &Ctx<'_>, rng: &mut StdRng, persona: Persona) -> Option<Habit> {
+        if cx.people_prompting <= 0.0 || !rng.random_bool(cx.people_prompting) {
+            return None;
+        }
+        let lang = match persona {
+            Persona::Chinese => Lang::Zh,
+            _ => Lang::En,
+        };
+        let bank: Vec<&'static str> = cx
+            .phrasings
+            .bank(PERSONAL_HABITS)
+            .into_iter()
+            .filter(|(l, _)| *l == lang)
+            .map(|(_, t)| t)
+            .collect();
+        Some(Habit {
+            phrase: bank.choose(rng).copied()?,
+            rate: rng.random_range(0.3..=1.0),
+            before: rng.random_bool(0.25),
+            lang,
+        })
+    }
+
+    /// `text` with the phrase added, on a share `rate` of calls.
+    fn apply(&self, rng: &mut StdRng, text: &str) -> String {
+        if !rng.random_bool(self.rate) {
+            return text.to_string();
+        }
+        let sep = match (self.lang, rng.random_bool(0.5)) {
+            (Lang::Zh, _) => "",
+            (_, true) => " ",
+            (_, false) => "\n\n",
+        };
+        if self.before {
+            format!("{}{sep}{text}", self.phrase)
+        } else {
+            format!("{text}{sep}{}", self.phrase)
+        }
+    }
+}
+
 /// Real conversations of `persona`'s corpora laid out in `rhythm`'s sessions: turns in corpus
-/// order under one conversation id, with think time between them.
+/// order under one conversation id, with think time between them. Under `--randomise` each
+/// person's share of task-set items is drawn from [0, 2F) around `--honest-task-share F`;
+/// with `--people-prompting` some people add a habitual phrase to their questions ([`Habit`]).
 pub(crate) fn human_requests(
     cx: &mut Ctx<'_>,
     rng: &mut StdRng,
@@ -106,7 +162,13 @@ pub(crate) fn human_requests(
     client: &Client,
     n_convs: usize,
 ) -> Vec<Req> {
-    let sources = persona.with_tasks(persona.sources(heavy), cx.honest_task_share);
+    let share = if cx.randomise && cx.honest_task_share > 0.0 {
+        rng.random_range(0.0..(2.0 * cx.honest_task_share).min(0.9))
+    } else {
+        cx.honest_task_share
+    };
+    let sources = persona.with_tasks(persona.sources(heavy), share);
+    let habit = Habit::draw(cx, rng, persona);
     let w: Vec<f64> = sources.iter().map(|s| s.1).collect();
     let mut convs: Vec<(CorpusId, u32, Vec<TurnShape>)> = Vec::with_capacity(n_convs);
     for _ in 0..n_convs {
@@ -137,9 +199,14 @@ pub(crate) fn human_requests(
             .zip(times)
             .enumerate()
         {
+            let text = corpus.text(row);
+            let prompt = match &habit {
+                Some(h) => h.apply(rng, text),
+                None => text.to_string(),
+            };
             out.push(Req {
                 ts,
-                prompt: corpus.text(row).to_string(),
+                prompt,
                 conversation_id: Some(cid.clone()),
                 system_prompt: client.system.clone(),
                 response_tokens: Some(shape.response_tokens),

@@ -8,9 +8,10 @@
 //! pool, the same pacing and the same student phrasings, so that nothing but *what* they ask
 //! differs: `endpoint_extraction` accounts send 100 queries drawn from general instruction,
 //! question and code corpora; `endpoint_extraction_mixed` accounts send 100 requests of which
-//! 25 are such queries and the rest word problems like everyone else's. This is the setting of
-//! PRADA and of the MMD detector (arXiv 2606.05725): per-account content shift from the
-//! endpoint's traffic, not wording, is what gives them away.
+//! 25 are such queries and the rest word problems like everyone else's (under `--randomise`,
+//! 20-400 requests of which 40-100%, or for the mixed kind 10-40%, are off-task). This is the
+//! setting of PRADA and of the MMD detector (arXiv 2606.05725): per-account content shift from
+//! the endpoint's traffic, not wording, is what gives them away.
 
 use std::rc::Rc;
 
@@ -124,10 +125,20 @@ pub(crate) fn task_endpoint(
     ] {
         for _ in 0..n {
             let mut rng = StdRng::seed_from_u64(master.random());
-            let (requests, off_task) = match kind {
-                "endpoint_user" => (count(&mut rng, 30.0, 0.7, 3, 200), 0.0),
-                "endpoint_extraction" => (EXTRACTION_REQUESTS, 1.0),
-                _ => (EXTRACTION_REQUESTS, MIXED_OFF_TASK),
+            let (requests, off_task) = match (kind, cx.randomise) {
+                ("endpoint_user", _) => (count(&mut rng, 30.0, 0.7, 3, 200), 0.0),
+                ("endpoint_extraction", false) => (EXTRACTION_REQUESTS, 1.0),
+                (_, false) => (EXTRACTION_REQUESTS, MIXED_OFF_TASK),
+                // Randomised like the campaigns' volume and cover: what the kind asks for
+                // stays off-task, how much of it and among how many on-task requests does not.
+                ("endpoint_extraction", true) => (
+                    count(&mut rng, 100.0, 0.6, 20, 400),
+                    rng.random_range(0.4..=1.0),
+                ),
+                (_, true) => (
+                    count(&mut rng, 100.0, 0.6, 20, 400),
+                    rng.random_range(0.1..0.4),
+                ),
             };
             let requests = student_requests(cx, &mut rng, task, requests, off_task);
             out.push(Account {

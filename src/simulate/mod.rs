@@ -99,12 +99,16 @@ pub struct SimOptions {
     pub endpoint_task: EndpointTask,
     /// Which campaign wording to draw from ([`Phrasings`]).
     pub phrasings: Phrasings,
-    /// Randomise each campaign's strategy around its kind (`Campaign::randomised`).
+    /// Randomise each campaign's strategy around its kind (`Campaign::randomised`), and each
+    /// person's share of task-set items around `honest_task_share` (`benign::human_requests`).
     pub randomise: bool,
     /// Share of a person's conversations that are one item of a public task set (homework
     /// maths, a coding exercise, a trivia question), the items extractors sweep; 0 keeps
     /// people to the chat corpora (`benign::Persona`).
     pub honest_task_share: f64,
+    /// Share of people (honest accounts and campaigns' human cover) who habitually add a
+    /// reasoning, detail or format request to their questions (`benign::Habit`); 0 for none.
+    pub people_prompting: f64,
 }
 
 /// Campaign wrappers are split into two disjoint banks, so that a model trained on traffic of
@@ -155,6 +159,7 @@ impl SimOptions {
             phrasings: Phrasings::All,
             randomise: false,
             honest_task_share: 0.0,
+            people_prompting: 0.0,
         }
     }
 
@@ -192,6 +197,12 @@ impl SimOptions {
             return Err(Error::Usage(format!(
                 "--honest-task-share must be in [0, 1), got {}",
                 self.honest_task_share
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.people_prompting) {
+            return Err(Error::Usage(format!(
+                "--people-prompting must be in [0, 1], got {}",
+                self.people_prompting
             )));
         }
         if self.days == 0 || self.days > 366 {
@@ -509,10 +520,13 @@ pub(crate) struct Ctx<'a> {
     ids: HashSet<String>,
     account_prefix: String,
     pub(crate) phrasings: Phrasings,
-    /// Campaigns randomise their strategy (`SimOptions::randomise`).
+    /// Campaigns randomise their strategy, people their share of task items
+    /// (`SimOptions::randomise`).
     pub(crate) randomise: bool,
     /// `SimOptions::honest_task_share`.
     pub(crate) honest_task_share: f64,
+    /// `SimOptions::people_prompting`.
+    pub(crate) people_prompting: f64,
 }
 
 impl<'a> Ctx<'a> {
@@ -527,6 +541,7 @@ impl<'a> Ctx<'a> {
             phrasings: Phrasings::All,
             randomise: false,
             honest_task_share: 0.0,
+            people_prompting: 0.0,
         }
     }
 
@@ -581,6 +596,7 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
     cx.phrasings = opts.phrasings;
     cx.randomise = opts.randomise;
     cx.honest_task_share = opts.honest_task_share;
+    cx.people_prompting = opts.people_prompting;
     let mut out = Vec::new();
 
     let plan: Vec<(Box<dyn Strategy>, f64)> = benign_plan()

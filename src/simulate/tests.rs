@@ -543,16 +543,8 @@ fn the_chat_topics_probe_draws_only_from_human_corpora() {
 /// conversations; by default never; a share of 1 or more is refused.
 #[test]
 fn people_ask_task_set_items_at_the_share_asked_for() {
-    use super::corpus::CorpusId::*;
-    let tasks = [
-        Gsm8k,
-        ZeroShotCot,
-        HumanEval,
-        Mbpp,
-        TruthfulQa,
-        AlpacaEn,
-        AlpacaSeed,
-    ];
+    // The systematic task sets: every corpus after the six human ones.
+    let tasks = &CorpusId::ALL[6..];
     let share_of_task_convs = |share: f64| -> f64 {
         let mut o = opts(Path::new("/unused"), 16);
         o.benign_accounts = 60;
@@ -575,6 +567,62 @@ fn people_ask_task_set_items_at_the_share_asked_for() {
     assert!((0.12..0.28).contains(&got), "task share {got}");
     let mut o = opts(Path::new("/unused"), 1);
     o.honest_task_share = 1.0;
+    assert_eq!(o.validate().unwrap_err().exit_code(), 2);
+}
+
+/// `--people-prompting`: about that share of people add a habitual phrase of their phrasing
+/// bank before or after their questions (and change nothing else); the train and test banks
+/// share no phrase; by default no one does; a share above 1 is refused.
+#[test]
+fn some_people_add_a_prompting_habit_of_their_bank() {
+    use super::text::PERSONAL_HABITS;
+    let run = |share: f64, phrasings: Phrasings| -> (f64, BTreeSet<&'static str>) {
+        let mut o = opts(Path::new("/unused"), 17);
+        o.benign_accounts = 200;
+        o.campaigns = 0;
+        o.kinds = Some(vec!["benign_human".into(), "heavy_user".into()]);
+        o.people_prompting = share;
+        o.phrasings = phrasings;
+        let accounts = generate(corpora(), &o);
+        let mut used = BTreeSet::new();
+        let mut with_habit = 0;
+        for a in &accounts {
+            let mut phrases = BTreeSet::new();
+            for r in &a.requests {
+                let origin = r.origin.as_ref().unwrap();
+                let text = corpora().get(origin.corpus).text(origin.row);
+                if r.prompt == text {
+                    continue;
+                }
+                let phrase = PERSONAL_HABITS
+                    .iter()
+                    .map(|h| h.1)
+                    .find(|h| {
+                        let before = r.prompt.starts_with(h) && r.prompt.ends_with(text);
+                        let after = r.prompt.starts_with(text) && r.prompt.ends_with(h);
+                        (before || after) && r.prompt.len() <= text.len() + h.len() + 2
+                    })
+                    .unwrap_or_else(|| panic!("changed beyond a habit: {:?}", r.prompt));
+                phrases.insert(phrase);
+            }
+            assert!(phrases.len() <= 1, "one habit per person: {phrases:?}");
+            with_habit += usize::from(!phrases.is_empty());
+            used.extend(phrases);
+        }
+        (with_habit as f64 / accounts.len() as f64, used)
+    };
+    assert_eq!(run(0.0, Phrasings::All).0, 0.0);
+    let (all, _) = run(1.0, Phrasings::Train);
+    let (train_share, train) = run(0.5, Phrasings::Train);
+    let (_, test) = run(0.5, Phrasings::Test);
+    // Everyone has a habit at 1; it shows unless all of a person's few turns missed it.
+    assert!(all > 0.5, "{all}");
+    let half = train_share / all;
+    assert!((0.3..0.7).contains(&half), "{train_share} of {all}");
+    assert!(train.len() >= 4 && test.len() >= 4, "{train:?} {test:?}");
+    assert!(train.is_disjoint(&test), "{train:?} {test:?}");
+    let mut o = opts(Path::new("/unused"), 1);
+    o.people_prompting = 1.5;
     assert_eq!(o.validate().unwrap_err().exit_code(), 2);
 }
 
@@ -814,7 +862,8 @@ fn extra_corpora_are_read_and_permissive_only_replaces_them() {
 
 /// The task endpoint: students, pure and mixed extraction accounts on their own model, with
 /// the app's system prompt; the mixed accounts send exactly 25% off-task prompts, the pure ones
-/// none from the task set; and the general traffic before it is unchanged.
+/// none from the task set; the general traffic before it is unchanged; under `--randomise`,
+/// volume and off-task share vary within each kind's range.
 #[test]
 fn task_endpoint_accounts_differ_only_in_what_they_ask() {
     let mut o = opts(Path::new("/unused"), 3);
@@ -863,6 +912,26 @@ fn task_endpoint_accounts_differ_only_in_what_they_ask() {
             assert_eq!(a.label, u8::from(a.kind != "endpoint_user"));
         }
     }
+    // Under --randomise the extraction accounts' volume and off-task share vary within their
+    // kind's range (rounding to whole requests moves a share by at most 1/40).
+    o.randomise = true;
+    o.task_endpoint = 40;
+    o.endpoint_task = EndpointTask::Quiz;
+    let mut shares = BTreeSet::new();
+    for a in generate(corpora(), &o) {
+        let n = a.requests.len();
+        let on_task = |r: &Req| r.origin.map(|o| o.corpus) == Some(CorpusId::TruthfulQa);
+        let off = a.requests.iter().filter(|r| !on_task(r)).count() as f64 / n as f64;
+        let range = match a.kind {
+            "endpoint_extraction" => 0.375..1.001,
+            "endpoint_extraction_mixed" => 0.075..0.425,
+            _ => continue,
+        };
+        assert!((20..=400).contains(&n), "{} requests", n);
+        assert!(range.contains(&off), "{}: off-task share {off}", a.kind);
+        shares.insert((off * 100.0).round() as u32);
+    }
+    assert!(shares.len() > 10, "{shares:?}");
 }
 
 /// The two phrasing banks split every wrapper list, and traffic drawn from the test bank

@@ -949,6 +949,42 @@ pub(crate) fn compose(
     (lang, s)
 }
 
+// ---- people's prompting habits -------------------------------------------------------------
+
+/// What some people add to their own questions out of habit, as prompting guides teach: ask
+/// for step-by-step reasoning, a format, a level of detail (`simulate --people-prompting`).
+/// They share the extractors' markers on purpose: an honest heavy user who writes "think step
+/// by step" must not be flagged for it. Split into phrasing banks like the campaign wrappers
+/// (even-numbered entries train, odd-numbered test); each bank holds English and Chinese.
+pub(crate) const PERSONAL_HABITS: &[(Lang, &str)] = &[
+    (Lang::En, "Please explain step by step."),
+    (Lang::En, "Think step by step."),
+    (Lang::En, "Can you explain your reasoning?"),
+    (Lang::En, "Show your work please."),
+    (Lang::Zh, "请一步一步地解释。"),
+    (Lang::Zh, "请详细说明你的思路。"),
+    (Lang::En, "Explain it like I'm five."),
+    (
+        Lang::En,
+        "Take a deep breath and work through this step-by-step.",
+    ),
+    (Lang::En, "Be detailed, I want to really understand it."),
+    (Lang::En, "Walk me through it."),
+    (Lang::En, "Answer in bullet points."),
+    (
+        Lang::En,
+        "Please double-check your answer before you reply.",
+    ),
+    (Lang::En, "Keep it short, no fluff."),
+    (Lang::En, "Explain the reasoning behind each step."),
+    (Lang::Zh, "回答尽量简洁。"),
+    (Lang::Zh, "请给出详细的推理过程。"),
+    (Lang::En, "Give me a thorough answer with examples."),
+    (Lang::En, "Let's think about this carefully."),
+    (Lang::En, "Use simple language please."),
+    (Lang::En, "Format the answer as a table if you can."),
+];
+
 // ---- later benign hard negatives -----------------------------------------------------------
 
 /// Chain-of-thought benchmark formats of evaluation harnesses (the "-cot" task variants).
