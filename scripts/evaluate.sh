@@ -37,7 +37,9 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 # running it again on the machine and build that made them rebuilds the committed weights byte
 # for byte; README.md "Rebuilding the default model" says what differs elsewhere).
 [ -f "$D/train.run/features.safetensors" ] || scripts/train_default.sh
-TEST_ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te- --campaign-prefix tec-"
+# shellcheck source=scripts/world.sh
+. scripts/world.sh
+TEST_ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te- --campaign-prefix tec- $PEOPLE_ARGS"
 if [ ! -f "$D/test.jsonl" ] || [ "$(cat "$D/test.args" 2>/dev/null)" != "$TEST_ARGS ${CORPORA:-}" ]; then
   # shellcheck disable=SC2086
   "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/test.jsonl" \
@@ -65,7 +67,7 @@ evaluate "$D/default.scores.jsonl" "$D/test.labels.jsonl" "$D/train.labels.jsonl
 
 # 2b. Two more test weeks: same settings, seeds 3 and 4, other ids.
 for w in 2 3; do
-  WEEK_ARGS="--seed $((w + 1)) --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te$((w + 1))- --campaign-prefix tec$((w + 1))-"
+  WEEK_ARGS="--seed $((w + 1)) --slice 1/2 --accounts 300 --campaigns 17 --phrasings test --task-endpoint 100 --account-prefix te$((w + 1))- --campaign-prefix tec$((w + 1))- $PEOPLE_ARGS"
   if [ ! -f "$D/week$w.jsonl" ] || [ "$(cat "$D/week$w.args" 2>/dev/null)" != "$WEEK_ARGS ${CORPORA:-}" ]; then
     # shellcheck disable=SC2086
     "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$D/week$w.jsonl" \

@@ -32,6 +32,8 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 mkdir -p "$I"
 # shellcheck source=scripts/labels.sh
 . scripts/labels.sh
+# shellcheck source=scripts/world.sh
+. scripts/world.sh
 KINDS=${KINDS:-$(kinds_of "$D/train.labels.jsonl" 1)}
 WEIGHTS=${WEIGHTS:-1}
 FITS=${FITS:-auto warm refit}
@@ -46,19 +48,21 @@ for k in $KINDS; do
   esac
 done
 if $campaign_week && [ ! -f "$I/week.run/features.safetensors" ]; then
+  # shellcheck disable=SC2086
   "$B" simulate --out "$I/week.jsonl" --labels "$I/week.labels.jsonl" --seed 3 --slice 0/2 \
     --start 2025-06-09T00:00:00Z --accounts 200 --campaigns 17 --phrasings train \
-    --account-prefix in --campaign-prefix inc -q
+    --account-prefix in --campaign-prefix inc $PEOPLE_ARGS -q
   # Embeds the week once; the labels here only need to be valid (every campaign, at weight 1).
   "$B" train --input "$I/week.jsonl" --labels "$I/week.labels.jsonl" --run-dir "$I/week.run" \
     --out "$I/week.model" --quiet
 fi
 
 if $endpoint_week && [ ! -f "$I/endpoint_week.run/features.safetensors" ]; then
+  # shellcheck disable=SC2086
   "$B" simulate --out "$I/endpoint_week.jsonl" --labels "$I/endpoint_week.labels.jsonl" --seed 4 \
     --slice 0/2 --start 2025-06-16T00:00:00Z --accounts 20 --campaigns 1 \
     --kinds benign_human,agentic_sweep --phrasings train --task-endpoint 40 --endpoint-task quiz \
-    --account-prefix ie --campaign-prefix iec -q
+    --account-prefix ie --campaign-prefix iec $PEOPLE_ARGS -q
   "$B" train --input "$I/endpoint_week.jsonl" --labels "$I/endpoint_week.labels.jsonl" \
     --run-dir "$I/endpoint_week.run" --out "$I/endpoint_week.model" --quiet
 fi

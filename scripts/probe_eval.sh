@@ -19,12 +19,14 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 [ -n "${DISTILLGUARD_BIN:-}" ] || cargo build --release --quiet
 # shellcheck source=scripts/labels.sh
 . scripts/labels.sh
+# shellcheck source=scripts/world.sh
+. scripts/world.sh
 BENIGN=$(kinds_of "$D/train.labels.jsonl" 0 | grep -v '^endpoint_user$' | paste -sd,)
 PROBES=${PROBES:-probe_plain_thin probe_form_only probe_chat_topics}
 SKLEARN_PY=$(eval_venv)
 for k in $PROBES; do
   P="$D/$k"
-  ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 2 --phrasings test --kinds $BENIGN,$k --account-prefix pr- --campaign-prefix prc-"
+  ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 2 --phrasings test --kinds $BENIGN,$k --account-prefix pr- --campaign-prefix prc- $PEOPLE_ARGS"
   if [ ! -f "$P.jsonl" ] || [ "$(cat "$P.args" 2>/dev/null)" != "$ARGS ${CORPORA:-}" ]; then
     # shellcheck disable=SC2086
     "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$P.jsonl" --labels "$P.labels.jsonl" $ARGS
