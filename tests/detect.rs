@@ -161,6 +161,53 @@ fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
     assert!(scored().summary.contains("Top accounts"));
 }
 
+/// The users' complaint, as a test: people who ask for step-by-step reasoning (every one of
+/// 80 honest accounts has a prompting habit, in wording of the test bank, and asks task-set
+/// items in 15% of conversations) are not flagged for it. The model trained before such
+/// people were simulated flags 11 of these 80 (docs/evaluation.md, session 18); the default
+/// model, 1.
+#[test]
+fn people_who_ask_for_step_by_step_reasoning_are_not_flagged_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("people.jsonl");
+    let o = bin()
+        .args(["simulate", "--quiet", "--permissive-only", "--seed", "11"])
+        .args([
+            "--accounts",
+            "80",
+            "--campaigns",
+            "0",
+            "--phrasings",
+            "test",
+        ])
+        .args(["--kinds", "benign_human,heavy_user"])
+        .args(["--honest-task-share", "0.15", "--people-prompting", "1"])
+        .arg("--out")
+        .arg(&log)
+        .arg("--labels")
+        .arg(dir.path().join("people.labels.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "simulate failed: {}", stderr(&o));
+    let out = dir.path().join("people.scores.jsonl");
+    let o = bin()
+        .args(["score", "--device", "cpu", "--no-summary", "--input"])
+        .arg(&log)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "score failed: {}", stderr(&o));
+    let scores = read_scores(&out).unwrap();
+    assert_eq!(scores.len(), 80);
+    let flagged: Vec<(&str, f32)> = scores
+        .iter()
+        .filter(|s| s.flagged)
+        .map(|s| (s.account_id.as_str(), s.score))
+        .collect();
+    assert!(flagged.len() <= 2, "honest accounts flagged: {flagged:?}");
+}
+
 #[test]
 fn neighbors_of_a_planted_account_are_its_campaign() {
     let labels = labels();
