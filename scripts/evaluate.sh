@@ -24,9 +24,9 @@
 #   7. runs/eval/summary.md: the tables of docs/evaluation.md;
 #   8. the probes, campaign kinds written against the detector after it was built
 #      (scripts/probe_eval.sh, runs/eval/probes.md).
-# Reports go to runs/eval/*.txt (tables) and *.json. About 34 minutes on 2 CPU cores when the
-# test traffic is not embedded yet (2026-12-02; the two more weeks add about 20 minutes of
-# embedding the first time), after scripts/train_default.sh.
+# Reports go to runs/eval/*.txt (tables) and *.json. After scripts/train_default.sh: 34 minutes
+# on 2 CPU cores with the three test weeks already embedded, the probe weeks included
+# (2026-12-07); embedding the three weeks the first time adds about 25 minutes.
 # DISTILLGUARD_BIN=FILE runs that binary instead of target/release/distillguard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
