@@ -77,7 +77,7 @@ pub struct SimulateArgs {
     /// and wrappers composed per campaign from parts (openers, instructions, format demands).
     /// What a kind asks for stays; how it goes about it does not, so that a model cannot learn
     /// one campaign's habits. People's share of task-set items is drawn per person in
-    /// [0, 2F) around --honest-task-share F.
+    /// [0, 2F) around --honest-task-share F (at most 0.9).
     #[arg(long)]
     pub randomise: bool,
     /// Share of a person's conversations (honest accounts and campaigns' human cover) that are

@@ -151,7 +151,8 @@ impl Habit {
 
 /// Real conversations of `persona`'s corpora laid out in `rhythm`'s sessions: turns in corpus
 /// order under one conversation id, with think time between them. Under `--randomise` each
-/// person's share of task-set items is drawn from [0, 2F) around `--honest-task-share F`;
+/// person's share of task-set items is drawn from [0, 2F) around `--honest-task-share F`
+/// (capped at 0.9, which lowers the mean when F > 0.45);
 /// with `--people-prompting` some people add a habitual phrase to their questions ([`Habit`]).
 pub(crate) fn human_requests(
     cx: &mut Ctx<'_>,

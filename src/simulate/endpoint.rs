@@ -125,20 +125,21 @@ pub(crate) fn task_endpoint(
     ] {
         for _ in 0..n {
             let mut rng = StdRng::seed_from_u64(master.random());
+            let pure = kind == "endpoint_extraction";
             let (requests, off_task) = match (kind, cx.randomise) {
                 ("endpoint_user", _) => (count(&mut rng, 30.0, 0.7, 3, 200), 0.0),
-                ("endpoint_extraction", false) => (EXTRACTION_REQUESTS, 1.0),
-                (_, false) => (EXTRACTION_REQUESTS, MIXED_OFF_TASK),
+                (_, false) => (EXTRACTION_REQUESTS, if pure { 1.0 } else { MIXED_OFF_TASK }),
                 // Randomised like the campaigns' volume and cover: what the kind asks for
                 // stays off-task, how much of it and among how many on-task requests does not.
-                ("endpoint_extraction", true) => (
-                    count(&mut rng, 100.0, 0.6, 20, 400),
-                    rng.random_range(0.4..=1.0),
-                ),
-                (_, true) => (
-                    count(&mut rng, 100.0, 0.6, 20, 400),
-                    rng.random_range(0.1..0.4),
-                ),
+                (_, true) => {
+                    let requests = count(&mut rng, 100.0, 0.6, 20, 400);
+                    let off_task = if pure {
+                        rng.random_range(0.4..=1.0)
+                    } else {
+                        rng.random_range(0.1..0.4)
+                    };
+                    (requests, off_task)
+                }
             };
             let requests = student_requests(cx, &mut rng, task, requests, off_task);
             out.push(Account {
