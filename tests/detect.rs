@@ -108,8 +108,9 @@ fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
         .count() as u64;
     assert_eq!(total, lines, "every request is counted for its account");
 
-    // Every planted account scores above every benign account; most are flagged on their own
-    // (the campaign is reported when at least half are), no benign account is.
+    // Every planted account scores above every benign account and is flagged (the campaign is
+    // reported when at least half are flagged on their own, and then link pooling scores every
+    // member at least as high as its middle one); no benign account is.
     let planted: Vec<&ScoreLine> = s.iter().filter(|l| labels[&l.account_id].0 == 1).collect();
     let benign: Vec<&ScoreLine> = s.iter().filter(|l| labels[&l.account_id].0 == 0).collect();
     assert!(planted.len() >= 5 && benign.len() >= 10);
@@ -119,8 +120,21 @@ fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
         lowest_planted > highest_benign,
         "planted {lowest_planted} vs benign {highest_benign}"
     );
-    assert!(2 * planted.iter().filter(|l| l.flagged).count() >= planted.len());
+    assert!(planted.iter().all(|l| l.flagged));
     assert!(benign.iter().all(|l| !l.flagged));
+    let pooled: Vec<&&ScoreLine> = planted
+        .iter()
+        .filter(|l| {
+            l.reasons
+                .iter()
+                .any(|r| r.starts_with("scored with its link group"))
+        })
+        .collect();
+    assert!(
+        2 * pooled.len() <= planted.len(),
+        "at most half are raised by their group: {}",
+        pooled.len()
+    );
 
     // All planted accounts, flagged or not, are reported as one campaign, with reasons, and no
     // benign account is in a campaign: the unflagged ones are caught through their campaign.
@@ -560,6 +574,18 @@ fn incidents_are_added_to_the_base_and_accumulate() {
     assert_eq!(s2.len(), ids.len());
     assert!(s2.group_weights.contains_key("incident1/campaign:inc-a"));
     assert!(s2.group_weights.contains_key("incident2/campaign:inc-a"));
+    // Each row keeps its link group, tagged by the incident that brought it, so that groups of
+    // two logs never pool together.
+    assert_eq!(s2.links.len(), s2.len());
+    let link_of = |set: &TrainingSet, id: &str| {
+        set.links[set.accounts.iter().position(|a| a == id).unwrap()].clone()
+    };
+    assert!(link_of(&s2, planted[4]).starts_with("incident2/link:"));
+    assert!(link_of(&s2, planted[0]).starts_with("incident1/link:"));
+    assert!(base_set
+        .links
+        .iter()
+        .all(|l| l.is_empty() || l.starts_with("link:")));
     // Both were fine-tuned from their base (the default), every row keeping a fold.
     let warm_start = |m: &Path| {
         let text = std::fs::read_to_string(m.join("model.json")).unwrap();

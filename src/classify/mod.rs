@@ -10,6 +10,8 @@
 //!   load against a different feature schema.
 //! - [`metrics`]: AUROC, average precision, recall at a fixed FPR, and campaign pair
 //!   precision/recall, with their tie and empty-class conventions written down.
+//! - [`pool`]: link pooling, an account scored at least as high as the middle member of its
+//!   link group (a campaign judged as a whole).
 //! - [`baseline`]: logistic regression in plain Rust, the yardstick the MLP is compared with.
 //!
 //! Nothing here reads request logs or embeddings: callers hand over a [`Dataset`] of numbers
@@ -19,6 +21,7 @@
 pub mod baseline;
 pub mod metrics;
 pub mod model;
+pub mod pool;
 pub mod training_set;
 
 pub use baseline::{logistic_regression, LogReg};
@@ -29,4 +32,5 @@ pub use model::{
     deal_new_groups, dealt_folds, train, train_scored, train_warm, Dataset, Fitted, Model,
     TrainOptions, TrainingSummary, WarmStart,
 };
+pub use pool::pool_by_group;
 pub use training_set::{Incident, TrainingSet, TRAINING_SET_FILE};

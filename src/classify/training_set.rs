@@ -6,8 +6,10 @@
 //! out-of-fold score from the model trained on this set, the "before" of the next retraining);
 //! one metadata entry `training_set`, a JSON object: `format_version`, `schema` (feature
 //! names, as in model.json), `accounts`, `groups` (the split unit), `kinds` (strategy kind per
-//! row, "" if unknown), `group_weights` (loss multipliers of incident groups) and `incidents`
-//! (what was added, in order). No prompt, embedding of a single prompt or request metadata is
+//! row, "" if unknown), `links` (link group per row, "" for none: what scores are pooled over;
+//! absent from sets written before link pooling, whose rows read as in no group),
+//! `group_weights` (loss multipliers of incident groups) and `incidents` (what was added, in
+//! order). No prompt, embedding of a single prompt or request metadata is
 //! kept: a row is the account's aggregate features (its mean behaviour vector among them).
 //!
 //! The set is versioned with the feature schema: [`TrainingSet::load`] refuses a set whose
@@ -41,6 +43,8 @@ struct Header {
     kinds: Vec<String>,
     group_weights: BTreeMap<String, f32>,
     incidents: Vec<Incident>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    links: Vec<String>,
 }
 
 /// One incident added by `train --base`.
@@ -62,6 +66,8 @@ pub struct TrainingSet {
     pub accounts: Vec<String>,
     pub groups: Vec<String>,
     pub kinds: Vec<String>,
+    /// Link group of each row, "" for none; empty when unknown.
+    pub links: Vec<String>,
     pub y: Vec<u8>,
     /// `rows x schema.len()`, row-major.
     pub x: Vec<f32>,
@@ -95,6 +101,7 @@ impl TrainingSet {
             accounts: data.names.clone(),
             groups: data.groups.clone(),
             kinds,
+            links: data.links.clone(),
             y: data.y.clone(),
             x: data.x.clone(),
             oof,
@@ -113,6 +120,7 @@ impl TrainingSet {
             y: self.y.clone(),
             groups: self.groups.clone(),
             group_weights: self.group_weights.clone(),
+            links: self.links.clone(),
         }
     }
 
@@ -142,6 +150,7 @@ impl TrainingSet {
             kinds: self.kinds.clone(),
             group_weights: self.group_weights.clone(),
             incidents: self.incidents.clone(),
+            links: self.links.clone(),
         };
         let meta = HashMap::from([(META_KEY.to_string(), to_json(&header))]);
         let path = dir.join(TRAINING_SET_FILE);
@@ -195,6 +204,7 @@ impl TrainingSet {
             kinds,
             group_weights,
             incidents,
+            links,
             ..
         } = serde_json::from_value(value)
             .map_err(|e| bad(format!("metadata {META_KEY:?} is invalid: {e}")))?;
@@ -222,17 +232,19 @@ impl TrainingSet {
             || accounts.len() != n
             || groups.len() != n
             || kinds.len() != n
+            || !(links.is_empty() || links.len() == n)
             || (n > 0 && !folds.len().is_multiple_of(n))
         {
             return Err(bad(format!(
                 "lengths disagree: {n} labels, {} values for {} features, {} scores, {} \
-                 accounts, {} groups, {} kinds, {} fold entries",
+                 accounts, {} groups, {} kinds, {} link groups, {} fold entries",
                 x.len(),
                 schema.len(),
                 oof.len(),
                 accounts.len(),
                 groups.len(),
                 kinds.len(),
+                links.len(),
                 folds.len()
             )));
         }
@@ -244,6 +256,7 @@ impl TrainingSet {
             accounts,
             groups,
             kinds,
+            links,
             y,
             x,
             oof,
@@ -269,6 +282,7 @@ mod tests {
             accounts: vec!["x".into(), "y".into(), "z".into()],
             groups: vec!["campaign:c".into(), "campaign:c".into(), "account:z".into()],
             kinds: vec!["hydra".into(), "hydra".into(), String::new()],
+            links: vec!["link:0".into(), "link:0".into(), String::new()],
             y: vec![1, 1, 0],
             x: vec![0.5, 1.0, -2.0, 3.0, 0.0, 7.25],
             oof: vec![0.9, 0.8, 0.1],
@@ -299,6 +313,7 @@ mod tests {
         let data = back.dataset();
         assert_eq!((data.len(), data.dim()), (3, 2));
         assert_eq!(data.group_weights, s.group_weights);
+        assert_eq!(data.link_of(), vec![Some("link:0"), Some("link:0"), None]);
     }
 
     #[test]

@@ -335,6 +335,11 @@ pub struct TrainArgs {
     /// more honest accounts) [default: 0].
     #[arg(long, value_name = "L2")]
     pub l2: Option<f64>,
+    /// Score each account on its own only: by default an account is scored at least as high
+    /// as the middle member of its link group, so a reported campaign's members are all
+    /// flagged (out of fold too, so the threshold is chosen for those scores).
+    #[arg(long)]
+    pub no_link_pooling: bool,
     /// Add the labels to this model folder's training set (an incident) instead of training
     /// on them alone; `none` trains on the labels alone. The output folder can be the base of
     /// the next incident.
@@ -546,6 +551,7 @@ fn train(args: TrainArgs) -> Result<()> {
         repeats: args.repeats.unwrap_or(defaults.repeats),
         hidden: args.hidden.clone().map_or(defaults.hidden.clone(), |h| h.0),
         l2: args.l2.unwrap_or(defaults.l2),
+        link_pooling: !args.no_link_pooling,
         ..defaults
     };
     options.validate()?;
@@ -588,11 +594,12 @@ fn train(args: TrainArgs) -> Result<()> {
         ("--folds", args.folds.is_some()),
         ("--repeats", args.repeats.is_some()),
         ("--seed", args.seed.is_some()),
+        ("--no-link-pooling", args.no_link_pooling),
     ];
     if let (Some(_), false) = (&base, args.refit) {
         if let Some((flag, _)) = recipe.iter().find(|(_, given)| *given) {
             return Err(Error::Usage(format!(
-                "{flag}: fine-tuning a --base model keeps its layers, L2 penalty, folds, rounds and seed; \
+                "{flag}: fine-tuning a --base model keeps its layers, L2 penalty, link pooling, folds, rounds and seed; \
                  drop {flag}, or add --refit to train a new ensemble with it"
             )));
         }

@@ -260,7 +260,15 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         Some(m) if m.schema == detection.names => m,
         _ => load_model(&job.model_dir, &detection.names, &job.params)?,
     };
-    let probs = model.predict(&detection.x)?;
+    // Own scores, and the scores the model flags by (pooled over link groups when the model
+    // pools: classify::pool).
+    let own = model.predict(&detection.x)?;
+    let links = &detection.linking.group_of;
+    let probs = if model.pools_links() {
+        crate::classify::pool_by_group(&own, links)
+    } else {
+        own.clone()
+    };
     let other = match &job.compare {
         Some((dir, _)) => {
             let other = load_model(dir, &detection.names, &job.params)?;
@@ -268,7 +276,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
             // computed again for it.
             let other_normal = overlay(NormalTraffic::load(dir, dim)?);
             let p = if other_normal == normal {
-                other.predict(&detection.x)?
+                other.score(&detection.x, links)?
             } else {
                 let again = detect(
                     &run,
@@ -277,7 +285,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                     &job.source.device,
                     &crate::progress::Silent,
                 )?;
-                other.predict(&again.x)?
+                other.score(&again.x, &again.linking.group_of)?
             };
             Some((other, p))
         }
@@ -285,7 +293,9 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     };
     timer.start("report");
     let n = detection.accounts.len();
-    let groups = reported_campaigns(&detection.linking, &probs, &model);
+    // Reported on own scores; the same groups as on pooled ones (a group's members pass the
+    // threshold after pooling exactly when half of them pass it before).
+    let groups = reported_campaigns(&detection.linking, &own, &model);
     let group_of: Vec<Option<String>> = detection
         .linking
         .group_of
@@ -326,13 +336,30 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                     })
                     .collect(),
                 links: report::LinkOut::top(&detection.linking.links[a], &detection.accounts.ids),
-                reasons: report::reasons(
-                    a,
-                    requests,
-                    detection.local.row(a),
-                    &detection.linking,
-                    campaign,
-                ),
+                reasons: {
+                    let in_campaign = campaign.is_some();
+                    let mut r = report::reasons(
+                        a,
+                        requests,
+                        detection.local.row(a),
+                        &detection.linking,
+                        campaign,
+                    );
+                    if probs[a] > own[a] {
+                        let size = detection.linking.group_of[a]
+                            .map_or(0, |g| detection.linking.groups[g].size);
+                        // After the campaign line, which names the group.
+                        r.insert(
+                            usize::from(in_campaign),
+                            format!(
+                                "scored with its link group: half of its {size} linked accounts \
+                                 score {:.3} or more (its own score {:.3})",
+                                probs[a], own[a]
+                            ),
+                        );
+                    }
+                    r
+                },
             }
         })
         .collect();
@@ -345,7 +372,8 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
         .map(|(c, id)| {
             let mut members = c.members.clone();
             members.sort_by_key(|&m| rank[m]);
-            let scores: Vec<f32> = members.iter().map(|&m| probs[m]).collect();
+            // Own scores: what made the group a campaign.
+            let scores: Vec<f32> = members.iter().map(|&m| own[m]).collect();
             let ts = members
                 .iter()
                 .flat_map(|&m| detection.accounts.requests[m].iter().map(|q| q.ts_ms));
@@ -355,7 +383,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                 id: id.clone(),
                 size: c.size,
                 requests: c.requests,
-                flagged_members: members.iter().filter(|&&m| model.flags(probs[m])).count(),
+                flagged_members: members.iter().filter(|&&m| model.flags(own[m])).count(),
                 mean_score: scores.iter().sum::<f32>() / scores.len().max(1) as f32,
                 max_score: scores.iter().copied().fold(0.0, f32::max),
                 mean_similarity: c.mean_similarity,

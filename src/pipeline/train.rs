@@ -236,6 +236,12 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
             _ => format!("{tag}account:{}", l.account_id),
         });
         new_kinds.push(l.kind.clone().unwrap_or_default());
+        // Link groups of the log, tagged like the groups: another run's group 3 is another group.
+        new.links.push(
+            detection.linking.group_of[a]
+                .map(|g| format!("{tag}link:{g}"))
+                .unwrap_or_default(),
+        );
     }
 
     let (data, kinds, base_kept) = match &base {
@@ -256,12 +262,15 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
                 data.y.push(set.y[i]);
                 data.names.push(set.accounts[i].clone());
                 data.groups.push(set.groups[i].clone());
+                data.links
+                    .push(set.links.get(i).cloned().unwrap_or_default());
                 kinds.push(set.kinds[i].clone());
             }
             data.x.extend_from_slice(&new.x);
             data.y.extend_from_slice(&new.y);
             data.names.extend(new.names.iter().cloned());
             data.groups.extend(new.groups.iter().cloned());
+            data.links.extend(new.links.iter().cloned());
             kinds.extend(new_kinds.iter().cloned());
             for g in &new.groups {
                 data.group_weights.insert(g.clone(), job.incident_weight);
@@ -290,7 +299,10 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
     }
     // The base's score of each incident row: what decides fine-tuning against a refit, and the
     // "before" of the changes table.
-    let before_new = base.as_ref().map(|b| b.model.predict(&new.x)).transpose()?;
+    let before_new = base
+        .as_ref()
+        .map(|b| b.model.score(&new.x, &new.link_of()))
+        .transpose()?;
     let Fitted {
         mut model,
         oof,

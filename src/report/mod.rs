@@ -105,8 +105,10 @@ pub struct CampaignLine {
     pub id: String,
     pub size: usize,
     pub requests: usize,
-    /// Members flagged by the classifier.
+    /// Members flagged on their own scores (at least half, or the group is not reported; with
+    /// link pooling every member is flagged in `scores.jsonl`).
     pub flagged_members: usize,
+    /// Mean and highest of the members' own scores (before link pooling).
     pub mean_score: f32,
     pub max_score: f32,
     /// Mean behaviour-vector similarity over the campaign's links.

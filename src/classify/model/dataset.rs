@@ -21,6 +21,10 @@ pub struct Dataset {
     /// Loss multiplier of a group's share within its class (groups not listed: 1). Each class
     /// still carries half the loss; a listed group takes `w` shares of it instead of one.
     pub group_weights: BTreeMap<String, f32>,
+    /// Each row's link group (`campaign` linking: accounts joined by shared form or
+    /// infrastructure), "" for none; empty when unknown (no row is pooled). Out-of-fold scores
+    /// are pooled over it when [`super::TrainOptions::link_pooling`] is on (`classify::pool`).
+    pub links: Vec<String>,
 }
 
 impl Dataset {
@@ -58,6 +62,12 @@ impl Dataset {
                 "training data has {n} labels but {} account names and {} groups",
                 self.names.len(),
                 self.groups.len()
+            )));
+        }
+        if !self.links.is_empty() && self.links.len() != n {
+            return Err(Error::Usage(format!(
+                "training data has {n} labels but {} link groups",
+                self.links.len()
             )));
         }
         if let Some(i) = self.y.iter().position(|&l| l > 1) {
@@ -136,5 +146,18 @@ pub(super) fn check_finite(
                 x[i]
             )))
         }
+    }
+}
+
+impl Dataset {
+    /// Each row's link group as an option (`None` for "" or when links are unknown).
+    pub fn link_of(&self) -> Vec<Option<&str>> {
+        if self.links.is_empty() {
+            return vec![None; self.len()];
+        }
+        self.links
+            .iter()
+            .map(|l| (!l.is_empty()).then_some(l.as_str()))
+            .collect()
     }
 }

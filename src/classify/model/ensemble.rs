@@ -14,6 +14,7 @@ use super::folds::{assign_folds, deal_groups, group_counts, split_groups};
 use super::mlp::*;
 use super::{Dataset, Model};
 use crate::classify::metrics::{threshold_for_fpr, Metrics};
+use crate::classify::pool::pool_by_group;
 use crate::error::{Error, Result};
 
 /// Hyper-parameters of [`train`]. Stored in `model.json` with the model.
@@ -51,6 +52,11 @@ pub struct TrainOptions {
     pub repeats: usize,
     /// False positive rate the threshold is chosen for on the out-of-fold scores, in (0, 1).
     pub target_fpr: f64,
+    /// Score an account at least as high as the middle member of its link group
+    /// (`classify::pool`), out of fold (so the threshold and metrics describe pooled scores)
+    /// and when scoring. A model file without it was trained without.
+    #[serde(default)]
+    pub link_pooling: bool,
 }
 
 impl Default for TrainOptions {
@@ -68,6 +74,7 @@ impl Default for TrainOptions {
             folds: 5,
             repeats: 5,
             target_fpr: 0.01,
+            link_pooling: true,
         }
     }
 }
@@ -478,10 +485,19 @@ fn fit_ensemble(
         }
     }
 
+    let links = data.link_of();
+    let pool = |s: Vec<f32>| {
+        if opts.link_pooling {
+            pool_by_group(&s, &links)
+        } else {
+            s
+        }
+    };
+    let oof = pool(oof);
     let threshold = threshold_for_fpr(&oof, &data.y, opts.target_fpr);
     let metrics = Metrics::from_scores(&oof, &data.y, Some(threshold));
     let member_refs: Vec<&[Linear]> = members.iter().map(Vec::as_slice).collect();
-    let in_sample = predict_rows(&member_refs, data, &all, mean, std)?;
+    let in_sample = pool(predict_rows(&member_refs, data, &all, mean, std)?);
     let groups: Vec<&str> = data.groups.iter().map(String::as_str).collect();
     let training = TrainingSummary {
         options: opts.clone(),

@@ -140,7 +140,27 @@ impl Model {
         Ok(out)
     }
 
-    /// Whether a probability from [`Model::predict`] is flagged at the stored threshold.
+    /// Whether the model pools scores over link groups (`classify::pool`).
+    pub fn pools_links(&self) -> bool {
+        self.training.options.link_pooling
+    }
+
+    /// [`Model::predict`], then pooled over `group_of` (each row's link group) when the model
+    /// was trained with link pooling: the scores its threshold was chosen for.
+    pub fn score<K: Eq + std::hash::Hash>(
+        &self,
+        x: &[f32],
+        group_of: &[Option<K>],
+    ) -> Result<Vec<f32>> {
+        let p = self.predict(x)?;
+        Ok(if self.pools_links() {
+            super::pool::pool_by_group(&p, group_of)
+        } else {
+            p
+        })
+    }
+
+    /// Whether a score from [`Model::score`] is flagged at the stored threshold.
     pub fn flags(&self, probability: f32) -> bool {
         probability >= self.threshold
     }

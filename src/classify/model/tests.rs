@@ -623,3 +623,47 @@ fn a_warm_start_learns_the_new_rows_and_keeps_the_base_scores_of_the_old() {
     let bad = WarmStart { lr: 0.0, epochs: 1 };
     assert!(train_warm(&data, &base.model, &folds, &opts, bad).is_err());
 }
+
+/// With link pooling, the out-of-fold scores (and so the threshold and metrics) are the
+/// members' scores pooled over link groups, and `Model::score` pools the same way; a model
+/// file written before the option existed reads as trained without it.
+#[test]
+fn link_pooling_scores_a_group_by_its_middle_member_out_of_fold_and_when_scoring() {
+    let mut data = synthetic(400, 8, 5);
+    // One link group of four positives and one of four negatives; the rest in none.
+    data.links = (0..data.len())
+        .map(|i| match i {
+            0 | 4 | 8 | 12 => "link:p".to_string(),
+            1 | 2 | 3 | 5 => "link:n".to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    let pooled = train_scored(&data, &quick()).unwrap();
+    let plain = train_scored(
+        &data,
+        &TrainOptions {
+            link_pooling: false,
+            ..quick()
+        },
+    )
+    .unwrap();
+    assert!(pooled.model.pools_links() && !plain.model.pools_links());
+    // Same members (pooling is after them), so pooled OOF scores are the plain ones pooled.
+    assert_eq!(
+        pooled.oof,
+        crate::classify::pool_by_group(&plain.oof, &data.link_of())
+    );
+    assert_ne!(pooled.oof, plain.oof);
+    let x = &data.x[..16 * data.dim()];
+    let links = &data.link_of()[..16];
+    let own = pooled.model.predict(x).unwrap();
+    assert_eq!(
+        pooled.model.score(x, links).unwrap(),
+        crate::classify::pool_by_group(&own, links)
+    );
+    assert_eq!(plain.model.score(x, links).unwrap(), own);
+    let mut opts = serde_json::to_value(quick()).unwrap();
+    opts.as_object_mut().unwrap().remove("link_pooling");
+    let old: TrainOptions = serde_json::from_value(opts).unwrap();
+    assert!(!old.link_pooling);
+}
