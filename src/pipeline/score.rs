@@ -264,11 +264,7 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     // pools: classify::pool).
     let own = model.predict(&detection.x)?;
     let links = &detection.linking.group_of;
-    let probs = if model.pools_links() {
-        crate::classify::pool_by_group(&own, links)
-    } else {
-        own.clone()
-    };
+    let probs = model.pooled(&own, links);
     let other = match &job.compare {
         Some((dir, _)) => {
             let other = load_model(dir, &detection.names, &job.params)?;

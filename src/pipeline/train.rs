@@ -299,10 +299,20 @@ pub fn train(job: &TrainJob) -> Result<Trained> {
     }
     // The base's score of each incident row: what decides fine-tuning against a refit, and the
     // "before" of the changes table.
-    let before_new = base
-        .as_ref()
-        .map(|b| b.model.score(&new.x, &new.link_of()))
-        .transpose()?;
+    // Pooled over the whole log's link groups, as `score` with the base would show them.
+    let before_new = match &base {
+        Some(b) => {
+            let all = b.model.score(&detection.x, &detection.linking.group_of)?;
+            Some(
+                labels
+                    .labels
+                    .iter()
+                    .map(|l| all[rows[l.account_id.as_str()]])
+                    .collect::<Vec<f32>>(),
+            )
+        }
+        None => None,
+    };
     let Fitted {
         mut model,
         oof,

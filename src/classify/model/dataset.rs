@@ -23,7 +23,8 @@ pub struct Dataset {
     pub group_weights: BTreeMap<String, f32>,
     /// Each row's link group (`campaign` linking: accounts joined by shared form or
     /// infrastructure), "" for none; empty when unknown (no row is pooled). Out-of-fold scores
-    /// are pooled over it when [`super::TrainOptions::link_pooling`] is on (`classify::pool`).
+    /// are pooled over it when [`super::TrainOptions::link_pooling`] is on (`classify::pool`),
+    /// among the labelled rows only: an unlabelled member of a group is not in the data.
     pub links: Vec<String>,
 }
 
@@ -39,6 +40,17 @@ impl Dataset {
     /// Number of features per row.
     pub fn dim(&self) -> usize {
         self.features.len()
+    }
+
+    /// Each row's link group as an option (`None` for "" or when links are unknown).
+    pub fn link_of(&self) -> Vec<Option<&str>> {
+        if self.links.is_empty() {
+            return vec![None; self.len()];
+        }
+        self.links
+            .iter()
+            .map(|l| (!l.is_empty()).then_some(l.as_str()))
+            .collect()
     }
 
     /// Checks shapes, labels and values; every problem is an [`Error::Usage`] naming the row.
@@ -146,18 +158,5 @@ pub(super) fn check_finite(
                 x[i]
             )))
         }
-    }
-}
-
-impl Dataset {
-    /// Each row's link group as an option (`None` for "" or when links are unknown).
-    pub fn link_of(&self) -> Vec<Option<&str>> {
-        if self.links.is_empty() {
-            return vec![None; self.len()];
-        }
-        self.links
-            .iter()
-            .map(|l| (!l.is_empty()).then_some(l.as_str()))
-            .collect()
     }
 }

@@ -152,12 +152,17 @@ impl Model {
         x: &[f32],
         group_of: &[Option<K>],
     ) -> Result<Vec<f32>> {
-        let p = self.predict(x)?;
-        Ok(if self.pools_links() {
-            super::pool::pool_by_group(&p, group_of)
+        Ok(self.pooled(&self.predict(x)?, group_of))
+    }
+
+    /// Own scores from [`Model::predict`] as [`Model::score`] returns them: pooled over
+    /// `group_of` when the model pools, else unchanged.
+    pub fn pooled<K: Eq + std::hash::Hash>(&self, own: &[f32], group_of: &[Option<K>]) -> Vec<f32> {
+        if self.pools_links() {
+            super::pool::pool_by_group(own, group_of)
         } else {
-            p
-        })
+            own.to_vec()
+        }
     }
 
     /// Whether a score from [`Model::score`] is flagged at the stored threshold.
