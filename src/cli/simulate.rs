@@ -91,6 +91,11 @@ pub struct SimulateArgs {
     /// follow --phrasings. 0 for none
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub people_prompting: f64,
+    /// Draw people over a wider range: each person's mix of chat corpora scaled at random (one-off
+    /// questions or long conversations) and twice --people-prompting's share with a habit (at
+    /// most 0.9). Measured for the training week and not adopted (docs/evaluation.md).
+    #[arg(long)]
+    pub wide_people: bool,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -150,6 +155,7 @@ impl SimulateArgs {
             randomise: self.randomise,
             honest_task_share: self.honest_task_share,
             people_prompting: self.people_prompting,
+            wide_people: self.wide_people,
         }
     }
 

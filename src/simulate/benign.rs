@@ -108,8 +108,17 @@ struct Habit {
 impl Habit {
     /// Whether this person has a habit, and which. Draws nothing when no one has one, so that
     /// a run without `--people-prompting` is what it was before the flag existed.
+    /// With `--wide-people` twice the share of people have one (at most 0.9): a habit at a high
+    /// rate (nearly every question "Think step by step.") is what makes a heavy user look like a
+    /// reasoning sweep, and a training week of a few dozen heavy users at the world's share holds
+    /// about one such person (docs/evaluation.md, session 20).
     fn draw(cx: &Ctx<'_>, rng: &mut StdRng, persona: Persona) -> Option<Habit> {
-        if cx.people_prompting <= 0.0 || !rng.random_bool(cx.people_prompting) {
+        let share = if cx.wide_people {
+            (2.0 * cx.people_prompting).min(0.9)
+        } else {
+            cx.people_prompting
+        };
+        if share <= 0.0 || !rng.random_bool(share) {
             return None;
         }
         let lang = match persona {
@@ -152,7 +161,8 @@ impl Habit {
 /// Real conversations of `persona`'s corpora laid out in `rhythm`'s sessions: turns in corpus
 /// order under one conversation id, with think time between them. Under `--randomise` each
 /// person's share of task-set items is drawn from [0, 2F) around `--honest-task-share F`
-/// (capped at 0.9, which lowers the mean when F > 0.45);
+/// (capped at 0.9, which lowers the mean when F > 0.45); with `--wide-people` each person's
+/// corpus weights are scaled at random;
 /// with `--people-prompting` some people add a habitual phrase to their questions ([`Habit`]).
 pub(crate) fn human_requests(
     cx: &mut Ctx<'_>,
@@ -168,7 +178,15 @@ pub(crate) fn human_requests(
     } else {
         cx.honest_task_share
     };
-    let sources = persona.with_tasks(persona.sources(heavy), share);
+    let mut sources = persona.with_tasks(persona.sources(heavy), share);
+    if cx.wide_people {
+        // Each person their own mix of the persona's corpora (each weight times a factor in
+        // [e^-1.5, e^1.5]): some mostly ask one-off questions, some mostly hold conversations,
+        // so that a model meets people whose conversation shape is far from the persona's mean.
+        for s in &mut sources {
+            s.1 *= rng.random_range(-1.5f64..1.5).exp();
+        }
+    }
     let habit = Habit::draw(cx, rng, persona);
     let w: Vec<f64> = sources.iter().map(|s| s.1).collect();
     let mut convs: Vec<(CorpusId, u32, Vec<TurnShape>)> = Vec::with_capacity(n_convs);

@@ -109,6 +109,10 @@ pub struct SimOptions {
     /// Share of people (honest accounts and campaigns' human cover) who habitually add a
     /// reasoning, detail or format request to their questions (`benign::Habit`); 0 for none.
     pub people_prompting: f64,
+    /// People drawn over a wider range (`benign::human_requests`): each person's corpus
+    /// weights scaled at random, and twice `people_prompting`'s share with a habit. Measured
+    /// for the training week and not adopted (docs/evaluation.md, session 20).
+    pub wide_people: bool,
 }
 
 /// Campaign wrappers are split into two disjoint banks, so that a model trained on traffic of
@@ -160,6 +164,7 @@ impl SimOptions {
             randomise: false,
             honest_task_share: 0.0,
             people_prompting: 0.0,
+            wide_people: false,
         }
     }
 
@@ -527,6 +532,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) honest_task_share: f64,
     /// `SimOptions::people_prompting`.
     pub(crate) people_prompting: f64,
+    /// `SimOptions::wide_people`.
+    pub(crate) wide_people: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -542,6 +549,7 @@ impl<'a> Ctx<'a> {
             randomise: false,
             honest_task_share: 0.0,
             people_prompting: 0.0,
+            wide_people: false,
         }
     }
 
@@ -597,6 +605,7 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
     cx.randomise = opts.randomise;
     cx.honest_task_share = opts.honest_task_share;
     cx.people_prompting = opts.people_prompting;
+    cx.wide_people = opts.wide_people;
     let mut out = Vec::new();
 
     let plan: Vec<(Box<dyn Strategy>, f64)> = benign_plan()

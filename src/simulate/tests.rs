@@ -576,13 +576,14 @@ fn people_ask_task_set_items_at_the_share_asked_for() {
 #[test]
 fn some_people_add_a_prompting_habit_of_their_bank() {
     use super::text::PERSONAL_HABITS;
-    let run = |share: f64, phrasings: Phrasings| -> (f64, BTreeSet<&'static str>) {
+    let run_with = |share: f64, phrasings: Phrasings, wide: bool| {
         let mut o = opts(Path::new("/unused"), 17);
         o.benign_accounts = 200;
         o.campaigns = 0;
         o.kinds = Some(vec!["benign_human".into(), "heavy_user".into()]);
         o.people_prompting = share;
         o.phrasings = phrasings;
+        o.wide_people = wide;
         let accounts = generate(corpora(), &o);
         let mut used = BTreeSet::new();
         let mut with_habit = 0;
@@ -611,7 +612,12 @@ fn some_people_add_a_prompting_habit_of_their_bank() {
         }
         (with_habit as f64 / accounts.len() as f64, used)
     };
+    let run = |share: f64, phrasings: Phrasings| run_with(share, phrasings, false);
     assert_eq!(run(0.0, Phrasings::All).0, 0.0);
+    // `--wide-people` gives twice the share of people a habit.
+    let (plain, _) = run(0.25, Phrasings::Train);
+    let (wide, _) = run_with(0.25, Phrasings::Train, true);
+    assert!((1.4..3.2).contains(&(wide / plain)), "{wide} vs {plain}");
     let (all, _) = run(1.0, Phrasings::Train);
     let (train_share, train) = run(0.5, Phrasings::Train);
     let (_, test) = run(0.5, Phrasings::Test);
@@ -624,6 +630,38 @@ fn some_people_add_a_prompting_habit_of_their_bank() {
     let mut o = opts(Path::new("/unused"), 1);
     o.people_prompting = 1.5;
     assert_eq!(o.validate().unwrap_err().exit_code(), 2);
+}
+
+/// `--wide-people` scales each person's corpus weights at random: heavy users' share of one-off
+/// questions (single-turn conversations) spreads wider than the personas alone make it.
+#[test]
+fn wide_people_vary_their_conversation_shape() {
+    let spread = |wide: bool| -> f64 {
+        let mut o = opts(Path::new("/unused"), 23);
+        o.benign_accounts = 120;
+        o.campaigns = 0;
+        o.kinds = Some(vec!["heavy_user".into()]);
+        o.wide_people = wide;
+        let shares: Vec<f64> = generate(corpora(), &o)
+            .iter()
+            .map(|a| {
+                let mut turns: BTreeMap<Rc<str>, usize> = BTreeMap::new();
+                for r in &a.requests {
+                    *turns.entry(r.conversation_id.clone().unwrap()).or_default() += 1;
+                }
+                let one_off = a
+                    .requests
+                    .iter()
+                    .filter(|r| turns[r.conversation_id.as_ref().unwrap()] == 1)
+                    .count();
+                one_off as f64 / a.requests.len() as f64
+            })
+            .collect();
+        let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+        (shares.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / shares.len() as f64).sqrt()
+    };
+    let (plain, wide) = (spread(false), spread(true));
+    assert!(wide > 1.3 * plain, "sd of one-off share: {wide} vs {plain}");
 }
 
 #[test]
