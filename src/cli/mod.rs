@@ -340,6 +340,12 @@ pub struct TrainArgs {
     /// flagged (out of fold too, so the threshold is chosen for those scores).
     #[arg(long)]
     pub no_link_pooling: bool,
+    /// Rounds of members that never see the behaviour vector (what an account asks about),
+    /// besides the --repeats rounds that read every input; a score is the mean over all
+    /// members, so that topic alone cannot flag an account nor clear it; 0 for none, at most
+    /// --repeats (docs/evaluation.md, session 20) [default: 2, or --repeats if fewer].
+    #[arg(long, value_name = "N")]
+    pub blind_rounds: Option<usize>,
     /// Add the labels to this model folder's training set (an incident) instead of training
     /// on them alone; `none` trains on the labels alone. The output folder can be the base of
     /// the next incident.
@@ -544,14 +550,18 @@ fn train(args: TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| run_dir_appended(&args.out));
     let defaults = TrainOptions::default();
+    let repeats = args.repeats.unwrap_or(defaults.repeats);
     let options = TrainOptions {
         target_fpr: args.target_fpr.unwrap_or(defaults.target_fpr),
         seed: args.seed.unwrap_or(defaults.seed),
         folds: args.folds.unwrap_or(defaults.folds),
-        repeats: args.repeats.unwrap_or(defaults.repeats),
+        repeats,
         hidden: args.hidden.clone().map_or(defaults.hidden.clone(), |h| h.0),
         l2: args.l2.unwrap_or(defaults.l2),
         link_pooling: !args.no_link_pooling,
+        blind_rounds: args
+            .blind_rounds
+            .unwrap_or(defaults.blind_rounds.min(repeats)),
         ..defaults
     };
     options.validate()?;
@@ -595,11 +605,12 @@ fn train(args: TrainArgs) -> Result<()> {
         ("--repeats", args.repeats.is_some()),
         ("--seed", args.seed.is_some()),
         ("--no-link-pooling", args.no_link_pooling),
+        ("--blind-rounds", args.blind_rounds.is_some()),
     ];
     if let (Some(_), false) = (&base, args.refit) {
         if let Some((flag, _)) = recipe.iter().find(|(_, given)| *given) {
             return Err(Error::Usage(format!(
-                "{flag}: fine-tuning a --base model keeps its layers, L2 penalty, link pooling, folds, rounds and seed; \
+                "{flag}: fine-tuning a --base model keeps its layers, L2 penalty, link pooling, blind rounds, folds, rounds and seed; \
                  drop {flag}, or add --refit to train a new ensemble with it"
             )));
         }
@@ -640,12 +651,13 @@ fn train(args: TrainArgs) -> Result<()> {
         let t = &model.training;
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         eprintln!(
-            "distillguard: trained {} members by {}-fold cross-validation x {} on {} accounts ({} extraction in {} groups, {} benign); {:.1}s with embedding and features\n\
+            "distillguard: trained {} members by {}-fold cross-validation x {} (and x {} blind to the behaviour vector) on {} accounts ({} extraction in {} groups, {} benign); {:.1}s with embedding and features\n\
              out-of-fold: AUROC {}, AP {}, recall {} at 1% FPR, {} at 0.1% FPR; threshold {:.4} for FPR {} \
              (precision {}, recall {}, FPR {} there)\nwrote {}",
             t.members.len(),
             t.folds,
             t.options.repeats,
+            t.options.blind_rounds,
             t.rows,
             t.positives,
             t.positive_groups,

@@ -57,7 +57,19 @@ pub struct TrainOptions {
     /// and when scoring. A model file without it was trained without.
     #[serde(default)]
     pub link_pooling: bool,
+    /// Rounds of members that never see the behaviour vector (the `behaviour_*` inputs,
+    /// [`BEHAVIOUR_PREFIX`]: the account's mean prompt embedding, what it asks about), trained
+    /// on the folds of the first `blind_rounds` rounds, at most `repeats`. A score is the mean
+    /// over all members, so a blend of a view that reads topics (weight `repeats`) and one that
+    /// reads only behaviour and coordination (weight `blind_rounds`): topic alone can neither
+    /// flag an honest account that asks what extractors ask nor clear a campaign that asks
+    /// what people ask (docs/evaluation.md, session 20). A model file without it has none.
+    #[serde(default)]
+    pub blind_rounds: usize,
 }
+
+/// Names of the inputs a [`TrainOptions::blind_rounds`] member never sees.
+pub const BEHAVIOUR_PREFIX: &str = "behaviour_";
 
 impl Default for TrainOptions {
     fn default() -> Self {
@@ -75,6 +87,7 @@ impl Default for TrainOptions {
             repeats: 5,
             target_fpr: 0.01,
             link_pooling: true,
+            blind_rounds: 2,
         }
     }
 }
@@ -85,6 +98,11 @@ fn no_l2() -> f64 {
 }
 
 impl TrainOptions {
+    /// Rounds of members of both views: `repeats + blind_rounds`.
+    pub fn rounds_of_members(&self) -> usize {
+        self.repeats + self.blind_rounds
+    }
+
     /// Rejects options that cannot train, as [`Error::Usage`].
     pub fn validate(&self) -> Result<()> {
         if self.hidden.contains(&0) {
@@ -129,6 +147,13 @@ impl TrainOptions {
         }
         if self.repeats == 0 {
             return Err(Error::Usage("repeats must be at least 1".into()));
+        }
+        if self.blind_rounds > self.repeats {
+            return Err(Error::Usage(format!(
+                "blind rounds ({}) cannot exceed the rounds of cross-validation ({}): they train \
+                 on those rounds' folds",
+                self.blind_rounds, self.repeats
+            )));
         }
         if self.patience > 0 && !(self.early_stop_fraction > 0.0 && self.early_stop_fraction < 1.0)
         {
@@ -236,6 +261,9 @@ pub struct MemberSummary {
     pub best_epoch: Option<usize>,
     /// Balanced BCE of the kept weights on the early-stopping rows.
     pub early_stop_loss: Option<f64>,
+    /// Whether the member is blind to the behaviour vector ([`TrainOptions::blind_rounds`]).
+    #[serde(default)]
+    pub blind: bool,
 }
 
 /// Seed offset between cross-validation rounds: far from the per-fold offsets (16 per fold) so
@@ -316,7 +344,7 @@ pub fn train_warm(
     let k = base.training.folds;
     let repeats = opts.repeats;
     if base.hidden != opts.hidden
-        || base.members.len() != k * repeats
+        || base.members.len() != k * opts.rounds_of_members()
         || base.dim() != data.dim()
         || folds.len() != data.len() * repeats
     {
@@ -449,7 +477,9 @@ fn round_seed(opts: &TrainOptions, r: usize) -> u64 {
     opts.seed.wrapping_add(REPEAT_SEED_STRIDE * r as u64)
 }
 
-/// One member per (round, fold): `rounds[r][i]` is row i's fold in round r. Members start from
+/// One member per (view, round, fold), in that order: `rounds[r][i]` is row i's fold in round
+/// r; the views are every input over all rounds, then every input but the behaviour vector
+/// over the first [`TrainOptions::blind_rounds`] rounds, on the same folds. Members start from
 /// `init`'s (same order) when given, else from seeded random weights.
 fn fit_ensemble(
     data: &Dataset,
@@ -463,25 +493,44 @@ fn fit_ensemble(
     let all: Vec<usize> = (0..data.len()).collect();
     let (pos_groups, neg_groups) = group_counts(data);
     let mut oof = vec![0f32; data.len()];
-    let mut members = Vec::with_capacity(k * rounds.len());
-    let mut summaries = Vec::with_capacity(k * rounds.len());
-    for (r, fold_of) in rounds.iter().enumerate() {
-        for f in 0..k {
-            let (held, fit): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| fold_of[i] == f);
-            let seed = round_seed(opts, r).wrapping_add(16 * f as u64);
-            let start = init.map(|m| m.members[r * k + f].as_slice());
-            let (layers, mut summary) = fit_member(data, &fit, mean, std, opts, seed, start)?;
-            for (&i, p) in held
-                .iter()
-                .zip(predict_rows(&[&layers], data, &held, mean, std)?)
-            {
-                oof[i] += p / rounds.len() as f32;
+    let blind_rounds = opts.blind_rounds.min(rounds.len());
+    let per_view = k * rounds.len();
+    // Every row is held out once per round of each view: its out-of-fold score is the mean
+    // of as many predictions as the ensemble has rounds, weighted as `Model::score` weighs.
+    let predictions = (rounds.len() + blind_rounds) as f32;
+    let mut members = Vec::with_capacity(k * (rounds.len() + blind_rounds));
+    let mut summaries = Vec::with_capacity(members.capacity());
+    let behaviour: Vec<bool> = data
+        .features
+        .iter()
+        .map(|n| n.starts_with(BEHAVIOUR_PREFIX))
+        .collect();
+    for v in 0..2 {
+        let blind = (v == 1).then_some(behaviour.as_slice());
+        let view_rounds = if v == 0 { rounds.len() } else { blind_rounds };
+        for (r, fold_of) in rounds.iter().enumerate().take(view_rounds) {
+            for f in 0..k {
+                let (held, fit): (Vec<usize>, Vec<usize>) =
+                    all.iter().partition(|&&i| fold_of[i] == f);
+                // The blind view's seeds sit between the folds' (16 apart; a member uses
+                // seed + 1..=3), so the all-inputs members are those of a model without it.
+                let seed = round_seed(opts, r).wrapping_add(16 * f as u64 + 8 * v as u64);
+                let start = init.map(|m| m.members[v * per_view + r * k + f].as_slice());
+                let (layers, mut summary) =
+                    fit_member(data, &fit, mean, std, opts, seed, start, blind)?;
+                for (&i, p) in held
+                    .iter()
+                    .zip(predict_rows(&[&layers], data, &held, mean, std)?)
+                {
+                    oof[i] += p / predictions;
+                }
+                summary.repeat = r;
+                summary.held_rows = held.len();
+                summary.held_positives = held.iter().filter(|&&i| data.y[i] == 1).count();
+                summary.blind = blind.is_some();
+                members.push(layers);
+                summaries.push(summary);
             }
-            summary.repeat = r;
-            summary.held_rows = held.len();
-            summary.held_positives = held.iter().filter(|&&i| data.y[i] == 1).count();
-            members.push(layers);
-            summaries.push(summary);
         }
     }
 
@@ -529,7 +578,12 @@ fn fit_ensemble(
 }
 
 /// Fits one member on `rows` (standardised with `mean`/`std`), with early stopping on a slice
-/// of their groups. The returned summary's `held_*` fields are left for the caller.
+/// of their groups. The returned summary's `held_*` fields are left for the caller. With
+/// `blind`, the inputs marked true are held at their mean (0 once standardised) while it
+/// trains, and its first layer's weights on them are 0 when it returns: the member never reads
+/// them, whatever it is given later (a blind `start` stays blind: those weights get no
+/// gradient).
+#[allow(clippy::too_many_arguments)]
 fn fit_member(
     data: &Dataset,
     rows: &[usize],
@@ -538,6 +592,7 @@ fn fit_member(
     opts: &TrainOptions,
     seed: u64,
     start: Option<&[Linear]>,
+    blind: Option<&[bool]>,
 ) -> Result<(Vec<Linear>, MemberSummary)> {
     let d = data.dim();
     // Early stopping watches a slice of the training groups, never the held-out fold, so the
@@ -552,7 +607,14 @@ fn fit_member(
     let dev = Device::Cpu;
     // Standardised rows as (x, labels, loss weights) tensors.
     let gather = |idx: &[usize]| -> Result<(Tensor, Tensor, Tensor)> {
-        let x = standardised(data, idx, mean, std);
+        let mut x = standardised(data, idx, mean, std);
+        if let Some(blind) = blind {
+            for row in x.chunks_mut(d) {
+                for (v, _) in row.iter_mut().zip(blind).filter(|(_, &b)| b) {
+                    *v = 0.0;
+                }
+            }
+        }
         let y: Vec<u8> = idx.iter().map(|&i| data.y[i]).collect();
         let groups: Vec<&str> = idx.iter().map(|&i| data.groups[i].as_str()).collect();
         let x = Tensor::from_vec(x, (idx.len(), d), &dev)?;
@@ -630,6 +692,12 @@ fn fit_member(
             var.set(t)?;
         }
     }
+    if let Some(blind) = blind {
+        // `vars[0]` is the first layer's weight `(hidden, d)`.
+        let keep: Vec<f32> = blind.iter().map(|&b| if b { 0.0 } else { 1.0 }).collect();
+        let keep = Tensor::from_vec(keep, (1, d), &dev)?;
+        vars[0].set(&vars[0].as_tensor().broadcast_mul(&keep)?)?;
+    }
     let summary = MemberSummary {
         repeat: 0,
         held_rows: 0,
@@ -639,6 +707,7 @@ fn fit_member(
         epochs_run,
         best_epoch: best.as_ref().map(|b| b.1),
         early_stop_loss: best.as_ref().map(|b| b.0),
+        blind: false,
     };
     Ok((layers, summary))
 }

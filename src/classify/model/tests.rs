@@ -38,11 +38,14 @@ fn synthetic(n: usize, d: usize, seed: u64) -> Dataset {
     data
 }
 
+/// Small and fast; no blind rounds, which only their own test needs (the synthetic features
+/// have no behaviour vector).
 fn quick() -> TrainOptions {
     TrainOptions {
         epochs: 15,
         seed: 7,
         repeats: 2,
+        blind_rounds: 0,
         ..TrainOptions::default()
     }
 }
@@ -666,4 +669,93 @@ fn link_pooling_scores_a_group_by_its_middle_member_out_of_fold_and_when_scoring
     opts.as_object_mut().unwrap().remove("link_pooling");
     let old: TrainOptions = serde_json::from_value(opts).unwrap();
     assert!(!old.link_pooling);
+}
+
+/// Blind rounds add members that never read the behaviour vector: their first layer's weights
+/// on it are exactly 0, so their output does not move with it; the members that read every
+/// input are those of a model without blind rounds; the out-of-fold scores blend both views by
+/// their rounds; more blind rounds than rounds are refused; a model file written before the
+/// option existed has none.
+#[test]
+fn blind_rounds_add_members_that_never_read_the_behaviour_vector() {
+    let d = 12;
+    let mut data = synthetic(400, d, 9);
+    // The last four features stand for the behaviour vector.
+    for j in 8..d {
+        data.features[j] = format!("{BEHAVIOUR_PREFIX}{j:03}");
+    }
+    let is_behaviour = |c: usize| c % d >= 8;
+    let with = train_scored(
+        &data,
+        &TrainOptions {
+            blind_rounds: 1,
+            ..quick()
+        },
+    )
+    .unwrap();
+    let without = train_scored(
+        &data,
+        &TrainOptions {
+            blind_rounds: 0,
+            ..quick()
+        },
+    )
+    .unwrap();
+    let k = with.model.training.folds;
+    assert_eq!(
+        (with.model.members.len(), without.model.members.len()),
+        (3 * k, 2 * k)
+    );
+    let first_layer = |m: &[candle_nn::Linear]| {
+        m[0].weight()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    for (i, m) in with.model.members.iter().enumerate() {
+        let blind = i >= 2 * k;
+        assert_eq!(with.model.training.members[i].blind, blind, "member {i}");
+        let w = first_layer(m);
+        let on_behaviour = (0..w.len())
+            .filter(|&c| is_behaviour(c))
+            .map(|c| w[c].abs())
+            .fold(0f32, f32::max);
+        if blind {
+            assert_eq!(on_behaviour, 0.0, "member {i}");
+        } else {
+            assert!(on_behaviour > 0.0, "member {i}");
+            assert_eq!(w, first_layer(&without.model.members[i]), "member {i}");
+        }
+    }
+    let blind_only = Model {
+        members: with.model.members[2 * k..].to_vec(),
+        ..with.model.clone()
+    };
+    let mut x = data.x[..d * 20].to_vec();
+    let before = blind_only.predict(&x).unwrap();
+    for (c, v) in x.iter_mut().enumerate() {
+        if is_behaviour(c) {
+            *v += 5.0;
+        }
+    }
+    assert_eq!(blind_only.predict(&x).unwrap(), before);
+    assert_ne!(with.model.predict(&x).unwrap(), before);
+    // Out of fold, two rounds read everything and one is blind: what the blind round gave
+    // each row, 3 * with - 2 * without, is a probability, and not the same as the others'.
+    let mut differs = 0;
+    for (a, b) in with.oof.iter().zip(&without.oof) {
+        let blind = 3.0 * a - 2.0 * b;
+        assert!((-1e-4..=1.0 + 1e-4).contains(&blind), "{a} {b}");
+        differs += usize::from((blind - b).abs() > 1e-3);
+    }
+    assert!(differs > 0);
+    let too_many = TrainOptions {
+        blind_rounds: 3,
+        ..quick()
+    };
+    let err = train(&data, &too_many).unwrap_err();
+    assert!(err.to_string().contains("blind rounds"), "{err}");
+    let old: TrainOptions = serde_json::from_str(r#"{"hidden": [16, 8]}"#).unwrap();
+    assert_eq!(old.blind_rounds, 0);
 }
