@@ -343,7 +343,7 @@ pub struct TrainArgs {
     /// Rounds of members that never see the behaviour vector (what an account asks about),
     /// besides the --repeats rounds that read every input; a score is the mean over all
     /// members, so that topic alone cannot flag an account nor clear it; 0 for none, at most
-    /// --repeats (docs/evaluation.md, session 20) [default: 2, or --repeats if fewer].
+    /// --repeats: more train as many (docs/evaluation.md, session 20) [default: 2].
     #[arg(long, value_name = "N")]
     pub blind_rounds: Option<usize>,
     /// Add the labels to this model folder's training set (an incident) instead of training
@@ -550,18 +550,15 @@ fn train(args: TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| run_dir_appended(&args.out));
     let defaults = TrainOptions::default();
-    let repeats = args.repeats.unwrap_or(defaults.repeats);
     let options = TrainOptions {
         target_fpr: args.target_fpr.unwrap_or(defaults.target_fpr),
         seed: args.seed.unwrap_or(defaults.seed),
         folds: args.folds.unwrap_or(defaults.folds),
-        repeats,
+        repeats: args.repeats.unwrap_or(defaults.repeats),
         hidden: args.hidden.clone().map_or(defaults.hidden.clone(), |h| h.0),
         l2: args.l2.unwrap_or(defaults.l2),
         link_pooling: !args.no_link_pooling,
-        blind_rounds: args
-            .blind_rounds
-            .unwrap_or(defaults.blind_rounds.min(repeats)),
+        blind_rounds: args.blind_rounds.unwrap_or(defaults.blind_rounds),
         ..defaults
     };
     options.validate()?;
@@ -657,7 +654,7 @@ fn train(args: TrainArgs) -> Result<()> {
             t.members.len(),
             t.folds,
             t.options.repeats,
-            t.options.blind_rounds,
+            t.options.blind_rounds_trained(),
             t.rows,
             t.positives,
             t.positive_groups,

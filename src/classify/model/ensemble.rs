@@ -59,7 +59,7 @@ pub struct TrainOptions {
     pub link_pooling: bool,
     /// Rounds of members that never see the behaviour vector (the `behaviour_*` inputs,
     /// [`BEHAVIOUR_PREFIX`]: the account's mean prompt embedding, what it asks about), trained
-    /// on the folds of the first `blind_rounds` rounds, at most `repeats`. A score is the mean
+    /// on the folds of the first `blind_rounds` rounds (at most `repeats`: more train as many). A score is the mean
     /// over all members, so a blend of a view that reads topics (weight `repeats`) and one that
     /// reads only behaviour and coordination (weight `blind_rounds`): topic alone can neither
     /// flag an honest account that asks what extractors ask nor clear a campaign that asks
@@ -98,9 +98,15 @@ fn no_l2() -> f64 {
 }
 
 impl TrainOptions {
-    /// Rounds of members of both views: `repeats + blind_rounds`.
+    /// Blind rounds trained: [`TrainOptions::blind_rounds`], at most `repeats` (they train on
+    /// those rounds' folds).
+    pub fn blind_rounds_trained(&self) -> usize {
+        self.blind_rounds.min(self.repeats)
+    }
+
+    /// Rounds of members of both views.
     pub fn rounds_of_members(&self) -> usize {
-        self.repeats + self.blind_rounds
+        self.repeats + self.blind_rounds_trained()
     }
 
     /// Rejects options that cannot train, as [`Error::Usage`].
@@ -147,13 +153,6 @@ impl TrainOptions {
         }
         if self.repeats == 0 {
             return Err(Error::Usage("repeats must be at least 1".into()));
-        }
-        if self.blind_rounds > self.repeats {
-            return Err(Error::Usage(format!(
-                "blind rounds ({}) cannot exceed the rounds of cross-validation ({}): they train \
-                 on those rounds' folds",
-                self.blind_rounds, self.repeats
-            )));
         }
         if self.patience > 0 && !(self.early_stop_fraction > 0.0 && self.early_stop_fraction < 1.0)
         {
@@ -493,7 +492,7 @@ fn fit_ensemble(
     let all: Vec<usize> = (0..data.len()).collect();
     let (pos_groups, neg_groups) = group_counts(data);
     let mut oof = vec![0f32; data.len()];
-    let blind_rounds = opts.blind_rounds.min(rounds.len());
+    let blind_rounds = opts.blind_rounds_trained().min(rounds.len());
     let per_view = k * rounds.len();
     // Every row is held out once per round of each view: its out-of-fold score is the mean
     // of as many predictions as the ensemble has rounds, weighted as `Model::score` weighs.
