@@ -122,6 +122,15 @@ fn score_finds_the_planted_campaign_and_ranks_it_above_benign_accounts() {
     );
     assert!(planted.iter().all(|l| l.flagged));
     assert!(benign.iter().all(|l| !l.flagged));
+    // The default model has members blind to the behaviour vector: each flagged account says
+    // what they score it, and what the members that read every input do; no other account.
+    let views = |l: &ScoreLine| {
+        l.reasons
+            .iter()
+            .filter(|r| r.starts_with("by its behaviour and coordination alone it scores "))
+            .count()
+    };
+    assert!(s.iter().all(|l| views(l) == usize::from(l.flagged)));
     let pooled: Vec<&&ScoreLine> = planted
         .iter()
         .filter(|l| {

@@ -265,6 +265,8 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     let own = model.predict(&detection.x)?;
     let links = &detection.linking.group_of;
     let probs = model.pooled(&own, links);
+    // (reads every input, blind to the behaviour vector): said of each flagged account.
+    let views = model.view_scores(&detection.x)?;
     let other = match &job.compare {
         Some((dir, _)) => {
             let other = load_model(dir, &detection.names, &job.params)?;
@@ -353,6 +355,13 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                                 probs[a], own[a]
                             ),
                         );
+                    }
+                    if let (Some((topic, blind)), true) = (&views, model.flags(probs[a])) {
+                        r.push(format!(
+                            "by its behaviour and coordination alone it scores {:.3}; \
+                             reading what it asks about too, {:.3}",
+                            blind[a], topic[a]
+                        ));
                     }
                     r
                 },

@@ -118,6 +118,25 @@ impl Model {
     /// Extraction probabilities (0..1) for `rows x dim()` raw (unstandardised) features,
     /// row-major. Fails with [`Error::Usage`] on a wrong length or a non-finite value.
     pub fn predict(&self, x: &[f32]) -> Result<Vec<f32>> {
+        self.predict_by(x, |_| true)
+    }
+
+    /// Per row, the mean score of the members that read every input and the mean score of
+    /// those blind to the behaviour vector ([`TrainOptions::blind_rounds`]), as
+    /// [`Model::predict`] (unpooled); `None` for a model without blind members.
+    pub fn view_scores(&self, x: &[f32]) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+        let blind = |i: usize| self.training.members.get(i).is_some_and(|m| m.blind);
+        if !(0..self.members.len()).any(blind) {
+            return Ok(None);
+        }
+        Ok(Some((
+            self.predict_by(x, |i| !blind(i))?,
+            self.predict_by(x, blind)?,
+        )))
+    }
+
+    /// [`Model::predict`] with the members whose index `keep` accepts.
+    fn predict_by(&self, x: &[f32], keep: impl Fn(usize) -> bool) -> Result<Vec<f32>> {
         let d = self.dim();
         if !x.len().is_multiple_of(d) {
             return Err(Error::Usage(format!(
@@ -131,7 +150,13 @@ impl Model {
             let mut rows = rows.to_vec();
             standardise(&mut rows, &self.mean, &self.std);
             let n = rows.len() / d;
-            let members: Vec<&[Linear]> = self.members.iter().map(Vec::as_slice).collect();
+            let members: Vec<&[Linear]> = self
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, m)| m.as_slice())
+                .collect();
             out.extend(ensemble_probabilities(
                 &members,
                 &Tensor::from_vec(rows, (n, d), &Device::Cpu)?,

@@ -741,6 +741,21 @@ fn blind_rounds_add_members_that_never_read_the_behaviour_vector() {
     }
     assert_eq!(blind_only.predict(&x).unwrap(), before);
     assert_ne!(with.model.predict(&x).unwrap(), before);
+    // The two views' scores: the blind one is the blind members', and the ensemble's score
+    // is their mean weighted by rounds (2 that read everything, 1 blind).
+    let (topic, blind) = with.model.view_scores(&x).unwrap().unwrap();
+    assert_eq!(blind, before);
+    for ((p, t), b) in with
+        .model
+        .predict(&x)
+        .unwrap()
+        .iter()
+        .zip(&topic)
+        .zip(&blind)
+    {
+        assert!((p - (2.0 * t + b) / 3.0).abs() < 1e-5, "{p} {t} {b}");
+    }
+    assert!(without.model.view_scores(&x).unwrap().is_none());
     // Out of fold, two rounds read everything and one is blind: what the blind round gave
     // each row, 3 * with - 2 * without, is a probability, and not the same as the others'.
     let mut differs = 0;
