@@ -577,6 +577,11 @@ pub fn analyse(
 /// (8.7; docs/evaluation.md). The account index uses the unshrunk vector.
 pub const BEHAVIOUR_PRIOR_PROMPTS: f32 = 8.0;
 
+/// The names of the behaviour vector's components start with it (and no other feature's
+/// does): what a member blind to the behaviour vector (`classify::TrainOptions::blind_rounds`)
+/// never reads.
+pub const BEHAVIOUR_PREFIX: &str = "behaviour_";
+
 /// All feature names the classifier sees: local, cross-account, then the `dim` components of
 /// the behaviour vector (`behaviour_000`, ...), shrunk for accounts with few prompts (see
 /// [`BEHAVIOUR_PRIOR_PROMPTS`]). The behaviour vector says *what* an account asks about (task
@@ -587,7 +592,7 @@ pub fn feature_names(dim: usize) -> Vec<String> {
         .iter()
         .chain(CROSS_FEATURES)
         .map(|s| s.to_string())
-        .chain((0..dim).map(|i| format!("behaviour_{i:03}")))
+        .chain((0..dim).map(|i| format!("{BEHAVIOUR_PREFIX}{i:03}")))
         .collect()
 }
 

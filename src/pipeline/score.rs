@@ -262,11 +262,10 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
     };
     // Own scores, and the scores the model flags by (pooled over link groups when the model
     // pools: classify::pool).
-    let own = model.predict(&detection.x)?;
+    // `views`: (reads every input, blind to the behaviour vector), said of each flagged account.
+    let (own, views) = model.predict_views(&detection.x)?;
     let links = &detection.linking.group_of;
     let probs = model.pooled(&own, links);
-    // (reads every input, blind to the behaviour vector): said of each flagged account.
-    let views = model.view_scores(&detection.x)?;
     let other = match &job.compare {
         Some((dir, _)) => {
             let other = load_model(dir, &detection.names, &job.params)?;
@@ -356,11 +355,11 @@ pub fn score(job: &ScoreJob) -> Result<ScoreSummary> {
                             ),
                         );
                     }
-                    if let (Some((topic, blind)), true) = (&views, model.flags(probs[a])) {
+                    if let (Some(v), true) = (&views, model.flags(probs[a])) {
                         r.push(format!(
                             "by its behaviour and coordination alone it scores {:.3}; \
                              reading what it asks about too, {:.3}",
-                            blind[a], topic[a]
+                            v.blind[a], v.topic[a]
                         ));
                     }
                     r

@@ -13,6 +13,7 @@ use super::dataset::{mean_std, standardised};
 use super::folds::{assign_folds, deal_groups, group_counts, split_groups};
 use super::mlp::*;
 use super::{Dataset, Model};
+use crate::campaign::BEHAVIOUR_PREFIX;
 use crate::classify::metrics::{threshold_for_fpr, Metrics};
 use crate::classify::pool::pool_by_group;
 use crate::error::{Error, Result};
@@ -67,9 +68,6 @@ pub struct TrainOptions {
     #[serde(default)]
     pub blind_rounds: usize,
 }
-
-/// Names of the inputs a [`TrainOptions::blind_rounds`] member never sees.
-pub const BEHAVIOUR_PREFIX: &str = "behaviour_";
 
 impl Default for TrainOptions {
     fn default() -> Self {
@@ -492,7 +490,7 @@ fn fit_ensemble(
     let all: Vec<usize> = (0..data.len()).collect();
     let (pos_groups, neg_groups) = group_counts(data);
     let mut oof = vec![0f32; data.len()];
-    let blind_rounds = opts.blind_rounds_trained().min(rounds.len());
+    let blind_rounds = opts.blind_rounds_trained();
     let per_view = k * rounds.len();
     // Every row is held out once per round of each view: its out-of-fold score is the mean
     // of as many predictions as the ensemble has rounds, weighted as `Model::score` weighs.

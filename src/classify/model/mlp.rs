@@ -24,11 +24,16 @@ pub(super) fn predict_rows(
     ensemble_probabilities(members, &x)
 }
 
+/// One member's sigmoid outputs for standardised `x` `(rows, d)`.
+pub(super) fn member_probabilities(layers: &[Linear], x: &Tensor) -> Result<Vec<f32>> {
+    Ok(sigmoid_all(&forward(layers, x)?)?)
+}
+
 /// Mean of the members' sigmoid outputs for standardised `x` `(rows, d)`.
 pub(super) fn ensemble_probabilities(members: &[&[Linear]], x: &Tensor) -> Result<Vec<f32>> {
     let mut sum = vec![0f32; x.dim(0)?];
     for layers in members {
-        for (s, p) in sum.iter_mut().zip(sigmoid_all(&forward(layers, x)?)?) {
+        for (s, p) in sum.iter_mut().zip(member_probabilities(layers, x)?) {
             *s += p;
         }
     }

@@ -71,7 +71,7 @@ pub use ensemble::{
 pub(crate) use persist::check_schema;
 
 use dataset::{check_finite, standardise};
-use mlp::ensemble_probabilities;
+use mlp::member_probabilities;
 
 /// Version of the `model.json` + `model.safetensors` pair. Bump on any change a reader of an
 /// older version would misread.
@@ -84,6 +84,15 @@ pub const META_FILE: &str = "model.json";
 const PREDICT_CHUNK: usize = 8192;
 /// Floor on a feature's standard deviation, so constant features standardise to 0.
 const STD_FLOOR: f32 = 1e-6;
+
+/// Per row, the two views of a model with blind members ([`Model::predict_views`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Views {
+    /// Mean score of the members that read every input.
+    pub topic: Vec<f32>,
+    /// Mean score of the members blind to the behaviour vector.
+    pub blind: Vec<f32>,
+}
 
 /// A trained classifier: feature schema, normalisation, weights, threshold and metrics.
 #[derive(Debug, Clone)]
@@ -118,25 +127,15 @@ impl Model {
     /// Extraction probabilities (0..1) for `rows x dim()` raw (unstandardised) features,
     /// row-major. Fails with [`Error::Usage`] on a wrong length or a non-finite value.
     pub fn predict(&self, x: &[f32]) -> Result<Vec<f32>> {
-        self.predict_by(x, |_| true)
+        Ok(self.predict_views(x)?.0)
     }
 
-    /// Per row, the mean score of the members that read every input and the mean score of
-    /// those blind to the behaviour vector ([`TrainOptions::blind_rounds`]), as
-    /// [`Model::predict`] (unpooled); `None` for a model without blind members.
-    pub fn view_scores(&self, x: &[f32]) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
-        let blind = |i: usize| self.training.members.get(i).is_some_and(|m| m.blind);
-        if !(0..self.members.len()).any(blind) {
-            return Ok(None);
-        }
-        Ok(Some((
-            self.predict_by(x, |i| !blind(i))?,
-            self.predict_by(x, blind)?,
-        )))
-    }
-
-    /// [`Model::predict`] with the members whose index `keep` accepts.
-    fn predict_by(&self, x: &[f32], keep: impl Fn(usize) -> bool) -> Result<Vec<f32>> {
+    /// [`Model::predict`], and beside it, for a model with members blind to the behaviour
+    /// vector ([`TrainOptions::blind_rounds`]), per row the mean score of the members that read
+    /// every input and the mean score of the blind ones (`None` for a model without). Each
+    /// member runs once; the ensemble's score is summed over the members in order, as before
+    /// there were views.
+    pub fn predict_views(&self, x: &[f32]) -> Result<(Vec<f32>, Option<Views>)> {
         let d = self.dim();
         if !x.len().is_multiple_of(d) {
             return Err(Error::Usage(format!(
@@ -145,24 +144,50 @@ impl Model {
             )));
         }
         check_finite(x, &self.schema, |row| format!("row {row}"))?;
-        let mut out = Vec::with_capacity(x.len() / d);
+        let blind: Vec<bool> = (0..self.members.len())
+            .map(|i| self.training.members.get(i).is_some_and(|m| m.blind))
+            .collect();
+        let n_blind = blind.iter().filter(|&&b| b).count();
+        let n_all = self.members.len().max(1) as f32;
+        let rows_total = x.len() / d;
+        let mut all = Vec::with_capacity(rows_total);
+        let (mut topic, mut blinded) = (Vec::new(), Vec::new());
         for rows in x.chunks(PREDICT_CHUNK * d) {
             let mut rows = rows.to_vec();
             standardise(&mut rows, &self.mean, &self.std);
             let n = rows.len() / d;
-            let members: Vec<&[Linear]> = self
-                .members
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| keep(*i))
-                .map(|(_, m)| m.as_slice())
-                .collect();
-            out.extend(ensemble_probabilities(
-                &members,
-                &Tensor::from_vec(rows, (n, d), &Device::Cpu)?,
-            )?);
+            let x = Tensor::from_vec(rows, (n, d), &Device::Cpu)?;
+            let (mut sum, mut sum_topic, mut sum_blind) =
+                (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+            for (layers, &is_blind) in self.members.iter().zip(&blind) {
+                let view = if is_blind {
+                    &mut sum_blind
+                } else {
+                    &mut sum_topic
+                };
+                for ((s, v), p) in sum
+                    .iter_mut()
+                    .zip(view.iter_mut())
+                    .zip(member_probabilities(layers, &x)?)
+                {
+                    *s += p;
+                    *v += p;
+                }
+            }
+            all.extend(sum.iter().map(|s| s / n_all));
+            if n_blind > 0 {
+                let n_topic = (self.members.len() - n_blind).max(1) as f32;
+                topic.extend(sum_topic.iter().map(|s| s / n_topic));
+                blinded.extend(sum_blind.iter().map(|s| s / n_blind as f32));
+            }
         }
-        Ok(out)
+        Ok((
+            all,
+            (n_blind > 0).then_some(Views {
+                topic,
+                blind: blinded,
+            }),
+        ))
     }
 
     /// Whether the model pools scores over link groups (`classify::pool`).

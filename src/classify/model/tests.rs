@@ -10,6 +10,7 @@ use super::ensemble::*;
 use super::folds::*;
 use super::mlp::*;
 use super::*;
+use crate::campaign::BEHAVIOUR_PREFIX;
 use rand_distr::{Distribution, StandardNormal};
 
 /// `n` accounts x `d` features; positives come in campaigns of 5 whose means are shifted
@@ -743,7 +744,9 @@ fn blind_rounds_add_members_that_never_read_the_behaviour_vector() {
     assert_ne!(with.model.predict(&x).unwrap(), before);
     // The two views' scores: the blind one is the blind members', and the ensemble's score
     // is their mean weighted by rounds (2 that read everything, 1 blind).
-    let (topic, blind) = with.model.view_scores(&x).unwrap().unwrap();
+    let (all, views) = with.model.predict_views(&x).unwrap();
+    assert_eq!(all, with.model.predict(&x).unwrap());
+    let Views { topic, blind } = views.unwrap();
     assert_eq!(blind, before);
     for ((p, t), b) in with
         .model
@@ -755,7 +758,7 @@ fn blind_rounds_add_members_that_never_read_the_behaviour_vector() {
     {
         assert!((p - (2.0 * t + b) / 3.0).abs() < 1e-5, "{p} {t} {b}");
     }
-    assert!(without.model.view_scores(&x).unwrap().is_none());
+    assert!(without.model.predict_views(&x).unwrap().1.is_none());
     // Out of fold, two rounds read everything and one is blind: what the blind round gave
     // each row, 3 * with - 2 * without, is a probability, and not the same as the others'.
     let mut differs = 0;
