@@ -22,7 +22,7 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 # shellcheck source=scripts/world.sh
 . scripts/world.sh
 BENIGN=$(kinds_of "$D/train.labels.jsonl" 0 | grep -v '^endpoint_user$' | paste -sd,)
-PROBES=${PROBES:-probe_plain_thin probe_form_only probe_chat_topics}
+PROBES=${PROBES:-probe_plain_thin probe_sticky_thin probe_form_only probe_chat_topics}
 SKLEARN_PY=$(eval_venv)
 for k in $PROBES; do
   P="$D/$k"

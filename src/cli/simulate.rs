@@ -96,6 +96,13 @@ pub struct SimulateArgs {
     /// most 0.9). Measured for the training week and not adopted (docs/evaluation.md).
     #[arg(long)]
     pub wide_people: bool,
+    /// Share of people (honest personal accounts, heavy users, a task endpoint's students) who
+    /// reach the API from changing networks: two in three a phone carrier (half their
+    /// conversations from a fresh address in the carrier's /16), one in three a VPN (one to
+    /// three exit addresses shared by every VPN user of the week). Prompts and times are
+    /// unchanged by it. 0 for none
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub address_churn: f64,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -156,6 +163,7 @@ impl SimulateArgs {
             honest_task_share: self.honest_task_share,
             people_prompting: self.people_prompting,
             wide_people: self.wide_people,
+            address_churn: self.address_churn,
         }
     }
 

@@ -175,6 +175,9 @@ pub(crate) enum Network {
     Datacenter { subnets: (usize, usize) },
     /// Rotating residential proxies.
     Residential,
+    /// Sticky residential proxies: each account keeps one or two residential addresses all
+    /// week, as a person does (only the probes use it).
+    StickyResidential,
     /// A pool of residential exit addresses (size range) that every account draws from.
     ProxyPool { size: (usize, usize) },
     /// A reseller's gateway: one datacenter /24, and its own customers' several clients per
@@ -637,36 +640,46 @@ pub(crate) fn presets() -> Vec<Campaign> {
 /// and the draws of every other kind stay as they were.
 pub(crate) fn probes() -> Vec<Campaign> {
     use CorpusId::*;
+    // Drop every marker the detector reads: the benchmark item as it is (no wrapper, no
+    // reasoning or length demand, no system prompt), a dozen requests per account, half of
+    // them replayed human chats, at a person's daytime pace from residential addresses
+    // with a person's mix of clients, over hundreds of accounts that share nothing. What
+    // is left to an extractor's detector is the coverage of public task sets that the
+    // accounts add up to.
+    let plain_thin = Campaign {
+        kind: "probe_plain_thin",
+        accounts: (150, 300),
+        quota: (6.0, 0.4, 3, 12),
+        tasks: Cow::Borrowed(&[
+            (Gsm8k, 1.0),
+            (ZeroShotCot, 0.6),
+            (HumanEval, 0.4),
+            (Mbpp, 0.6),
+            (TruthfulQa, 0.8),
+            (AlpacaEn, 1.0),
+            (AlpacaSeed, 0.5),
+        ]),
+        styles: &[(Style::Plain, 1.0)],
+        langs: Langs::English,
+        system: (0.0, SystemKind::Cot),
+        schedule: Schedule::Daytime,
+        network: Network::Residential,
+        human_mix: (0.4, 0.6),
+        samples: (1, 1),
+        system_per_account: false,
+        wording: Wording::Fixed,
+    };
+    // The next move against address churn (docs/evaluation.md, session 21): the same campaign
+    // behind sticky residential sessions, each account on one or two addresses all week, as a
+    // person is, so that no account's address ever changes.
+    let sticky_thin = Campaign {
+        kind: "probe_sticky_thin",
+        network: Network::StickyResidential,
+        ..plain_thin.clone()
+    };
     vec![
-        // Drop every marker the detector reads: the benchmark item as it is (no wrapper, no
-        // reasoning or length demand, no system prompt), a dozen requests per account, half of
-        // them replayed human chats, at a person's daytime pace from residential addresses
-        // with a person's mix of clients, over hundreds of accounts that share nothing. What
-        // is left to an extractor's detector is the coverage of public task sets that the
-        // accounts add up to.
-        Campaign {
-            kind: "probe_plain_thin",
-            accounts: (150, 300),
-            quota: (6.0, 0.4, 3, 12),
-            tasks: Cow::Borrowed(&[
-                (Gsm8k, 1.0),
-                (ZeroShotCot, 0.6),
-                (HumanEval, 0.4),
-                (Mbpp, 0.6),
-                (TruthfulQa, 0.8),
-                (AlpacaEn, 1.0),
-                (AlpacaSeed, 0.5),
-            ]),
-            styles: &[(Style::Plain, 1.0)],
-            langs: Langs::English,
-            system: (0.0, SystemKind::Cot),
-            schedule: Schedule::Daytime,
-            network: Network::Residential,
-            human_mix: (0.4, 0.6),
-            samples: (1, 1),
-            system_per_account: false,
-            wording: Wording::Fixed,
-        },
+        plain_thin,
+        sticky_thin,
         // Share the form and nothing else: one reasoning wrapper assembled for the campaign
         // and used by every account, but a person's daytime pace, residential addresses and a
         // person's mix of clients, no system prompt. Linking needs a shared form *and* a
@@ -974,7 +987,9 @@ impl Campaign {
                 .map(|_| subnet(rng))
                 .collect(),
             Network::Router => vec![subnet(rng)],
-            Network::Residential | Network::ProxyPool { .. } => Vec::new(),
+            Network::Residential | Network::StickyResidential | Network::ProxyPool { .. } => {
+                Vec::new()
+            }
         };
         let pool: Vec<Rc<str>> = match self.network {
             Network::ProxyPool { size } => (0..rng.random_range(size.0..=size.1.max(size.0)))

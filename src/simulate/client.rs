@@ -57,7 +57,7 @@ pub(crate) const PERSONAL_UAS: &[&str] = &[
 ];
 
 /// First octets of public address blocks used for made-up addresses (no reserved ranges).
-const FIRST_OCTETS: [u8; 30] = [
+pub(crate) const FIRST_OCTETS: [u8; 30] = [
     23, 31, 37, 45, 46, 62, 73, 77, 81, 85, 90, 98, 101, 103, 110, 112, 115, 121, 139, 151, 171,
     176, 182, 185, 188, 194, 203, 212, 217, 223,
 ];

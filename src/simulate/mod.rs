@@ -33,6 +33,7 @@
 
 mod benign;
 mod campaign;
+mod churn;
 mod client;
 mod corpus;
 mod endpoint;
@@ -113,6 +114,9 @@ pub struct SimOptions {
     /// weights scaled at random, and twice `people_prompting`'s share with a habit. Measured
     /// for the training week and not adopted (docs/evaluation.md, session 20).
     pub wide_people: bool,
+    /// Share of people who reach the API from changing networks, a phone carrier's or a VPN's
+    /// (`churn`); 0 keeps every person on their own one to three addresses.
+    pub address_churn: f64,
 }
 
 /// Campaign wrappers are split into two disjoint banks, so that a model trained on traffic of
@@ -165,6 +169,7 @@ impl SimOptions {
             honest_task_share: 0.0,
             people_prompting: 0.0,
             wide_people: false,
+            address_churn: 0.0,
         }
     }
 
@@ -208,6 +213,12 @@ impl SimOptions {
             return Err(Error::Usage(format!(
                 "--people-prompting must be in [0, 1], got {}",
                 self.people_prompting
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.address_churn) {
+            return Err(Error::Usage(format!(
+                "--address-churn must be in [0, 1], got {}",
+                self.address_churn
             )));
         }
         if self.days == 0 || self.days > 366 {
@@ -654,6 +665,7 @@ pub(crate) fn generate(corpora: &Corpora, opts: &SimOptions) -> Vec<Account> {
         ));
     }
     out.retain(|a| !a.requests.is_empty());
+    churn::apply(&mut out, opts.seed, opts.address_churn);
     out
 }
 

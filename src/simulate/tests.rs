@@ -1164,3 +1164,64 @@ fn hard_negatives_share_infrastructure_and_prompts_like_campaigns_do() {
         assert!(convs.values().any(|&n| n > 1), "follow-ups");
     }
 }
+
+/// `--address-churn` changes only the addresses, and only people's: some people switch among
+/// a carrier's /16 or shared VPN exits between conversations, never inside one; every other
+/// field and every other account is byte-identical; a share above 1 is refused.
+#[test]
+fn address_churn_moves_only_peoples_addresses() {
+    let run = |share: f64| {
+        let mut o = opts(Path::new("/unused"), 29);
+        o.benign_accounts = 120;
+        o.campaigns = 3;
+        o.address_churn = share;
+        generate(corpora(), &o)
+    };
+    let (plain, churned) = (run(0.0), run(0.5));
+    assert_eq!(plain.len(), churned.len());
+    let (mut people, mut moved) = (0, 0);
+    let mut exits: std::collections::HashMap<String, BTreeSet<String>> = Default::default();
+    for (p, c) in plain.iter().zip(&churned) {
+        assert_eq!(
+            (&p.id, p.kind, p.requests.len()),
+            (&c.id, c.kind, c.requests.len())
+        );
+        let is_person = super::churn::PEOPLE.contains(&p.kind);
+        people += usize::from(is_person);
+        let mut changed = false;
+        let mut conv_ip: std::collections::HashMap<String, String> = Default::default();
+        for (a, b) in p.requests.iter().zip(&c.requests) {
+            assert_eq!(
+                (a.ts, &a.prompt, &a.conversation_id),
+                (b.ts, &b.prompt, &b.conversation_id)
+            );
+            assert_eq!(
+                (a.model, a.user_agent, &a.system_prompt),
+                (b.model, b.user_agent, &b.system_prompt)
+            );
+            changed |= a.ip != b.ip;
+            if let (Some(conv), Some(ip)) = (&b.conversation_id, &b.ip) {
+                let first = conv_ip.entry(conv.to_string()).or_insert(ip.to_string());
+                assert_eq!(first, &ip.to_string(), "one address per conversation");
+            }
+            if a.ip != b.ip {
+                exits
+                    .entry(b.ip.as_deref().unwrap().to_string())
+                    .or_default()
+                    .insert(c.id.clone());
+            }
+        }
+        assert!(is_person || !changed, "{} is not a person", p.kind);
+        moved += usize::from(changed);
+    }
+    // About half the people churn (fewer show it: a one-request person may keep their address).
+    assert!(
+        moved * 5 > people && moved * 5 < people * 4,
+        "{moved} of {people}"
+    );
+    // VPN exits are shared by several honest accounts.
+    assert!(exits.values().any(|ids| ids.len() >= 2), "no shared exit");
+    let mut o = opts(Path::new("/unused"), 1);
+    o.address_churn = 1.5;
+    assert_eq!(o.validate().unwrap_err().exit_code(), 2);
+}
