@@ -26,7 +26,8 @@
 #      (scripts/probe_eval.sh, runs/eval/probes.md).
 # Reports go to runs/eval/*.txt (tables) and *.json. After scripts/train_default.sh: 34 minutes
 # on 2 CPU cores with the three test weeks already embedded, the probe weeks included
-# (2026-12-07); embedding the three weeks the first time adds about 25 minutes.
+# (2026-12-07); embedding the three test weeks and the four probe weeks the first time adds about
+# 50 minutes (session 21, on a fresh checkout).
 # DISTILLGUARD_BIN=FILE runs that binary instead of target/release/distillguard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
