@@ -1,7 +1,7 @@
 //! Honest address churn: people who reach the API from more than one network, so that an
 //! account's address changing is not by itself the mark of a rotating proxy.
 //!
-//! `--address-churn P` gives that share of the people (the kinds in [`PEOPLE`]) one of two
+//! `--address-churn P` gives that share of the people ([`is_person`]: personal accounts, heavy users, a task endpoint's students) one of two
 //! habits, per conversation (a request without a conversation is its own):
 //! - mobile (two in three): half their conversations start from a phone on one carrier, a
 //!   fresh address in the carrier's /16 each time (carrier-grade NAT hands out a new one per
@@ -21,11 +21,17 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
+use super::benign::Human;
 use super::client::{ip_in, residential_ip, subnet, FIRST_OCTETS};
-use super::Account;
+use super::{endpoint, Account, Strategy};
 
-/// The kinds whose accounts are one person with their own devices.
-pub(crate) const PEOPLE: &[&str] = &["benign_human", "heavy_user", "endpoint_user"];
+/// Whether accounts of `kind` are one person with their own devices (`Client::personal`).
+pub(crate) fn is_person(kind: &str) -> bool {
+    kind == endpoint::STUDENT
+        || [Human::casual(), Human::heavy()]
+            .iter()
+            .any(|h| h.kind() == kind)
+}
 /// How many VPN exit addresses the week has.
 pub(crate) const VPN_EXITS: usize = 16;
 
@@ -48,7 +54,7 @@ pub(crate) fn apply(accounts: &mut [Account], seed: u64, share: f64) {
             Rc::from(ip_in(&mut week, net))
         })
         .collect();
-    for a in accounts.iter_mut().filter(|a| PEOPLE.contains(&a.kind)) {
+    for a in accounts.iter_mut().filter(|a| is_person(a.kind)) {
         let mut rng = StdRng::seed_from_u64(seed ^ id_hash(&a.id));
         if !rng.random_bool(share.min(1.0)) {
             continue;

@@ -107,6 +107,9 @@ const OFF_TASK: &[CorpusId] = &[
 const EXTRACTION_REQUESTS: usize = 100;
 const MIXED_OFF_TASK: f64 = 0.25;
 
+/// The kind of the endpoint's honest users, the students.
+pub(crate) const STUDENT: &str = "endpoint_user";
+
 /// The endpoint's accounts: `users` students, `users / 4` (at least one) pure extraction
 /// accounts and as many mixed ones. Each account gets its own RNG from `seed`.
 pub(crate) fn task_endpoint(
@@ -119,7 +122,7 @@ pub(crate) fn task_endpoint(
     let extractors = (users / 4).max(1);
     let mut out = Vec::with_capacity(users + 2 * extractors);
     for (kind, label, n) in [
-        ("endpoint_user", 0u8, users),
+        (STUDENT, 0u8, users),
         ("endpoint_extraction", 1, extractors),
         ("endpoint_extraction_mixed", 1, extractors),
     ] {
@@ -127,7 +130,7 @@ pub(crate) fn task_endpoint(
             let mut rng = StdRng::seed_from_u64(master.random());
             let pure = kind == "endpoint_extraction";
             let (requests, off_task) = match (kind, cx.randomise) {
-                ("endpoint_user", _) => (count(&mut rng, 30.0, 0.7, 3, 200), 0.0),
+                (STUDENT, _) => (count(&mut rng, 30.0, 0.7, 3, 200), 0.0),
                 (_, false) => (EXTRACTION_REQUESTS, if pure { 1.0 } else { MIXED_OFF_TASK }),
                 // Randomised like the campaigns' volume and cover: what the kind asks for
                 // stays off-task, how much of it and among how many on-task requests does not.

@@ -1186,7 +1186,7 @@ fn address_churn_moves_only_peoples_addresses() {
             (&p.id, p.kind, p.requests.len()),
             (&c.id, c.kind, c.requests.len())
         );
-        let is_person = super::churn::PEOPLE.contains(&p.kind);
+        let is_person = super::churn::is_person(p.kind);
         people += usize::from(is_person);
         let mut changed = false;
         let mut conv_ip: std::collections::HashMap<String, String> = Default::default();

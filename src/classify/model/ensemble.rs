@@ -60,11 +60,12 @@ pub struct TrainOptions {
     pub link_pooling: bool,
     /// Rounds of members that never see the behaviour vector (the `behaviour_*` inputs,
     /// [`BEHAVIOUR_PREFIX`]: the account's mean prompt embedding, what it asks about), trained
-    /// on the folds of the first `blind_rounds` rounds (at most `repeats`: more train as many). A score is the mean
-    /// over all members, so a blend of a view that reads topics (weight `repeats`) and one that
-    /// reads only behaviour and coordination (weight `blind_rounds`): topic alone can neither
-    /// flag an honest account that asks what extractors ask nor clear a campaign that asks
-    /// what people ask (docs/evaluation.md, session 20). A model file without it has none.
+    /// on the folds of the first `blind_rounds` rounds (at most `repeats`: more train as many).
+    /// A score is the mean over all members, so a blend of a view that reads topics (weight
+    /// `repeats`) and one that reads only behaviour and coordination (weight `blind_rounds`):
+    /// topic alone can neither flag an honest account that asks what extractors ask nor clear
+    /// a campaign that asks what people ask (docs/evaluation.md, session 20). A model file
+    /// without it has none.
     #[serde(default)]
     pub blind_rounds: usize,
 }
