@@ -63,8 +63,9 @@ pub struct SimulateArgs {
     /// `endpoint_user`, `endpoint_extraction`, `endpoint_extraction_mixed`)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub task_endpoint: usize,
-    /// What the task endpoint serves: math (word problems, model nova-tutor-math-1) or quiz
-    /// (general-knowledge questions, model nova-quiz-helper-1)
+    /// What the task endpoint serves: math (word problems, model nova-tutor-math-1), quiz
+    /// (general-knowledge questions, model nova-quiz-helper-1) or code (beginner programming
+    /// exercises, model nova-code-coach-1)
     #[arg(long, value_enum, default_value_t = EndpointArg::Math)]
     pub endpoint_task: EndpointArg,
     /// Campaign wording bank: train (even-numbered wrappers), test (odd-numbered: wording a
@@ -113,6 +114,7 @@ pub struct SimulateArgs {
 pub enum EndpointArg {
     Math,
     Quiz,
+    Code,
 }
 
 /// `--phrasings`: [`Phrasings`].
@@ -153,6 +155,7 @@ impl SimulateArgs {
             endpoint_task: match self.endpoint_task {
                 EndpointArg::Math => EndpointTask::Math,
                 EndpointArg::Quiz => EndpointTask::Quiz,
+                EndpointArg::Code => EndpointTask::Code,
             },
             phrasings: match self.phrasings {
                 PhrasingsArg::All => Phrasings::All,

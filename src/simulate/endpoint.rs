@@ -33,13 +33,15 @@ Explain each step simply, check the student's arithmetic, and never just give th
 without showing how to get there.";
 
 /// What the endpoint serves. `Math` (word problems, GSM8K) is the evaluation's endpoint;
-/// `Quiz` (general-knowledge questions, TruthfulQA) is the training traffic's, so that no
-/// model is tested on the endpoint task it was trained with.
+/// `Quiz` (general-knowledge questions, TruthfulQA) and `Code` (beginner programming
+/// exercises, MBPP) are for training traffic, so that no model is tested on the endpoint task
+/// it was trained with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EndpointTask {
     #[default]
     Math,
     Quiz,
+    Code,
 }
 
 impl EndpointTask {
@@ -47,6 +49,7 @@ impl EndpointTask {
         match self {
             EndpointTask::Math => CorpusId::Gsm8k,
             EndpointTask::Quiz => CorpusId::TruthfulQa,
+            EndpointTask::Code => CorpusId::Mbpp,
         }
     }
 
@@ -54,6 +57,7 @@ impl EndpointTask {
         match self {
             EndpointTask::Math => MODEL_TUTOR,
             EndpointTask::Quiz => "nova-quiz-helper-1",
+            EndpointTask::Code => "nova-code-coach-1",
         }
     }
 
@@ -65,15 +69,23 @@ impl EndpointTask {
 quizzes. Answer the student's question accurately, say briefly why, and correct common \
 misconceptions."
             }
+            EndpointTask::Code => {
+                "You are CodeCoach, a programming tutor for beginners. Help the student \
+write a working solution to their exercise, explain the idea behind it, and point out \
+mistakes in any code they paste."
+            }
         }
     }
 
-    /// Off-task corpora: every one of [`OFF_TASK`] but the endpoint's own.
+    /// Off-task corpora: every one of [`OFF_TASK`] but the endpoint's own and its stand-in
+    /// (HumanEval's coding exercises are on task for the code endpoint, and serve in MBPP's
+    /// place where MBPP is not among the corpora).
     fn off_task(self) -> Vec<CorpusId> {
+        let own = self.corpus();
         OFF_TASK
             .iter()
             .copied()
-            .filter(|&c| c != self.corpus())
+            .filter(|&c| c != own && c != own.stand_in())
             .collect()
     }
 }

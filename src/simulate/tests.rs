@@ -913,6 +913,7 @@ fn task_endpoint_accounts_differ_only_in_what_they_ask() {
             CorpusId::TruthfulQa,
             "nova-quiz-helper-1",
         ),
+        (EndpointTask::Code, CorpusId::Mbpp, "nova-code-coach-1"),
     ] {
         o.task_endpoint = 20;
         o.endpoint_task = task;
