@@ -64,8 +64,9 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub task_endpoint: usize,
     /// What the task endpoint serves: math (word problems, model nova-tutor-math-1), quiz
-    /// (general-knowledge questions, model nova-quiz-helper-1) or code (beginner programming
-    /// exercises, model nova-code-coach-1)
+    /// (general-knowledge questions, model nova-quiz-helper-1), code (beginner programming
+    /// exercises, model nova-code-coach-1) or shell (Linux administration tasks, model
+    /// nova-shell-helper-1)
     #[arg(long, value_enum, default_value_t = EndpointArg::Math)]
     pub endpoint_task: EndpointArg,
     /// Campaign wording bank: train (even-numbered wrappers), test (odd-numbered: wording a
@@ -115,6 +116,7 @@ pub enum EndpointArg {
     Math,
     Quiz,
     Code,
+    Shell,
 }
 
 /// `--phrasings`: [`Phrasings`].
@@ -156,6 +158,7 @@ impl SimulateArgs {
                 EndpointArg::Math => EndpointTask::Math,
                 EndpointArg::Quiz => EndpointTask::Quiz,
                 EndpointArg::Code => EndpointTask::Code,
+                EndpointArg::Shell => EndpointTask::Shell,
             },
             phrasings: match self.phrasings {
                 PhrasingsArg::All => Phrasings::All,

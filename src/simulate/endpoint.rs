@@ -32,16 +32,18 @@ const TUTOR_SYSTEM: &str = "You are MathPal, a patient maths tutor for school st
 Explain each step simply, check the student's arithmetic, and never just give the answer \
 without showing how to get there.";
 
-/// What the endpoint serves. `Math` (word problems, GSM8K) is the evaluation's endpoint;
-/// `Quiz` (general-knowledge questions, TruthfulQA) and `Code` (beginner programming
-/// exercises, MBPP) are for training traffic, so that no model is tested on the endpoint task
-/// it was trained with.
+/// What the endpoint serves. `Math` (word problems, GSM8K) is the test weeks' endpoint and
+/// `Code` (beginner programming exercises, MBPP) the honest probe's (`scripts/probe_eval.sh`);
+/// `Quiz` (general-knowledge questions, TruthfulQA) and `Shell` (shell tasks, AgentBench OS)
+/// are for training traffic, so that no model is tested on an endpoint task it was trained
+/// with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EndpointTask {
     #[default]
     Math,
     Quiz,
     Code,
+    Shell,
 }
 
 impl EndpointTask {
@@ -50,6 +52,7 @@ impl EndpointTask {
             EndpointTask::Math => CorpusId::Gsm8k,
             EndpointTask::Quiz => CorpusId::TruthfulQa,
             EndpointTask::Code => CorpusId::Mbpp,
+            EndpointTask::Shell => CorpusId::AgentbenchOs,
         }
     }
 
@@ -58,6 +61,7 @@ impl EndpointTask {
             EndpointTask::Math => MODEL_TUTOR,
             EndpointTask::Quiz => "nova-quiz-helper-1",
             EndpointTask::Code => "nova-code-coach-1",
+            EndpointTask::Shell => "nova-shell-helper-1",
         }
     }
 
@@ -73,6 +77,10 @@ misconceptions."
                 "You are CodeCoach, a programming tutor for beginners. Help the student \
 write a working solution to their exercise, explain the idea behind it, and point out \
 mistakes in any code they paste."
+            }
+            EndpointTask::Shell => {
+                "You are ShellHelper, an assistant for Linux system administration. Work out \
+the commands that accomplish the user's task, run them step by step, and report the result."
             }
         }
     }

@@ -914,6 +914,11 @@ fn task_endpoint_accounts_differ_only_in_what_they_ask() {
             "nova-quiz-helper-1",
         ),
         (EndpointTask::Code, CorpusId::Mbpp, "nova-code-coach-1"),
+        (
+            EndpointTask::Shell,
+            CorpusId::AgentbenchOs,
+            "nova-shell-helper-1",
+        ),
     ] {
         o.task_endpoint = 20;
         o.endpoint_task = task;
