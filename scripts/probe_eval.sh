@@ -8,6 +8,8 @@
 # accounts of every benign kind, the test phrasing bank) and two campaigns of the probe kind:
 # held out at once are the kind, the phrasings and the corpus slice.
 #
+# Also an honest probe: a task endpoint no model has seen (`probe_code_endpoint`, below).
+#
 # Needs the training run of scripts/train_default.sh (runs/eval/train.run) for the
 # mean-embedding and TF-IDF baselines. Writes runs/eval/<kind>.* and
 # runs/eval/probes.md. Run by scripts/evaluate.sh (its last step), or alone.
@@ -40,6 +42,26 @@ for k in $PROBES; do
     "$P.jsonl" "$P.labels.jsonl" "$P.tfidf.json"
 done
 
+# The honest side: a task endpoint no model has been trained on (code tutoring, `simulate
+# --endpoint-task code`; the training traffic's endpoint is a quiz, the test weeks' maths) in a
+# week of its own with the test week's settings and no campaign. Its students are honest
+# accounts of a workload no model has seen (a narrow app: one system prompt, one-off pasted
+# exercises full of code); its off-task accounts are a second task-endpoint case.
+E="$D/probe_code_endpoint"
+ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 0 --phrasings test --task-endpoint 100 --endpoint-task code --account-prefix pe- --campaign-prefix pec- $PEOPLE_ARGS"
+if [ ! -f "$E.jsonl" ] || [ "$(cat "$E.args" 2>/dev/null)" != "$ARGS ${CORPORA:-}" ]; then
+  # shellcheck disable=SC2086
+  "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$E.jsonl" --labels "$E.labels.jsonl" $ARGS
+  echo "$ARGS ${CORPORA:-}" > "$E.args"
+fi
+"$B" score --input "$E.jsonl" --run-dir "$E.run" --out "$E.scores.jsonl" \
+  --campaigns "$E.campaigns.jsonl" --model models/classifier --no-summary
+"$B" eval --scores "$E.scores.jsonl" --labels "$E.labels.jsonl" --out "$E.json" > "$E.txt"
+for k in endpoint_extraction endpoint_extraction_mixed; do
+  only "$E.labels.jsonl" "endpoint_user|$k" > "$E.$k.labels.jsonl"
+  "$B" eval --scores "$E.scores.jsonl" --labels "$E.$k.labels.jsonl" --out "$E.$k.json" > /dev/null
+done
+
 python3 - "$D" $PROBES > "$D/probes.md" <<'PY'
 import json, sys
 d, probes = sys.argv[1], sys.argv[2:]
@@ -59,5 +81,16 @@ for k in probes:
           f"{f(b['shift (zero-shot)']['recall_at_1pct_fpr'])} | "
           f"{f(b['mean_embedding_logreg']['recall_at_1pct_fpr'])} | "
           f"{f(tf['all'].get(k, {}).get('recall_at_1pct_fpr'))} |")
+print()
+e = load("probe_code_endpoint")
+print("An unseen task endpoint (`probe_code_endpoint`: code tutoring, no campaign), at the default model's flags:\n")
+print("| accounts | kind | flagged |")
+print("|---|---|---:|")
+for r in e["kinds"]:
+    print(f"| {'honest' if r['label'] == 0 else 'extraction'} | {r['kind']} | {r['flagged']} of {r['accounts']} |")
+for k in ("endpoint_extraction", "endpoint_extraction_mixed"):
+    row = next(r for r in load(f"probe_code_endpoint.{k}")["kinds"] if r["kind"] == k)
+    print(f"\n{k} against the endpoint's students: AUROC {f(row['auroc'])}, R@1%FPR {f(row['recall_at_1pct_fpr'])}", end="")
+print()
 PY
 echo "wrote $D/probes.md" >&2
