@@ -582,16 +582,26 @@ pub const BEHAVIOUR_PRIOR_PROMPTS: f32 = 8.0;
 /// never reads.
 pub const BEHAVIOUR_PREFIX: &str = "behaviour_";
 
-/// All feature names the classifier sees: local, cross-account, then the `dim` components of
-/// the behaviour vector (`behaviour_000`, ...), shrunk for accounts with few prompts (see
-/// [`BEHAVIOUR_PRIOR_PROMPTS`]). The behaviour vector says *what* an account asks about (task
-/// sets, coding, grading) in a way no hand-made feature does; on held-out campaign kinds it
-/// raised AUROC by several points (docs/evaluation.md).
+/// The names of the local features relative to the account's endpoint
+/// (`crate::features::LocalFeatures::relative`) are the local features' with it in front.
+pub const RELATIVE_PREFIX: &str = "rel_";
+
+/// All feature names the classifier sees: local, cross-account, the local features relative
+/// to the account's endpoint's typical account (`rel_log_requests`, ...), then the `dim`
+/// components of the behaviour vector (`behaviour_000`, ...), shrunk for accounts with few
+/// prompts (see [`BEHAVIOUR_PRIOR_PROMPTS`]). The behaviour vector says *what* an account asks
+/// about (task sets, coding, grading) in a way no hand-made feature does; on held-out campaign
+/// kinds it raised AUROC by several points (docs/evaluation.md).
 pub fn feature_names(dim: usize) -> Vec<String> {
     LOCAL_FEATURES
         .iter()
         .chain(CROSS_FEATURES)
         .map(|s| s.to_string())
+        .chain(
+            LOCAL_FEATURES
+                .iter()
+                .map(|s| format!("{RELATIVE_PREFIX}{s}")),
+        )
         .chain((0..dim).map(|i| format!("{BEHAVIOUR_PREFIX}{i:03}")))
         .collect()
 }
@@ -605,6 +615,7 @@ pub fn feature_matrix(local: &LocalFeatures, linking: &Linking) -> Vec<f32> {
                 .row(a)
                 .iter()
                 .chain(linking.row(a))
+                .chain(local.relative_row(a))
                 .copied()
                 .chain(shrunk_behaviour(local, a))
         })

@@ -13,7 +13,7 @@
 //! (evenly spaced in time when there are more), so that one huge account cannot dominate the
 //! all-pairs work.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use candle_core::Tensor;
 
@@ -225,6 +225,8 @@ impl Local {
 pub struct LocalFeatures {
     /// `accounts x LOCAL_FEATURES.len()`, row-major.
     pub x: Vec<f32>,
+    /// `x` minus each account's endpoint's typical account ([`relative_to_endpoints`]).
+    pub relative: Vec<f32>,
     /// `accounts x dim` unit vectors (mean prompt embedding, normalised).
     pub behaviour: Vec<f32>,
     pub dim: usize,
@@ -260,6 +262,11 @@ impl LocalFeatures {
         &self.x[a * d..(a + 1) * d]
     }
 
+    pub fn relative_row(&self, a: usize) -> &[f32] {
+        let d = LOCAL_FEATURES.len();
+        &self.relative[a * d..(a + 1) * d]
+    }
+
     pub fn behaviour(&self, a: usize) -> &[f32] {
         &self.behaviour[a * self.dim..(a + 1) * self.dim]
     }
@@ -289,7 +296,14 @@ pub fn local(
     let g: Vec<f32> = gathered.flatten_all()?.to_vec1()?;
     // Shift from the endpoint's normal traffic (see [`shift`]).
     let params = shift::ShiftParams::default();
-    let normal = match normal {
+    let medians_from = match normal {
+        Normal::Log => Medians::Log,
+        Normal::Benign(ids) => {
+            Medians::Benign(accounts.ids.iter().map(|id| ids.contains(id)).collect())
+        }
+        Normal::Given(n) => Medians::Given(&n.medians),
+    };
+    let mut normal = match normal {
         Normal::Log => None,
         Normal::Benign(ids) => {
             let benign: Vec<bool> = accounts.ids.iter().map(|id| ids.contains(id)).collect();
@@ -464,8 +478,13 @@ pub fn local(
         put(f, Local::ShiftTail, f64::from(shifts[a].tail));
         put(f, Local::ShiftTailLogZ, shift::log_z(shifts[a].tail_z));
     }
+    let (relative, drawn) = relative_to_endpoints(accounts, &x, &medians_from);
+    if let (Medians::Benign(_), Some(n)) = (&medians_from, normal.as_mut()) {
+        n.medians = drawn;
+    }
     Ok(LocalFeatures {
         x,
+        relative,
         behaviour,
         dim,
         prompts: gathered,
@@ -473,6 +492,85 @@ pub fn local(
         reference,
         normal,
     })
+}
+
+/// Fewest accounts labelled benign on an endpoint for `train` to keep their medians as the
+/// endpoint's typical honest account; an endpoint with fewer is compared with all of its
+/// accounts in the log, as an endpoint the model does not know is.
+pub const MIN_MEDIAN_ACCOUNTS: usize = 10;
+
+/// Where an endpoint's typical account comes from (see [`relative_to_endpoints`]).
+enum Medians<'a> {
+    /// The log's own accounts on the endpoint.
+    Log,
+    /// The accounts marked true (labelled benign), when the endpoint has enough of them.
+    Benign(Vec<bool>),
+    /// A model's saved medians, for the endpoints it has them for.
+    Given(&'a BTreeMap<Option<String>, Vec<f32>>),
+}
+
+/// Every account's local features minus its endpoint's typical account's (the per-feature
+/// median; the endpoint is the `model` the account sends most requests to), row-major like
+/// `x`, and the medians drawn from benign accounts (with [`Medians::Benign`]), to be saved
+/// with a model.
+///
+/// Why: a narrow app's honest users all paste one task's items under one system prompt, one
+/// question per conversation, as a sweep does. Absolute features cannot tell them apart from a
+/// sweep unless training held that very app (docs/evaluation.md, session 22: 96 of 100
+/// students of an unseen code-tutoring endpoint flagged). Relative to their endpoint's typical
+/// account they are ordinary, and an extractor on the endpoint stands out from it. The
+/// typical account is the benign-labelled median where training knew the endpoint; otherwise
+/// the median over the endpoint's accounts in the log, which an extractor moves only by being
+/// a majority of them (like the shift test's log reference).
+fn relative_to_endpoints(
+    accounts: &Accounts,
+    x: &[f32],
+    from: &Medians,
+) -> (Vec<f32>, BTreeMap<Option<String>, Vec<f32>>) {
+    let d = LOCAL_FEATURES.len();
+    let mut by_endpoint: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for a in 0..accounts.len() {
+        by_endpoint
+            .entry(shift::main_model(accounts, a))
+            .or_default()
+            .push(a);
+    }
+    let column_medians = |rows: &[usize]| -> Vec<f32> {
+        (0..d)
+            .map(|j| {
+                median(
+                    &rows
+                        .iter()
+                        .map(|&a| f64::from(x[a * d + j]))
+                        .collect::<Vec<_>>(),
+                ) as f32
+            })
+            .collect()
+    };
+    let mut drawn = BTreeMap::new();
+    let mut relative = vec![0f32; x.len()];
+    for (e, rows) in by_endpoint {
+        let name = accounts.model_name(e);
+        let med = match from {
+            Medians::Given(m) => m.get(&name).cloned(),
+            Medians::Benign(benign) => {
+                let b: Vec<usize> = rows.iter().copied().filter(|&a| benign[a]).collect();
+                (b.len() >= MIN_MEDIAN_ACCOUNTS).then(|| {
+                    let m = column_medians(&b);
+                    drawn.insert(name.clone(), m.clone());
+                    m
+                })
+            }
+            Medians::Log => None,
+        }
+        .unwrap_or_else(|| column_medians(&rows));
+        for a in rows {
+            for j in 0..d {
+                relative[a * d + j] = x[a * d + j] - med[j];
+            }
+        }
+    }
+    (relative, drawn)
 }
 
 fn mean_of(it: impl Iterator<Item = f64>) -> f64 {

@@ -11,6 +11,10 @@
 //! knows with it, whatever else the log holds. Endpoints it does not know (a task endpoint that
 //! opened after training) fall back to the log's own, trimmed reference.
 //!
+//! Beside the prompt samples, `train` keeps each endpoint's median honest account: the median
+//! of every local feature over the accounts labelled benign on it ([`NormalTraffic::medians`]),
+//! which the endpoint-relative features subtract ([`super::relative_to_endpoints`]).
+//!
 //! Endpoints are keyed by the `model` name requests went to, so a sample carries over between
 //! logs of one API. Embeddings are stored in half precision (a fifth of a percent of a cosine;
 //! the kernel's bandwidth is the median squared distance, about 0.9) and training uses the
@@ -48,6 +52,10 @@ pub struct NormalTraffic {
     pub whole: Option<Sample>,
     /// How many accounts the samples were drawn from.
     pub accounts: usize,
+    /// By endpoint, the median of each local feature ([`super::LOCAL_FEATURES`], in order)
+    /// over its accounts labelled benign, for endpoints with at least
+    /// [`super::MIN_MEDIAN_ACCOUNTS`] of them. Empty in files written before it existed.
+    pub medians: BTreeMap<Option<String>, Vec<f32>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -58,6 +66,17 @@ struct Header {
     /// In tensor order: `e{i}.reference` and `e{i}.pool` belong to `endpoints[i]`.
     endpoints: Vec<Option<String>>,
     whole: bool,
+    /// The endpoints with feature medians (`m{i}` belongs to `medians.endpoints[i]`) and the
+    /// features they are of; absent in files written before medians were kept (readers then
+    /// have none, and older readers ignore the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    medians: Option<MediansHeader>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MediansHeader {
+    features: Vec<String>,
+    endpoints: Vec<Option<String>>,
 }
 
 /// `v` rounded to half precision, as it will be stored.
@@ -83,6 +102,8 @@ impl NormalTraffic {
         if out.whole.is_none() {
             out.whole = other.whole.clone();
         }
+        out.medians
+            .extend(other.medians.iter().map(|(k, v)| (k.clone(), v.clone())));
         out
     }
 
@@ -106,6 +127,12 @@ impl NormalTraffic {
             tensors.push(("whole.reference".into(), half(&s.reference)?));
             tensors.push(("whole.pool".into(), half(&s.pool)?));
         }
+        for (i, m) in self.medians.values().enumerate() {
+            tensors.push((
+                format!("m{i}"),
+                Tensor::from_slice(m, m.len(), &Device::Cpu)?,
+            ));
+        }
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let header = Header {
             format_version: VERSION,
@@ -113,6 +140,13 @@ impl NormalTraffic {
             accounts: self.accounts,
             endpoints: self.endpoints.keys().cloned().collect(),
             whole: self.whole.is_some(),
+            medians: (!self.medians.is_empty()).then(|| MediansHeader {
+                features: super::LOCAL_FEATURES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                endpoints: self.medians.keys().cloned().collect(),
+            }),
         };
         let meta = HashMap::from([(
             META_KEY.to_string(),
@@ -193,11 +227,40 @@ impl NormalTraffic {
         } else {
             None
         };
+        let mut medians = BTreeMap::new();
+        if let Some(m) = &header.medians {
+            if m.features != super::LOCAL_FEATURES {
+                return Err(bad(format!(
+                    "feature medians of {} features ({}); this build's local features are {} ({})",
+                    m.features.len(),
+                    m.features.join(", "),
+                    super::LOCAL_FEATURES.len(),
+                    super::LOCAL_FEATURES.join(", ")
+                )));
+            }
+            for (i, name) in m.endpoints.iter().enumerate() {
+                let key = format!("m{i}");
+                let t = tensors
+                    .get(&key)
+                    .ok_or_else(|| bad(format!("no tensor named {key:?}")))?;
+                if t.dims() != [m.features.len()] {
+                    return Err(bad(format!("tensor {key:?} has shape {:?}", t.dims())));
+                }
+                let v: Vec<f32> = t.to_dtype(DType::F32)?.to_vec1()?;
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Err(bad(format!("tensor {key:?} holds a non-finite value")));
+                }
+                if medians.insert(name.clone(), v).is_some() {
+                    return Err(bad(format!("endpoint {name:?} has medians twice")));
+                }
+            }
+        }
         Ok(Some(NormalTraffic {
             dim,
             endpoints,
             whole,
             accounts: header.accounts,
+            medians,
         }))
     }
 }
@@ -243,6 +306,12 @@ mod tests {
                 pool: sample(6, 4, dim),
             }),
             accounts: 12,
+            medians: BTreeMap::from([(
+                Some("chat-large".to_string()),
+                (0..crate::features::LOCAL_FEATURES.len())
+                    .map(|i| i as f32 * 0.37 - 2.0)
+                    .collect(),
+            )]),
         };
         let dir = tempfile::tempdir().unwrap();
         nt.save(dir.path()).unwrap();

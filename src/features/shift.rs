@@ -447,6 +447,8 @@ pub fn draw_normal(
         endpoints,
         whole: sample(&all)?,
         accounts: benign.iter().filter(|&&b| b).count(),
+        // Filled in by `super::local` once the features are known.
+        medians: std::collections::BTreeMap::new(),
     })
 }
 
@@ -458,7 +460,7 @@ pub fn log_z(z: f32) -> f64 {
 
 /// The interned model account `a` sends most requests to (`u32::MAX` for none), ties to the
 /// smaller id.
-fn main_model(accounts: &Accounts, a: usize) -> u32 {
+pub(crate) fn main_model(accounts: &Accounts, a: usize) -> u32 {
     let mut counts: HashMap<u32, usize> = HashMap::new();
     for q in &accounts.requests[a] {
         *counts.entry(q.model.unwrap_or(u32::MAX)).or_default() += 1;

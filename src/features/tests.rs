@@ -253,3 +253,53 @@ fn a_given_normal_traffic_makes_honest_accounts_independent_of_the_campaign_mix(
         "the log's own reference of the math endpoint"
     );
 }
+
+/// Local features relative to the endpoint's typical account: `train` keeps the medians of
+/// the honest accounts of each endpoint with enough of them, scoring with them computes the
+/// same values, an honest account's values do not depend on how many campaign accounts share
+/// its endpoint, and an endpoint no model knows is compared with its own accounts.
+#[test]
+fn relative_features_compare_an_account_with_its_endpoints_typical_honest_account() {
+    let (few_emb, few_info, few) = mixed_log(2);
+    let (many_emb, many_info, many) = mixed_log(30);
+    let col = |name: &str| LOCAL_FEATURES.iter().position(|n| *n == name).unwrap();
+    let rel = |f: &LocalFeatures, a: usize, name: &str| f.relative_row(a)[col(name)];
+    let honest: std::collections::HashSet<String> = (0..10).map(|h| format!("h{h}")).collect();
+    let drawn = local(&few_emb, &few_info, &few, Normal::Benign(&honest)).unwrap();
+    let normal = drawn.normal.clone().expect("a sample was drawn");
+    // Ten honest accounts on chat (MIN_MEDIAN_ACCOUNTS), none on math.
+    assert_eq!(
+        normal.medians.keys().cloned().collect::<Vec<_>>(),
+        vec![Some("chat".to_string())]
+    );
+    let med = &normal.medians[&Some("chat".to_string())];
+    for a in 0..few.len() - 1 {
+        for (j, m) in med.iter().enumerate() {
+            assert_eq!(drawn.relative_row(a)[j], drawn.row(a)[j] - m);
+        }
+    }
+    // Scoring with the saved medians computes what training did.
+    let given_few = local(&few_emb, &few_info, &few, Normal::Given(&normal)).unwrap();
+    assert_eq!(given_few.relative, drawn.relative);
+    // With 30 campaign accounts on chat the log's own median is a campaign account's, and an
+    // honest account looks unusual; against the saved medians it does not move.
+    let given_many = local(&many_emb, &many_info, &many, Normal::Given(&normal)).unwrap();
+    let log_many = local(&many_emb, &many_info, &many, Normal::Log).unwrap();
+    for a in 0..10 {
+        assert_eq!(given_many.relative_row(a), given_few.relative_row(a));
+    }
+    let shifted = rel(&given_many, 10, "shift_log_z");
+    assert!(
+        shifted > 0.5,
+        "a campaign account against honest chat: {shifted}"
+    );
+    assert!(
+        rel(&log_many, 0, "shift_log_z") > 0.5,
+        "an honest account against a campaign majority: {}",
+        rel(&log_many, 0, "shift_log_z")
+    );
+    // The student is alone on an endpoint no medians were kept for: it is its own typical
+    // account.
+    let student = many.len() - 1;
+    assert!(given_many.relative_row(student).iter().all(|&v| v == 0.0));
+}
