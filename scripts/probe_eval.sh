@@ -26,16 +26,21 @@ B=${DISTILLGUARD_BIN:-target/release/distillguard}
 BENIGN=$(kinds_of "$D/train.labels.jsonl" 0 | grep -v '^endpoint_user$' | paste -sd,)
 PROBES=${PROBES:-probe_plain_thin probe_sticky_thin probe_form_only probe_chat_topics}
 SKLEARN_PY=$(eval_venv)
+# week PREFIX ARGS: simulates PREFIX.jsonl with `simulate ARGS` unless it is there from the same
+# arguments and corpora, then scores it with the default model.
+week() {
+  local p=$1 args=$2
+  if [ ! -f "$p.jsonl" ] || [ "$(cat "$p.args" 2>/dev/null)" != "$args ${CORPORA:-}" ]; then
+    # shellcheck disable=SC2086
+    "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$p.jsonl" --labels "$p.labels.jsonl" $args
+    echo "$args ${CORPORA:-}" > "$p.args"
+  fi
+  "$B" score --input "$p.jsonl" --run-dir "$p.run" --out "$p.scores.jsonl" \
+    --campaigns "$p.campaigns.jsonl" --model models/classifier --no-summary
+}
 for k in $PROBES; do
   P="$D/$k"
-  ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 2 --phrasings test --kinds $BENIGN,$k --account-prefix pr- --campaign-prefix prc- $PEOPLE_ARGS"
-  if [ ! -f "$P.jsonl" ] || [ "$(cat "$P.args" 2>/dev/null)" != "$ARGS ${CORPORA:-}" ]; then
-    # shellcheck disable=SC2086
-    "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$P.jsonl" --labels "$P.labels.jsonl" $ARGS
-    echo "$ARGS ${CORPORA:-}" > "$P.args"
-  fi
-  "$B" score --input "$P.jsonl" --run-dir "$P.run" --out "$P.scores.jsonl" \
-    --campaigns "$P.campaigns.jsonl" --model models/classifier --no-summary
+  week "$P" "--seed 2 --slice 1/2 --accounts 300 --campaigns 2 --phrasings test --kinds $BENIGN,$k --account-prefix pr- --campaign-prefix prc- $PEOPLE_ARGS"
   "$B" eval --scores "$P.scores.jsonl" --labels "$P.labels.jsonl" --run-dir "$P.run" \
     --train-run-dir "$D/train.run" --train-labels "$D/train.labels.jsonl" --out "$P.json" > "$P.txt"
   "$SKLEARN_PY" scripts/tfidf_baseline.py "$D/train.jsonl" "$D/train.labels.jsonl" \
@@ -48,14 +53,7 @@ done
 # accounts of a workload no model has seen (a narrow app: one system prompt, one-off pasted
 # exercises full of code); its off-task accounts are a second task-endpoint case.
 E="$D/probe_code_endpoint"
-ARGS="--seed 2 --slice 1/2 --accounts 300 --campaigns 0 --phrasings test --task-endpoint 100 --endpoint-task code --account-prefix pe- --campaign-prefix pec- $PEOPLE_ARGS"
-if [ ! -f "$E.jsonl" ] || [ "$(cat "$E.args" 2>/dev/null)" != "$ARGS ${CORPORA:-}" ]; then
-  # shellcheck disable=SC2086
-  "$B" simulate ${CORPORA:+--corpora "$CORPORA"} --out "$E.jsonl" --labels "$E.labels.jsonl" $ARGS
-  echo "$ARGS ${CORPORA:-}" > "$E.args"
-fi
-"$B" score --input "$E.jsonl" --run-dir "$E.run" --out "$E.scores.jsonl" \
-  --campaigns "$E.campaigns.jsonl" --model models/classifier --no-summary
+week "$E" "--seed 2 --slice 1/2 --accounts 300 --campaigns 0 --phrasings test --task-endpoint 100 --endpoint-task code --account-prefix pe- --campaign-prefix pec- $PEOPLE_ARGS"
 "$B" eval --scores "$E.scores.jsonl" --labels "$E.labels.jsonl" --out "$E.json" > "$E.txt"
 for k in endpoint_extraction endpoint_extraction_mixed; do
   only "$E.labels.jsonl" "endpoint_user|$k" > "$E.$k.labels.jsonl"
