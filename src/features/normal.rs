@@ -329,6 +329,17 @@ mod tests {
             e.contains(NORMAL_TRAFFIC_FILE) && e.contains("width 8"),
             "{e}"
         );
+        // A non-finite median is refused, naming the file and the tensor.
+        let mut nan = nt.clone();
+        nan.medians.values_mut().for_each(|m| m[3] = f32::NAN);
+        nan.save(dir.path()).unwrap();
+        let e = NormalTraffic::load(dir.path(), dim)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(NORMAL_TRAFFIC_FILE) && e.contains("\"m0\" holds a non-finite value"),
+            "{e}"
+        );
         // A corrupt file is refused; a folder without one has none.
         std::fs::write(dir.path().join(NORMAL_TRAFFIC_FILE), b"not safetensors").unwrap();
         assert!(NormalTraffic::load(dir.path(), dim).is_err());
