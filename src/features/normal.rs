@@ -94,9 +94,14 @@ impl NormalTraffic {
     }
 
     /// These samples with `other`'s endpoints in place of (or beside) this one's; the whole
-    /// sample stays this one's when it has one.
+    /// sample stays this one's when it has one. An endpoint `other` has a sample or medians
+    /// for takes both from `other` (its medians, or none): medians of shift features are only
+    /// meaningful against the sample they were computed with.
     pub fn overlaid(&self, other: &NormalTraffic) -> NormalTraffic {
         let mut out = self.clone();
+        for k in other.endpoints.keys().chain(other.medians.keys()) {
+            out.medians.remove(k);
+        }
         out.endpoints
             .extend(other.endpoints.iter().map(|(k, v)| (k.clone(), v.clone())));
         if out.whole.is_none() {
@@ -329,6 +334,14 @@ mod tests {
             e.contains(NORMAL_TRAFFIC_FILE) && e.contains("width 8"),
             "{e}"
         );
+        // Overlaid with another sample of chat-large but no medians, the model's medians of
+        // chat-large (computed against its own sample) go with its sample.
+        let mut other = nt.clone();
+        other.medians.clear();
+        other.whole = None;
+        let over = nt.overlaid(&other);
+        assert!(over.medians.is_empty());
+        assert_eq!(nt.overlaid(&nt), nt);
         // A non-finite median is refused, naming the file and the tensor.
         let mut nan = nt.clone();
         nan.medians.values_mut().for_each(|m| m[3] = f32::NAN);
