@@ -296,6 +296,7 @@ pub fn local(
     let g: Vec<f32> = gathered.flatten_all()?.to_vec1()?;
     // Shift from the endpoint's normal traffic (see [`shift`]).
     let params = shift::ShiftParams::default();
+    let main = shift::main_models(accounts);
     let medians_from = match normal {
         Normal::Log => Medians::Log,
         Normal::Benign(ids) => {
@@ -303,18 +304,16 @@ pub fn local(
         }
         Normal::Given(n) => Medians::Given(&n.medians),
     };
-    let mut normal = match normal {
-        Normal::Log => None,
-        Normal::Benign(ids) => {
-            let benign: Vec<bool> = accounts.ids.iter().map(|id| ids.contains(id)).collect();
-            Some(shift::draw_normal(
-                accounts, &benign, &g, &offsets, dim, &params,
-            )?)
-            .filter(|n| !n.is_empty())
-        }
-        Normal::Given(n) => Some(n.clone()),
+    let mut normal = match (normal, &medians_from) {
+        (Normal::Given(n), _) => Some(n.clone()),
+        (_, Medians::Benign(benign)) => Some(shift::draw_normal(
+            accounts, &main, benign, &g, &offsets, dim, &params,
+        )?)
+        .filter(|n| !n.is_empty()),
+        _ => None,
     };
-    let reference = shift::Reference::new(accounts, &g, &offsets, dim, &params, normal.as_ref())?;
+    let reference =
+        shift::Reference::new(accounts, &main, &g, &offsets, dim, &params, normal.as_ref())?;
     let shifts = reference.test_accounts(&g, &offsets, dim)?;
 
     let d = LOCAL_FEATURES.len();
@@ -478,7 +477,7 @@ pub fn local(
         put(f, Local::ShiftTail, f64::from(shifts[a].tail));
         put(f, Local::ShiftTailLogZ, shift::log_z(shifts[a].tail_z));
     }
-    let (relative, drawn) = relative_to_endpoints(accounts, &x, &medians_from);
+    let (relative, drawn) = relative_to_endpoints(accounts, &main, &x, &medians_from);
     if let (Medians::Benign(_), Some(n)) = (&medians_from, normal.as_mut()) {
         n.medians = drawn;
     }
@@ -510,7 +509,7 @@ enum Medians<'a> {
 }
 
 /// Every account's local features minus its endpoint's typical account's (the per-feature
-/// median; the endpoint is the `model` the account sends most requests to), row-major like
+/// median; `main[a]` is account `a`'s endpoint, [`shift::main_models`]), row-major like
 /// `x`, and the medians drawn from benign accounts (with [`Medians::Benign`]), to be saved
 /// with a model.
 ///
@@ -524,16 +523,14 @@ enum Medians<'a> {
 /// a majority of them (like the shift test's log reference).
 fn relative_to_endpoints(
     accounts: &Accounts,
+    main: &[u32],
     x: &[f32],
     from: &Medians,
 ) -> (Vec<f32>, BTreeMap<Option<String>, Vec<f32>>) {
     let d = LOCAL_FEATURES.len();
     let mut by_endpoint: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for a in 0..accounts.len() {
-        by_endpoint
-            .entry(shift::main_model(accounts, a))
-            .or_default()
-            .push(a);
+    for (a, &e) in main.iter().enumerate() {
+        by_endpoint.entry(e).or_default().push(a);
     }
     let column_medians = |rows: &[usize]| -> Vec<f32> {
         (0..d)

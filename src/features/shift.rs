@@ -158,6 +158,7 @@ impl Reference {
     /// endpoint has neither against `given`'s whole-traffic sample, else the log's.
     pub fn new(
         accounts: &Accounts,
+        main: &[u32],
         g: &[f32],
         offsets: &[usize],
         dim: usize,
@@ -165,7 +166,6 @@ impl Reference {
         given: Option<&NormalTraffic>,
     ) -> Result<Self> {
         let n = accounts.len();
-        let main: Vec<u32> = (0..n).map(|a| main_model(accounts, a)).collect();
         let mut endpoints: HashMap<u32, Endpoint> = HashMap::new();
         let mut covered = vec![false; n];
         if let Some(nt) = given {
@@ -186,7 +186,7 @@ impl Reference {
         }
         let rest: Vec<bool> = covered.iter().map(|c| !c).collect();
         let (log_endpoints, log_whole) = if rest.iter().any(|&r| r) {
-            Self::from_log(&main, &rest, g, offsets, dim, params)?
+            Self::from_log(main, &rest, g, offsets, dim, params)?
         } else {
             (HashMap::new(), None)
         };
@@ -408,6 +408,7 @@ impl Default for ShiftScore {
 /// own references are, and rounded to half precision as [`NormalTraffic::save`] stores them.
 pub fn draw_normal(
     accounts: &Accounts,
+    main: &[u32],
     benign: &[bool],
     g: &[f32],
     offsets: &[usize],
@@ -417,7 +418,7 @@ pub fn draw_normal(
     let mut rows_of: std::collections::BTreeMap<Option<String>, Vec<usize>> = Default::default();
     let mut all = Vec::new();
     for a in (0..accounts.len()).filter(|&a| benign[a]) {
-        let name = accounts.model_name(main_model(accounts, a));
+        let name = accounts.model_name(main[a]);
         rows_of
             .entry(name)
             .or_default()
@@ -458,9 +459,16 @@ pub fn log_z(z: f32) -> f64 {
     f64::from(z.max(0.0)).ln_1p()
 }
 
-/// The interned model account `a` sends most requests to (`u32::MAX` for none), ties to the
-/// smaller id.
-pub(crate) fn main_model(accounts: &Accounts, a: usize) -> u32 {
+/// Each account's endpoint: the interned model it sends most requests to (`u32::MAX` for
+/// none), ties to the smaller id. Computed once per run and shared by the shift test, the
+/// normal traffic drawn for `train` and the endpoint-relative features.
+pub fn main_models(accounts: &Accounts) -> Vec<u32> {
+    (0..accounts.len())
+        .map(|a| main_model(accounts, a))
+        .collect()
+}
+
+fn main_model(accounts: &Accounts, a: usize) -> u32 {
     let mut counts: HashMap<u32, usize> = HashMap::new();
     for q in &accounts.requests[a] {
         *counts.entry(q.model.unwrap_or(u32::MAX)).or_default() += 1;
