@@ -60,6 +60,34 @@ for k in endpoint_extraction endpoint_extraction_mixed; do
   "$B" eval --scores "$E.scores.jsonl" --labels "$E.$k.labels.jsonl" --out "$E.$k.json" > /dev/null
 done
 
+# The adversary's move against the endpoint-relative features: on an endpoint the model has no
+# medians for, the typical account is the log's median account, so extractors who outnumber
+# the honest users set it. The same week with 80 of the 100 students left out (the first 20 by
+# id stay): 50 off-task accounts against 20 students.
+M="$D/probe_code_majority"
+python3 - "$E" "$M" <<'PY'
+import json, sys
+src, dst = sys.argv[1], sys.argv[2]
+labels = [json.loads(l) for l in open(f"{src}.labels.jsonl")]
+students = sorted(l["account_id"] for l in labels if l["kind"] == "endpoint_user")
+drop = set(students[20:])
+with open(f"{dst}.labels.jsonl", "w") as out:
+    for l in labels:
+        if l["account_id"] not in drop:
+            out.write(json.dumps(l, separators=(",", ":")) + "\n")
+with open(f"{src}.jsonl") as inp, open(f"{dst}.jsonl", "w") as out:
+    for line in inp:
+        if json.loads(line)["account_id"] not in drop:
+            out.write(line)
+PY
+"$B" score --input "$M.jsonl" --run-dir "$M.run" --out "$M.scores.jsonl" \
+  --campaigns "$M.campaigns.jsonl" --model models/classifier --no-summary
+"$B" eval --scores "$M.scores.jsonl" --labels "$M.labels.jsonl" --out "$M.json" > "$M.txt"
+for k in endpoint_extraction endpoint_extraction_mixed; do
+  only "$M.labels.jsonl" "endpoint_user|$k" > "$M.$k.labels.jsonl"
+  "$B" eval --scores "$M.scores.jsonl" --labels "$M.$k.labels.jsonl" --out "$M.$k.json" > /dev/null
+done
+
 python3 - "$D" $PROBES > "$D/probes.md" <<'PY'
 import json, sys
 d, probes = sys.argv[1], sys.argv[2:]
@@ -80,15 +108,16 @@ for k in probes:
           f"{f(b['mean_embedding_logreg']['recall_at_1pct_fpr'])} | "
           f"{f(tf['all'].get(k, {}).get('recall_at_1pct_fpr'))} |")
 print()
-e = load("probe_code_endpoint")
-print("An unseen task endpoint (`probe_code_endpoint`: code tutoring, no campaign), at the default model's flags:\n")
-print("| accounts | kind | flagged |")
-print("|---|---|---:|")
-for r in e["kinds"]:
-    print(f"| {'honest' if r['label'] == 0 else 'extraction'} | {r['kind']} | {r['flagged']} of {r['accounts']} |")
-for k in ("endpoint_extraction", "endpoint_extraction_mixed"):
-    row = next(r for r in load(f"probe_code_endpoint.{k}")["kinds"] if r["kind"] == k)
-    print(f"\n{k} against the endpoint's students: AUROC {f(row['auroc'])}, R@1%FPR {f(row['recall_at_1pct_fpr'])}", end="")
-print()
+for week, title in (("probe_code_endpoint", "An unseen task endpoint (`probe_code_endpoint`: code tutoring, no campaign)"),
+                    ("probe_code_majority", "The same endpoint with its off-task accounts the majority (`probe_code_majority`: 20 of its students kept)")):
+    print(f"{title}, at the default model's flags:\n")
+    print("| accounts | kind | flagged |")
+    print("|---|---|---:|")
+    for r in load(week)["kinds"]:
+        print(f"| {'honest' if r['label'] == 0 else 'extraction'} | {r['kind']} | {r['flagged']} of {r['accounts']} |")
+    for k in ("endpoint_extraction", "endpoint_extraction_mixed"):
+        row = next(r for r in load(f"{week}.{k}")["kinds"] if r["kind"] == k)
+        print(f"\n{k} against the endpoint's students: AUROC {f(row['auroc'])}, R@1%FPR {f(row['recall_at_1pct_fpr'])}", end="")
+    print("\n")
 PY
 echo "wrote $D/probes.md" >&2
