@@ -1,8 +1,9 @@
 //! Honest address churn: people who reach the API from more than one network, so that an
 //! account's address changing is not by itself the mark of a rotating proxy.
 //!
-//! `--address-churn P` gives that share of the people ([`is_person`]: personal accounts, heavy users, a task endpoint's students) one of two
-//! habits, per conversation (a request without a conversation is its own):
+//! `--address-churn P` gives that share of the people ([`is_person`]: personal accounts, heavy
+//! users, a task endpoint's students) one of two habits, per conversation (a request without a
+//! conversation is its own):
 //! - mobile (two in three): half their conversations start from a phone on one carrier, a
 //!   fresh address in the carrier's /16 each time (carrier-grade NAT hands out a new one per
 //!   session), the other half from their own addresses as drawn;
